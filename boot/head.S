@@ -1,0 +1,208 @@
+// Boot stage 1 and 2: the arm64 Image header and the boot stub.
+//
+// QEMU (or any arm64 boot loader) loads the Image at a 2 MiB-aligned physical
+// address and jumps to its first byte with the MMU off, x0 = physical address
+// of the DTB and x1-x3 = 0, at EL2 or EL1. This stub:
+//   1. keeps the DTB address and the entry exception level,
+//   2. drops from EL2 to EL1 if entered at EL2,
+//   3. enables FP/SIMD (Rust code may use SIMD registers),
+//   4. clears .bss and sets the boot stack (both inside the image),
+//   5. builds the identity map of the image in tables reserved in .bss,
+//   6. programs MAIR/TCR/TTBR0/TTBR1 and turns on the MMU and the caches,
+//   7. calls early_map_kernel (kernel/src/early.rs), still at the physical
+//      address, which relocates the image and maps it at KIMAGE_VADDR,
+//   8. jumps to the high mapping and calls start_kernel.
+//
+// Everything before step 8 runs at the physical address, so it only uses
+// PC-relative addressing (adr/adrp) and constants: the image builder checks
+// this section's relocations (src/build.rs in the launcher).
+//
+// Constants come from Rust as `const` operands (kernel/src/boot.rs); symbols
+// in braces are filled in there too.
+
+    .section ".head.text", "ax"
+    .global _head
+_head:
+    b       primary_entry                   // code0: branch over the header
+    .long   0                               // code1
+    .quad   0                               // text_offset: load 2 MiB aligned
+    .quad   __image_size                    // image_size, incl. .bss (linker.ld)
+    .quad   {header_flags}                  // little-endian, 4 KiB pages, anywhere
+    .quad   0                               // res2
+    .quad   0                               // res3
+    .quad   0                               // res4
+    .ascii  "ARM\x64"                       // magic 0x644d5241
+    .long   0                               // res5 (no PE/COFF header)
+
+    .section ".idmap.text", "ax"
+primary_entry:
+    mov     x19, x0                         // x19 = DTB physical address (callee-saved)
+    mrs     x20, CurrentEL
+    ubfx    x20, x20, #2, #2                // x20 = entry exception level
+    cmp     x20, #2
+    b.ne    1f
+    bl      el2_to_el1                      // returns at EL1
+1:
+    ldr     x0, ={sctlr_mmu_off}            // known state: MMU and caches off
+    msr     sctlr_el1, x0
+    isb
+    mov     x0, #(3 << 20)                  // CPACR_EL1.FPEN = 0b11: no FP/SIMD traps
+    msr     cpacr_el1, x0
+    isb
+
+    // Clear .bss with aligned stores (Device memory while the MMU is off).
+    adrp    x0, __bss_start
+    add     x0, x0, :lo12:__bss_start
+    adrp    x1, __bss_stop
+    add     x1, x1, :lo12:__bss_stop
+2:  cmp     x0, x1
+    b.hs    3f
+    stp     xzr, xzr, [x0], #16
+    b       2b
+3:
+    adrp    x0, {boot_stack}                // stack: top of the boot stack in .bss
+    add     x0, x0, :lo12:{boot_stack}
+    add     x0, x0, #{boot_stack_size}
+    mov     sp, x0
+    mov     x29, xzr                        // end of the frame-record chain
+    mov     x30, xzr
+
+    // Identity map [_text, _end) rounded out to 2 MiB blocks:
+    // idmap_pg_dir (L0) -> idmap_pud (L1) -> idmap_pmd[0..2] (L2 blocks).
+    adrp    x21, _text                      // x21 = physical address of _text
+    adrp    x0, {idmap_pg_dir}
+    add     x0, x0, :lo12:{idmap_pg_dir}    // x0 = L0 table
+    adrp    x1, {idmap_pud}
+    add     x1, x1, :lo12:{idmap_pud}       // x1 = L1 table
+    adrp    x2, {idmap_pmd}
+    add     x2, x2, :lo12:{idmap_pmd}       // x2 = first of two L2 tables
+    and     x3, x21, #~(0x200000 - 1)       // x3 = first block
+    adrp    x4, _end
+    add     x4, x4, :lo12:_end
+    mov     x5, #0x1fffff
+    add     x4, x4, x5
+    and     x4, x4, #~(0x200000 - 1)        // x4 = end of the last block
+    ubfx    x5, x3, #39, #9                 // L0 index of the start...
+    sub     x6, x4, #1
+    ubfx    x6, x6, #39, #9                 // ...must equal that of the end
+    cmp     x5, x6
+    b.ne    idmap_fail
+    orr     x6, x1, #3                      // table descriptor for the L1 table
+    str     x6, [x0, x5, lsl #3]
+    ubfx    x7, x3, #30, #9                 // x7 = L1 index of the first block
+    ldr     x8, ={idmap_block_attrs}        // normal memory, RWX, for the stub
+4:  ubfx    x5, x3, #30, #9                 // L1 index of this block
+    sub     x6, x5, x7                      // which of the two L2 tables
+    cmp     x6, #1
+    b.hi    idmap_fail                      // image spans more than 2 GiB: impossible
+    add     x6, x2, x6, lsl #12             // x6 = that L2 table
+    orr     x9, x6, #3
+    str     x9, [x1, x5, lsl #3]            // L1 entry -> L2 table (rewritten alike)
+    ubfx    x5, x3, #21, #9                 // L2 index
+    orr     x9, x3, x8
+    str     x9, [x6, x5, lsl #3]            // 2 MiB block, identity
+    add     x3, x3, #0x200000
+    cmp     x3, x4
+    b.lo    4b
+    dsb     sy                              // table writes done before the walker looks
+
+    // Translation control. IPS comes from the CPU's physical address size,
+    // capped at 48 bits (PARange 5).
+    ldr     x0, ={mair}
+    msr     mair_el1, x0
+    ldr     x0, ={tcr}
+    mrs     x1, id_aa64mmfr0_el1
+    and     x1, x1, #0xf
+    mov     x2, #5
+    cmp     x1, x2
+    csel    x1, x1, x2, lo
+    bfi     x0, x1, #32, #3                 // TCR_EL1.IPS
+    msr     tcr_el1, x0
+    adrp    x0, {idmap_pg_dir}
+    msr     ttbr0_el1, x0                   // low half: the identity map
+    adrp    x0, {init_pg_dir}
+    msr     ttbr1_el1, x0                   // high half: empty until early_map_kernel
+    isb
+    tlbi    vmalle1
+    dsb     nsh
+    isb
+    ldr     x0, ={sctlr_mmu_on}             // MMU, D-cache, I-cache, SP alignment
+    msr     sctlr_el1, x0
+    isb
+    ic      iallu                           // drop instructions fetched with the MMU off
+    dsb     nsh
+    isb
+
+    // Stage 3: relocate and map the image high (Rust, still at the PA).
+    mov     x0, x21                         // physical address of _text
+    mov     x1, x19                         // DTB (for the KASLR seed, later)
+    bl      early_map_kernel                // x0 = kimage_voffset, or 0 on failure
+    cbz     x0, early_fail
+    mov     x22, x0                         // x22 = kimage_voffset = VA - PA
+
+    // Stage 4: continue in the upper half. The stack moves to its high alias.
+    mov     x0, sp
+    add     x0, x0, x22
+    mov     sp, x0
+    adrp    x0, primary_switched
+    add     x0, x0, :lo12:primary_switched
+    add     x0, x0, x22                     // high virtual address
+    br      x0
+
+// Leave EL2 for EL1: EL1 runs AArch64, may use the counters and FP/SIMD,
+// and sees its own MPIDR. Returns to the caller at EL1h with DAIF masked.
+el2_to_el1:
+    mov     x0, #(1 << 31)                  // HCR_EL2.RW: EL1 is AArch64
+    msr     hcr_el2, x0
+    mrs     x0, cnthctl_el2
+    orr     x0, x0, #3                      // EL1PCTEN | EL1PCEN
+    msr     cnthctl_el2, x0
+    msr     cntvoff_el2, xzr
+    mov     x0, #0x33ff                     // CPTR_EL2: RES1 bits, no FP/SIMD trap
+    msr     cptr_el2, x0
+    msr     hstr_el2, xzr
+    mrs     x0, mpidr_el1
+    msr     vmpidr_el2, x0
+    mrs     x0, midr_el1
+    msr     vpidr_el2, x0
+    msr     vttbr_el2, xzr
+    ldr     x0, ={sctlr_mmu_off}
+    msr     sctlr_el1, x0
+    mov     x0, #0x3c5                      // SPSR: EL1h, D/A/I/F masked
+    msr     spsr_el2, x0
+    msr     elr_el2, x30                    // "return" straight to the caller at EL1
+    isb
+    eret
+
+// Failures before any console exists: report through the semihosting exit
+// code (documented in README.md), never hang.
+idmap_fail:
+    mov     x1, #{exit_early}
+    b       semihost_exit_phys
+early_fail:
+    mov     x1, #{exit_early}
+semihost_exit_phys:
+    sub     sp, sp, #16
+    ldr     x0, ={adp_exit}
+    stp     x0, x1, [sp]                    // block: ADP_Stopped_ApplicationExit, code
+    mov     x1, sp
+    mov     w0, #0x18                       // SYS_EXIT
+    hlt     #0xf000
+5:  wfe                                     // without semihosting: stop here
+    b       5b
+    .ltorg
+
+    .text
+// Stage 4 entry, in the upper half: exception vectors, then Rust.
+primary_switched:
+    adrp    x0, __vectors
+    add     x0, x0, :lo12:__vectors
+    msr     vbar_el1, x0
+    isb
+    mov     x0, x19                         // DTB physical address
+    mov     x1, x20                         // entry exception level
+    mov     x2, x21                         // physical address of _text
+    mov     x3, x22                         // kimage_voffset
+    bl      {start_kernel}
+6:  wfe                                     // start_kernel never returns
+    b       6b

@@ -1,0 +1,44 @@
+//! The kernel command line (`/chosen/bootargs`, from `cargo run -- --append`).
+//!
+//! | option | meaning |
+//! |---|---|
+//! | `test=NAME` | run self-test NAME after boot, exit with its verdict |
+//! | `poweroff` | power off (exit code 0) once boot is complete |
+//! | `loglevel=N` | print messages of level N or more severe (3 err .. 7 debug) |
+//!
+//! Unknown options are listed in a warning and otherwise ignored, as Linux
+//! does; a malformed value of a known option is a warning too.
+
+use crate::pr_warn;
+
+/// Options the kernel understands.
+#[derive(Debug, Default)]
+pub struct Options<'a> {
+    /// `test=NAME`.
+    pub test: Option<&'a str>,
+    /// `poweroff`.
+    pub poweroff: bool,
+    /// `loglevel=N`.
+    pub loglevel: Option<u8>,
+}
+
+/// Parse `line`; warn about what is not understood.
+pub fn parse(line: &str) -> Options<'_> {
+    let mut o = Options::default();
+    for word in line.split_ascii_whitespace() {
+        let (key, value) = match word.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (word, None),
+        };
+        match (key, value) {
+            ("test", Some(v)) if !v.is_empty() => o.test = Some(v),
+            ("poweroff", None) => o.poweroff = true,
+            ("loglevel", Some(v)) => match v.parse::<u8>() {
+                Ok(n) if n <= 8 => o.loglevel = Some(n),
+                _ => pr_warn!("loglevel: {:?} is not a level 0..8, ignored", v),
+            },
+            _ => pr_warn!("Unknown kernel command line parameter {:?}, ignored", word),
+        }
+    }
+    o
+}

@@ -1,0 +1,365 @@
+//! Translating between virtual and physical addresses, checked.
+//!
+//! The run-time half of Linux's `memory.h` and `physaddr.c`: the two values
+//! every translation depends on (`memstart_addr`, set by `memblock.rs` from
+//! the device tree, and `kimage_voffset`, set at entry to `start_kernel`),
+//! and the translations built on them. Every function keeps its Linux name as
+//! a doc alias, and a few raw-`u64` forms carry the Linux names themselves
+//! for addresses that arrive from outside (registers, the device tree, the
+//! monitor).
+//!
+//! With the `debug_virtual` feature each call is checked, as Linux's
+//! CONFIG_DEBUG_VIRTUAL does, plus a few checks Linux does not make:
+//! - `__pa`/`virt_to_phys` of an address outside the linear map: a report
+//!   "virt_to_phys used for non-linear address: ADDR (REGION) at CALLER",
+//!   counted in [`reports`]; then, as in Linux, the image rule is applied and
+//!   the kernel carries on. A linear address past the end of RAM is reported
+//!   the same way ("… linear address beyond RAM"), with the linear rule.
+//! - `__va`/`phys_to_virt` of a physical address outside RAM: reported and
+//!   counted (Linux does not check this).
+//! - `__pa_symbol` outside `[_text, _end]`, `PHYS_OFFSET` before
+//!   `memstart_addr` is set, `lm_alias` before the linear map exists: the
+//!   kernel stops with exit code `DEBUG_VIRTUAL_BUG` (Linux: BUG).
+//!
+//! Without the feature the same calls are the bare arithmetic of
+//! `vakern_mm::addr`, inlined: no call and no branch to a check.
+
+#[cfg(feature = "debug_virtual")]
+use core::panic::Location;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use vakern_mm::addr;
+pub use vakern_mm::addr::{PhysAddr, VirtAddr};
+#[cfg(feature = "debug_virtual")]
+use vakern_mm::fmt::Addr;
+use vakern_mm::layout::{self, PAGE_OFFSET};
+
+/// The value `memstart_addr` holds until memory is discovered: odd, so no
+/// real (page-aligned) value can be mistaken for it. Linux uses -1.
+pub const MEMSTART_UNSET: u64 = u64::MAX;
+
+/// Physical address of the start of the linear map (Linux `memstart_addr`).
+#[doc(alias = "memstart_addr")]
+static MEMSTART_ADDR: AtomicU64 = AtomicU64::new(MEMSTART_UNSET);
+/// VA - PA of the kernel image (Linux `kimage_voffset`).
+#[doc(alias = "kimage_voffset")]
+static KIMAGE_VOFFSET: AtomicU64 = AtomicU64::new(0);
+/// Physical end (exclusive) of the highest RAM in the linear map.
+static RAM_END: AtomicU64 = AtomicU64::new(0);
+/// Physical start of the lowest RAM in the linear map.
+static RAM_START: AtomicU64 = AtomicU64::new(u64::MAX);
+/// True once the linear map is live (`paging_init` switched to it).
+static LINEAR_MAP_READY: AtomicBool = AtomicBool::new(false);
+/// Number of `debug_virtual` reports so far.
+static REPORTS: AtomicU64 = AtomicU64::new(0);
+
+extern "C" {
+    static _text: u8;
+    static _end: u8;
+}
+
+/// Record `kimage_voffset`, once, at entry to `start_kernel`.
+pub fn set_kimage_voffset(v: u64) {
+    KIMAGE_VOFFSET.store(v, Relaxed);
+}
+
+/// Record `memstart_addr` and the RAM the linear map covers (`memblock.rs`).
+pub fn set_memstart(memstart: u64, ram_start: u64, ram_end: u64) {
+    assert!(memstart & 1 == 0, "memstart_addr must be page aligned");
+    RAM_START.store(ram_start, Relaxed);
+    RAM_END.store(ram_end, Relaxed);
+    MEMSTART_ADDR.store(memstart, Relaxed);
+}
+
+/// Mark the linear map as live (`linear_map.rs`).
+pub fn set_linear_map_ready() {
+    LINEAR_MAP_READY.store(true, Relaxed);
+}
+
+/// True once the linear map is live.
+pub fn linear_map_ready() -> bool {
+    LINEAR_MAP_READY.load(Relaxed)
+}
+
+/// `kimage_voffset`: VA - PA of the image.
+#[inline(always)]
+pub fn kimage_voffset() -> u64 {
+    KIMAGE_VOFFSET.load(Relaxed)
+}
+
+/// `memstart_addr` as stored, without the check (for the boot log and tests).
+pub fn memstart_addr_raw() -> u64 {
+    MEMSTART_ADDR.load(Relaxed)
+}
+
+/// Physical RAM covered by the linear map, `[start, end)`.
+pub fn ram_bounds() -> (u64, u64) {
+    (RAM_START.load(Relaxed), RAM_END.load(Relaxed))
+}
+
+/// Number of `debug_virtual` reports so far (always 0 without the feature).
+pub fn reports() -> u64 {
+    REPORTS.load(Relaxed)
+}
+
+/// Virtual addresses of `_text` and `_end`.
+pub fn image_bounds() -> (u64, u64) {
+    (&raw const _text as u64, &raw const _end as u64)
+}
+
+/// Where things are, for classifying addresses.
+pub fn placement() -> layout::Placement {
+    let (text, end) = image_bounds();
+    let linear_end = if linear_map_ready() {
+        addr::phys_to_virt(RAM_END.load(Relaxed), MEMSTART_ADDR.load(Relaxed))
+    } else {
+        PAGE_OFFSET
+    };
+    layout::Placement { text, end, linear_end }
+}
+
+/// The region of the layout `va` falls in, with the run-time placement.
+pub fn region_of(va: u64) -> layout::Region {
+    layout::classify(va, &placement())
+}
+
+/// `PHYS_OFFSET`: the physical address the linear map starts at.
+/// Stops the kernel (with `debug_virtual`) if read before it is set.
+#[doc(alias = "PHYS_OFFSET")]
+#[doc(alias = "memstart_addr")]
+#[inline(always)]
+#[track_caller]
+pub fn phys_offset() -> u64 {
+    let m = MEMSTART_ADDR.load(Relaxed);
+    #[cfg(feature = "debug_virtual")]
+    if m & 1 != 0 {
+        bug(format_args!("PHYS_OFFSET read before memstart_addr was set"), Location::caller());
+    }
+    m
+}
+
+/// `__pa` / `virt_to_phys`: the physical address of a linear or image address.
+#[doc(alias = "__pa")]
+#[doc(alias = "__virt_to_phys")]
+#[inline(always)]
+#[track_caller]
+pub fn virt_to_phys(va: VirtAddr) -> PhysAddr {
+    #[cfg(feature = "debug_virtual")]
+    check_virt_to_phys(va.0, Location::caller());
+    PhysAddr(addr::virt_to_phys(va.0, phys_offset_unchecked(), kimage_voffset()))
+}
+
+/// `__pa` for a raw address (from a register, the monitor, a pointer cast).
+#[allow(non_snake_case)]
+#[inline(always)]
+#[track_caller]
+pub fn __pa(va: u64) -> u64 {
+    virt_to_phys(VirtAddr(va)).0
+}
+
+/// `__va` / `phys_to_virt`: the linear address of a physical address.
+#[doc(alias = "__va")]
+#[doc(alias = "__phys_to_virt")]
+#[inline(always)]
+#[track_caller]
+pub fn phys_to_virt(pa: PhysAddr) -> VirtAddr {
+    #[cfg(feature = "debug_virtual")]
+    check_phys_to_virt(pa.0, Location::caller());
+    VirtAddr(addr::phys_to_virt(pa.0, phys_offset()))
+}
+
+/// `__va` for a raw physical address.
+#[allow(non_snake_case)]
+#[inline(always)]
+#[track_caller]
+pub fn __va(pa: u64) -> u64 {
+    phys_to_virt(PhysAddr(pa)).0
+}
+
+/// `__pa_symbol`: the physical address of a symbol in the kernel image.
+/// Stops the kernel (with `debug_virtual`) for an address outside `[_text, _end]`.
+#[doc(alias = "__pa_symbol")]
+#[doc(alias = "__phys_addr_symbol")]
+#[inline(always)]
+#[track_caller]
+pub fn pa_symbol(sym: ImageAddr) -> PhysAddr {
+    #[cfg(feature = "debug_virtual")]
+    check_pa_symbol(sym.0, Location::caller());
+    PhysAddr(addr::kimg_to_phys(sym.0, kimage_voffset()))
+}
+
+/// `__pa_symbol` for a raw address.
+#[allow(non_snake_case)]
+#[inline(always)]
+#[track_caller]
+pub fn __pa_symbol(va: u64) -> u64 {
+    pa_symbol(ImageAddr(va)).0
+}
+
+/// `lm_alias`: the linear-map address of an image symbol, `__va(__pa_symbol(sym))`.
+/// Stops the kernel (with `debug_virtual`) before the linear map exists.
+#[inline(always)]
+#[track_caller]
+pub fn lm_alias(sym: ImageAddr) -> VirtAddr {
+    #[cfg(feature = "debug_virtual")]
+    if !linear_map_ready() {
+        bug(format_args!("lm_alias({}) used before the linear map exists", Addr(sym.0)), Location::caller());
+    }
+    phys_to_virt(pa_symbol(sym))
+}
+
+/// `__kimg_to_phys`: the image rule, unchecked.
+#[doc(alias = "__kimg_to_phys")]
+#[inline(always)]
+pub fn kimg_to_phys(va: u64) -> u64 {
+    addr::kimg_to_phys(va, kimage_voffset())
+}
+
+/// `__phys_to_kimg`: the image address of a physical address inside the image.
+#[doc(alias = "__phys_to_kimg")]
+#[inline(always)]
+pub fn phys_to_kimg(pa: u64) -> u64 {
+    addr::phys_to_kimg(pa, kimage_voffset())
+}
+
+/// `__lm_to_phys`: the linear rule, unchecked except for `PHYS_OFFSET` itself.
+#[doc(alias = "__lm_to_phys")]
+#[inline(always)]
+#[track_caller]
+pub fn lm_to_phys(va: u64) -> u64 {
+    addr::lm_to_phys(va, phys_offset())
+}
+
+/// `__is_lm_address`: a range check, `PAGE_OFFSET <= va`.
+#[doc(alias = "__is_lm_address")]
+#[inline(always)]
+pub fn is_lm_address(va: u64) -> bool {
+    addr::is_lm_address(va)
+}
+
+/// `virt_addr_valid`: a linear address backed by RAM in the linear map.
+pub fn virt_addr_valid(va: u64) -> bool {
+    if !is_lm_address(va) || !linear_map_ready() {
+        return false;
+    }
+    let pa = addr::lm_to_phys(va, MEMSTART_ADDR.load(Relaxed));
+    let (start, end) = ram_bounds();
+    pa >= start && pa < end && crate::memblock::is_mapped_ram(pa)
+}
+
+/// `virt_to_pfn`.
+#[inline(always)]
+#[track_caller]
+pub fn virt_to_pfn(va: VirtAddr) -> u64 {
+    virt_to_phys(va).pfn()
+}
+
+/// `pfn_to_virt`.
+#[inline(always)]
+#[track_caller]
+pub fn pfn_to_virt(pfn: u64) -> VirtAddr {
+    phys_to_virt(PhysAddr::from_pfn(pfn))
+}
+
+/// `pfn_valid`: the page frame is RAM the kernel knows.
+pub fn pfn_valid(pfn: u64) -> bool {
+    pfn.checked_mul(layout::PAGE_SIZE).is_some_and(crate::memblock::is_ram)
+}
+
+#[inline(always)]
+fn phys_offset_unchecked() -> u64 {
+    MEMSTART_ADDR.load(Relaxed)
+}
+
+/// `__va` without any check, for building deliberately bad addresses in
+/// the `debug_virtual` corpus and for the monitor.
+pub fn phys_to_virt_unchecked(pa: u64) -> u64 {
+    addr::phys_to_virt(pa, phys_offset_unchecked())
+}
+
+/// The address of something in the kernel image: a static or a function.
+///
+/// Made only by [`image_sym!`](crate::image_sym) from a path to a static or a
+/// function, or, for addresses from outside, by [`ImageAddr::from_raw`], so
+/// a heap pointer or a linear address cannot reach `__pa_symbol` by accident.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageAddr(u64);
+
+impl ImageAddr {
+    /// An address claimed to be in the image (checked by `debug_virtual` on use).
+    pub const fn from_raw(va: u64) -> ImageAddr {
+        ImageAddr(va)
+    }
+    /// The address.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// The [`ImageAddr`] of a static or a function of the kernel image.
+#[macro_export]
+macro_rules! image_sym {
+    ($sym:path) => {
+        $crate::physaddr::ImageAddr::from_raw(&raw const $sym as *const u8 as u64)
+    };
+}
+
+#[cfg(feature = "debug_virtual")]
+#[inline(never)]
+fn check_virt_to_phys(va: u64, caller: &'static Location<'static>) {
+    if !is_lm_address(va) {
+        report(format_args!(
+            "virt_to_phys used for non-linear address: {} ({}) at {}",
+            Addr(va),
+            region_of(va).name(),
+            caller
+        ));
+    } else if linear_map_ready() && !virt_addr_valid(va) {
+        report(format_args!(
+            "virt_to_phys used for linear address beyond RAM: {} ({}) at {}",
+            Addr(va),
+            region_of(va).name(),
+            caller
+        ));
+    }
+}
+
+#[cfg(feature = "debug_virtual")]
+#[inline(never)]
+fn check_phys_to_virt(pa: u64, caller: &'static Location<'static>) {
+    if MEMSTART_ADDR.load(Relaxed) & 1 == 0 && !crate::memblock::is_mapped_ram(pa) {
+        report(format_args!("phys_to_virt used for non-RAM physical address: {} at {}", Addr(pa), caller));
+    }
+}
+
+#[cfg(feature = "debug_virtual")]
+#[inline(never)]
+fn check_pa_symbol(va: u64, caller: &'static Location<'static>) {
+    let (text, end) = image_bounds();
+    if va < text || va > end {
+        bug(
+            format_args!(
+                "__pa_symbol used for address outside the kernel image [{}, {}]: {} ({})",
+                Addr(text),
+                Addr(end),
+                Addr(va),
+                region_of(va).name()
+            ),
+            caller,
+        );
+    }
+}
+
+#[cfg(feature = "debug_virtual")]
+fn report(args: core::fmt::Arguments) {
+    REPORTS.fetch_add(1, Relaxed);
+    crate::pr_warn!("{}", args);
+}
+
+/// Stop the kernel for a `debug_virtual` violation (Linux's BUG).
+#[cfg(feature = "debug_virtual")]
+#[cold]
+fn bug(args: core::fmt::Arguments, caller: &'static Location<'static>) -> ! {
+    crate::pr_err!("kernel BUG at {}: {}", caller, args);
+    crate::pr_err!("debug_virtual: stopping (exit code {})", vakern_mm::exit::DEBUG_VIRTUAL_BUG);
+    crate::semihosting::exit(vakern_mm::exit::DEBUG_VIRTUAL_BUG)
+}

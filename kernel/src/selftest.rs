@@ -1,0 +1,386 @@
+//! Self-tests run inside the booted kernel, chosen with `test=NAME` on the
+//! command line. Each ends the run through the semihosting exit code:
+//! 0 when every check held, `TEST_FAILED` with a "selftest NAME: FAIL"
+//! line naming the first check that did not. The host tests in tests/ boot
+//! them under different machine settings and read the code and the console.
+//!
+//! Checks that need the hardware's view use the `AT S1E1R` instruction: the
+//! CPU's own table walk, independent of the kernel's walker.
+
+use crate::mmu::LinearTables;
+use crate::physaddr::{self, PhysAddr, VirtAddr};
+use crate::{fixmap, image_sym, linear_map, memblock, page_alloc, pr_info, semihosting, vmalloc};
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use vakern_mm::exit;
+use vakern_mm::fmt::Addr;
+use vakern_mm::layout::{self, PAGE_OFFSET, PAGE_SIZE, PMD_SIZE};
+use vakern_mm::pgtable;
+use vakern_mm::pte::{self, MemType};
+
+type Outcome = Result<(), String>;
+
+macro_rules! check {
+    ($cond:expr, $($arg:tt)*) => {
+        if !$cond {
+            return Err(format!($($arg)*));
+        }
+    };
+}
+
+/// The self-tests: name, what a pass means, the test.
+const TESTS: &[(&str, &str, fn() -> Outcome)] = &[
+    ("layout", "the image runs at KIMAGE_VADDR + load offset and kimage_voffset is VA - PA", test_layout),
+    ("reloc", "pointers stored in the image were relocated into the high mapping", test_reloc),
+    ("panic", "a panic stops the kernel with the panic exit code", test_panic),
+    ("hang", "never ends (the harness must time it out)", test_hang),
+    ("linear", "all RAM and nothing else is in the linear map, with the fewest tables", test_linear),
+    ("alloc", "the page allocator and the heap hand out only free RAM", test_alloc),
+    ("vmalloc", "vmalloc/ioremap areas map the right pages with guard pages", test_vmalloc),
+    ("translate", "good uses of __pa/__va/__pa_symbol/lm_alias give the right answers", test_translate),
+];
+
+/// Names of the tests, for the error message of an unknown `test=`.
+pub struct Names;
+
+impl core::fmt::Display for Names {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for (i, (name, _, _)) in TESTS.iter().enumerate() {
+            write!(f, "{}{}", if i > 0 { ", " } else { "" }, name)?;
+        }
+        write!(f, ", exit:N, dv:CASE (see kernel/src/selftest.rs)")
+    }
+}
+
+/// True if `test=name` names a test.
+pub fn exists(name: &str) -> bool {
+    TESTS.iter().any(|t| t.0 == name)
+        || name.strip_prefix("exit:").is_some_and(|n| n.parse::<u32>().is_ok())
+        || name.strip_prefix("dv:").is_some_and(|c| crate::dv_corpus::CASES.iter().any(|k| k.0 == c))
+}
+
+/// Tests that must run before memory is set up (the `debug_virtual` corpus
+/// cases about using the translations too early).
+pub fn early_hook(test: Option<&str>) {
+    if let Some(case) = test.and_then(|t| t.strip_prefix("dv:")) {
+        crate::dv_corpus::run_early(case);
+    }
+}
+
+/// Run test `name` and exit with its verdict.
+pub fn run(name: &str) -> ! {
+    if let Some(code) = name.strip_prefix("exit:").and_then(|n| n.parse::<u32>().ok()) {
+        pr_info!("selftest exit:{}: exiting with code {} on request", code, code);
+        semihosting::exit(code);
+    }
+    if let Some(case) = name.strip_prefix("dv:") {
+        crate::dv_corpus::run(case);
+    }
+    let Some((_, what, f)) = TESTS.iter().find(|t| t.0 == name) else {
+        crate::fatal!(exit::BOOT_ERROR, "test={}: no such self-test", name)
+    };
+    pr_info!("selftest {}: checking that {}", name, what);
+    match f() {
+        Ok(()) => {
+            pr_info!("selftest {}: PASS", name);
+            semihosting::exit(exit::SUCCESS)
+        }
+        Err(msg) => {
+            crate::pr_err!("selftest {}: FAIL: {}", name, msg);
+            semihosting::exit(exit::TEST_FAILED)
+        }
+    }
+}
+
+/// The CPU's own translation of `va` for an EL1 read (`AT S1E1R`), or `None`
+/// if it faults.
+pub fn at_s1e1r(va: u64) -> Option<u64> {
+    let par: u64;
+    // SAFETY: address translation only; no memory is accessed.
+    unsafe {
+        core::arch::asm!("at s1e1r, {va}", "isb", "mrs {par}, par_el1", va = in(reg) va, par = out(reg) par, options(nostack));
+    }
+    (par & 1 == 0).then_some((par & 0x0000_ffff_ffff_f000) | (va & 0xfff))
+}
+
+/// The CPU's translation of `va` for an EL1 write (`AT S1E1W`).
+pub fn at_s1e1w(va: u64) -> Option<u64> {
+    let par: u64;
+    // SAFETY: address translation only.
+    unsafe {
+        core::arch::asm!("at s1e1w, {va}", "isb", "mrs {par}, par_el1", va = in(reg) va, par = out(reg) par, options(nostack));
+    }
+    (par & 1 == 0).then_some((par & 0x0000_ffff_ffff_f000) | (va & 0xfff))
+}
+
+/// A small deterministic generator for sampling addresses.
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    /// Next value.
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+}
+
+extern "C" {
+    static _etext: u8;
+    static __end_rodata: u8;
+}
+
+fn test_layout() -> Outcome {
+    let (text, end) = physaddr::image_bounds();
+    let pa = at_s1e1r(text).ok_or("the CPU cannot translate _text")?;
+    let expect = layout::KIMAGE_VADDR + (pa & (PMD_SIZE - 1));
+    pr_info!("_text: VA {} PA {} (from AT S1E1R)", Addr(text), Addr(pa));
+    check!(text == expect, "_text at {} but KIMAGE_VADDR + load offset is {}", Addr(text), Addr(expect));
+    let voff = physaddr::kimage_voffset();
+    check!(voff == text.wrapping_sub(pa), "kimage_voffset {} != VA - PA {}", Addr(voff), Addr(text.wrapping_sub(pa)));
+    check!(at_s1e1r(end - 1) == Some(pa + (end - 1 - text)), "the image is not mapped contiguously up to _end");
+    // Per-section permissions, as the CPU sees them.
+    let (etext, rodata_end) = (&raw const _etext as u64, &raw const __end_rodata as u64);
+    check!(at_s1e1w(text).is_none(), "text is writable");
+    check!(at_s1e1w(etext).is_none(), "rodata is writable");
+    check!(at_s1e1w(rodata_end).is_some(), "data is not writable");
+    // The low half is empty: no identity map is left.
+    check!(at_s1e1r(pa).is_none(), "the identity map is still live at {}", Addr(pa));
+    pr_info!("kimage_voffset = {} = VA - PA", Addr(voff));
+    Ok(())
+}
+
+/// A function reached through a pointer stored in the image.
+fn answer() -> u64 {
+    42
+}
+static HOOK: fn() -> u64 = answer;
+static GREETING: &str = "relocated";
+static TABLE: [&u64; 2] = [&FORTY, &TWO];
+static FORTY: u64 = 40;
+static TWO: u64 = 2;
+
+fn test_reloc() -> Outcome {
+    let (text, end) = physaddr::image_bounds();
+    let etext = &raw const _etext as u64;
+    // Read the stored pointers through volatile loads so the compiler cannot
+    // fold them into PC-relative addresses.
+    // SAFETY: reading statics.
+    let hook = unsafe { core::ptr::read_volatile(&raw const HOOK) };
+    let greeting = unsafe { core::ptr::read_volatile(&raw const GREETING) };
+    let table = unsafe { core::ptr::read_volatile(&raw const TABLE) };
+    let hook_addr = hook as usize as u64;
+    pr_info!("HOOK -> {}, GREETING -> {}, TABLE -> {}, {}", Addr(hook_addr), Addr(greeting.as_ptr() as u64), Addr(table[0] as *const u64 as u64), Addr(table[1] as *const u64 as u64));
+    check!(hook_addr >= text && hook_addr < etext, "function pointer {} is not in the high text", Addr(hook_addr));
+    check!(hook() == 42, "calling through the relocated pointer failed");
+    let g = greeting.as_ptr() as u64;
+    check!(g >= etext && g < end, "string reference {} is not in the high image", Addr(g));
+    check!(greeting == "relocated", "string reads {:?}", greeting);
+    check!(*table[0] + *table[1] == 42, "table of references reads wrong values");
+    Ok(())
+}
+
+fn test_panic() -> Outcome {
+    let v: Vec<u32> = Vec::new();
+    panic!("deliberate panic from the self-test (vector length {})", v.len());
+}
+
+fn test_hang() -> Outcome {
+    pr_info!("hanging on purpose");
+    loop {
+        aarch64_cpu::asm::wfe();
+    }
+}
+
+/// Physical pages to sample in `[base, end)`: first, last and `n` random ones.
+fn samples(base: u64, end: u64, n: usize, rng: &mut XorShift) -> Vec<u64> {
+    let pages = (end - base) / PAGE_SIZE;
+    let mut v = Vec::from([base, end - PAGE_SIZE]);
+    for _ in 0..n {
+        v.push(base + (rng.next() % pages) * PAGE_SIZE);
+    }
+    v
+}
+
+fn test_linear() -> Outcome {
+    let mem = memblock::memory().ok_or("no memory description")?;
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    let mut checked = 0;
+    for r in mem.mapped.iter() {
+        for pa in samples(r.base, r.end, 16, &mut rng) {
+            let va = physaddr::__va(pa);
+            check!(physaddr::__pa(va) == pa, "__pa(__va({})) = {}", Addr(pa), Addr(physaddr::__pa(va)));
+            check!(at_s1e1w(va) == Some(pa), "CPU translates {} to {:?}, not {}", Addr(va), at_s1e1w(va).map(Addr), Addr(pa));
+            if memblock::is_reserved(pa) {
+                // Reserved pages (the image, the DTB) are read, not written.
+                // SAFETY: mapped RAM.
+                let _ = unsafe { core::ptr::read_volatile(va as *const u64) };
+            } else {
+                let p = va as *mut u64;
+                // SAFETY: a free page of RAM, mapped read-write; restored after.
+                unsafe {
+                    let old = p.read_volatile();
+                    p.write_volatile(pa ^ 0x5a5a_5a5a);
+                    check!(p.read_volatile() == pa ^ 0x5a5a_5a5a, "write to {} did not stick", Addr(va));
+                    p.write_volatile(old);
+                }
+            }
+            check!(physaddr::virt_addr_valid(va), "virt_addr_valid({}) is false", Addr(va));
+            checked += 1;
+        }
+    }
+    // Nothing outside RAM: the gaps between ranges, no-map regions, past the end.
+    let (_, ram_end) = physaddr::ram_bounds();
+    let memstart = physaddr::phys_offset();
+    let mut holes = Vec::new();
+    let mut prev = memstart;
+    for r in mem.mapped.iter() {
+        if r.base > prev {
+            holes.push((prev, r.base));
+        }
+        prev = r.end;
+    }
+    holes.push((ram_end, ram_end + PMD_SIZE));
+    for (base, end) in holes {
+        for pa in [base, end - PAGE_SIZE, base + (end - base) / 2 / PAGE_SIZE * PAGE_SIZE] {
+            let va = PAGE_OFFSET + (pa - memstart);
+            check!(at_s1e1r(va).is_none(), "{} (PA {}) is outside RAM but mapped", Addr(va), Addr(pa));
+            check!(!physaddr::virt_addr_valid(va), "virt_addr_valid({}) is true outside RAM", Addr(va));
+        }
+    }
+    // Never executable: check one descriptor per range through the walker.
+    let mut t = LinearTables::new();
+    for r in mem.mapped.iter() {
+        let w = pgtable::walk(&mut t, LinearTables::root(), physaddr::__va(r.base));
+        let (_, d) = w.leaf().ok_or("linear range not mapped")?;
+        check!(d & pte::PXN != 0 && d & pte::UXN != 0, "linear map at {} is executable", Addr(physaddr::__va(r.base)));
+    }
+    // Table pages: exactly the fewest possible for the mapped ranges.
+    let got = linear_map::linear_table_counts();
+    let want = pgtable::min_tables(mem.mapped.iter().map(|r| (physaddr::__va(r.base), r.size())));
+    pr_info!("linear map tables: L1 {} L2 {} L3 {}; fewest possible: L1 {} L2 {} L3 {}", got[1], got[2], got[3], want[1], want[2], want[3]);
+    check!(got == want, "linear map used {:?} table pages per level, fewest possible is {:?}", got, want);
+    pr_info!("checked {} sampled pages in {} range(s)", checked, mem.mapped.len());
+    Ok(())
+}
+
+fn test_alloc() -> Outcome {
+    let (text, end) = physaddr::image_bounds();
+    let image = (physaddr::kimg_to_phys(text), physaddr::kimg_to_phys(end));
+    let before = page_alloc::free_bytes();
+    let mut got = Vec::new();
+    for i in 0..512u64 {
+        let n = 1 + (i % 7);
+        let pa = page_alloc::alloc_pages(n).ok_or("page allocator ran out")?;
+        for k in 0..n {
+            let p = pa.0 + k * PAGE_SIZE;
+            check!(memblock::is_mapped_ram(p), "page {} is not mapped RAM", Addr(p));
+            check!(!memblock::is_reserved(p), "page {} is reserved", Addr(p));
+            check!(p < image.0 || p >= image.1, "page {} is inside the kernel image", Addr(p));
+            // SAFETY: a page just handed out, mapped through the linear map.
+            unsafe { core::ptr::write_volatile(physaddr::__va(p) as *mut u64, p) };
+        }
+        got.push((pa, n));
+    }
+    for &(pa, n) in &got {
+        for k in 0..n {
+            let p = pa.0 + k * PAGE_SIZE;
+            // SAFETY: as above.
+            let v = unsafe { core::ptr::read_volatile(physaddr::__va(p) as *const u64) };
+            check!(v == p, "page {} was handed out twice (reads {})", Addr(p), Addr(v));
+        }
+    }
+    for (pa, n) in got {
+        page_alloc::free_pages(pa, n);
+    }
+    check!(page_alloc::free_bytes() == before, "free memory {} after freeing all, {} before", page_alloc::free_bytes(), before);
+    // The heap: collections work and live in the linear map.
+    let mut map = BTreeMap::new();
+    for i in 0..1000u64 {
+        map.insert(i, format!("value {}", i));
+    }
+    check!(map.get(&777).map(String::as_str) == Some("value 777"), "BTreeMap lost a value");
+    let v: Vec<u64> = (0..10_000).collect();
+    let va = v.as_ptr() as u64;
+    check!(physaddr::is_lm_address(va) && physaddr::virt_addr_valid(va), "heap pointer {} is not a valid linear address", Addr(va));
+    check!(at_s1e1r(va) == Some(physaddr::__pa(va)), "__pa of a heap pointer disagrees with the CPU");
+    check!(v.iter().sum::<u64>() == 49_995_000, "heap vector corrupted");
+    let (used, free) = crate::heap::usage();
+    pr_info!("heap: {} bytes used, {} free; page allocator back to {} free bytes", used, free, before);
+    Ok(())
+}
+
+fn test_vmalloc() -> Outcome {
+    let a = vmalloc::vmalloc(5 * PAGE_SIZE).map_err(|e| format!("vmalloc: {}", e))?;
+    let b = vmalloc::vmalloc(1).map_err(|e| format!("vmalloc: {}", e))?;
+    check!(physaddr::region_of(a.0) == layout::Region::Vmalloc, "vmalloc address {} is not in the vmalloc area", Addr(a.0));
+    let areas = vmalloc::areas();
+    let area = areas.iter().find(|x| x.va == a.0).ok_or("area not recorded")?;
+    let vmalloc::AreaKind::Vmalloc(pages) = &area.kind else { return Err("wrong area kind".into()) };
+    let mut t = LinearTables::new();
+    for (i, pa) in pages.iter().enumerate() {
+        let va = a.0 + i as u64 * PAGE_SIZE;
+        let w = pgtable::walk(&mut t, LinearTables::root(), va);
+        check!(w.phys() == Some(pa.0), "walk of {} gives {:?}, page is {}", Addr(va), w.phys().map(Addr), Addr(pa.0));
+        check!(at_s1e1w(va) == Some(pa.0), "CPU translation of {} disagrees", Addr(va));
+        // SAFETY: mapped read-write just now.
+        unsafe { (va as *mut u64).write_volatile(va) };
+    }
+    let guard = a.0 + 5 * PAGE_SIZE;
+    check!(at_s1e1r(guard).is_none(), "guard page {} is mapped", Addr(guard));
+    check!(b.0 >= guard + PAGE_SIZE || b.0 + PAGE_SIZE <= a.0, "areas overlap a guard page");
+    // Physical contiguity is not required: report what we got.
+    let contiguous = pages.windows(2).all(|w| w[1].0 == w[0].0 + PAGE_SIZE);
+    pr_info!("vmalloc area {} -> pages {:?} (contiguous: {})", Addr(a.0), pages.iter().map(|p| Addr(p.0)).collect::<Vec<_>>(), contiguous);
+    vmalloc::vfree(a).map_err(|e| format!("vfree: {}", e))?;
+    check!(at_s1e1r(a.0).is_none(), "vfree left {} mapped", Addr(a.0));
+    check!(vmalloc::vfree(a).is_err(), "double vfree was accepted");
+    vmalloc::vfree(b).map_err(|e| format!("vfree: {}", e))?;
+    check!(vmalloc::vmalloc(0).is_err(), "vmalloc(0) succeeded");
+    // The console's ioremap: Device-nGnRE, never executable.
+    let uart = crate::printk::console_base().ok_or("no console")?;
+    let w = pgtable::walk(&mut t, LinearTables::root(), uart);
+    let (_, d) = w.leaf().ok_or("UART not mapped")?;
+    check!(pte::Prot::from_desc(d).map(|p| p.mem) == Some(MemType::DeviceNgnre), "UART mapping is not Device-nGnRE: {:#x}", d);
+    check!(d & pte::PXN != 0, "UART mapping is executable");
+    check!(w.phys() == Some(crate::setup::EARLYCON_PA), "UART maps to {:?}", w.phys().map(Addr));
+    check!(at_s1e1r(fixmap::fix_to_virt(fixmap::FixSlot::EarlyCon)).is_none(), "earlycon fixmap slot still mapped");
+    Ok(())
+}
+
+static PROBE: [u8; 64] = [0xa5; 64];
+
+fn test_translate() -> Outcome {
+    let mem = memblock::memory().ok_or("no memory description")?;
+    // lm_alias(sym) reads the same bytes as sym.
+    let alias = physaddr::lm_alias(image_sym!(PROBE));
+    check!(physaddr::is_lm_address(alias.0), "lm_alias gave a non-linear address {}", Addr(alias.0));
+    // SAFETY: the linear alias of an image static: mapped RAM.
+    let bytes = unsafe { core::slice::from_raw_parts(alias.as_ptr::<u8>(), 64) };
+    check!(bytes == &PROBE[..], "lm_alias(PROBE) reads different bytes");
+    check!(physaddr::__pa(alias.0) == physaddr::pa_symbol(image_sym!(PROBE)).0, "__pa(lm_alias(x)) != __pa_symbol(x)");
+    // __pa_symbol(_end) is allowed.
+    let (_, end) = physaddr::image_bounds();
+    let pa_end = physaddr::__pa_symbol(end);
+    check!(pa_end == end - physaddr::kimage_voffset(), "__pa_symbol(_end) = {}", Addr(pa_end));
+    // Round trips at the edges of every range.
+    for r in mem.mapped.iter() {
+        for pa in [r.base, r.base + 8, r.end - 8, r.end - PAGE_SIZE] {
+            let va = physaddr::phys_to_virt(PhysAddr(pa));
+            check!(physaddr::virt_to_phys(va) == PhysAddr(pa), "round trip of {} failed", Addr(pa));
+            check!(physaddr::virt_to_pfn(va) == pa >> 12, "virt_to_pfn wrong");
+            check!(physaddr::pfn_to_virt(pa >> 12) == VirtAddr(va.0 & !0xfff), "pfn_to_virt wrong");
+            check!(physaddr::pfn_valid(pa >> 12), "pfn_valid false for RAM");
+        }
+    }
+    check!(!physaddr::pfn_valid(0x0900_0000 >> 12), "pfn_valid true for the UART");
+    check!(!physaddr::is_lm_address(0x0000_8000_0000_0000), "a user address with bit 47 set passed __is_lm_address");
+    pr_info!("debug_virtual reports so far: {}", physaddr::reports());
+    check!(physaddr::reports() == 0, "{} debug_virtual report(s) during good uses", physaddr::reports());
+    Ok(())
+}

@@ -1,0 +1,172 @@
+//! Boot stage 4 to 6, in the upper half: `start_kernel`.
+//!
+//! Entered from the boot stub (`primary_switched` in boot/head.S) on the
+//! boot stack's high alias, with the early tables in TTBR1 and the identity
+//! map still in TTBR0. In order: fixmap and early console, the device tree,
+//! memblock and `memstart_addr`, `paging_init` (final tables, no identity
+//! map), page allocator, heap, vmalloc, the console moved to `ioremap`, the
+//! layout table, then the self-test or the idle loop.
+
+use crate::fixmap::{self, fix_to_virt, FixSlot};
+use crate::physaddr::{self, PhysAddr};
+use crate::pl011::{self, Pl011};
+use crate::{cmdline, heap, linear_map, memblock, page_alloc, printk, selftest, semihosting, vmalloc};
+use crate::{pr_err, pr_info, println};
+use vakern_mm::dtb::{self, Dtb};
+use vakern_mm::exit;
+use vakern_mm::fmt::{Addr, Size};
+use vakern_mm::layout::{self, span};
+use vakern_mm::pte::Prot;
+
+/// Physical address of the PL011 on QEMU's virt machine, used as the early
+/// console before the device tree is read (Linux: `earlycon=pl011,0x9000000`).
+pub const EARLYCON_PA: u64 = 0x0900_0000;
+
+/// Print an error and stop with `code`.
+#[macro_export]
+macro_rules! fatal {
+    ($code:expr, $($arg:tt)*) => {{
+        $crate::pr_err!($($arg)*);
+        $crate::pr_err!("stopping: {} (exit code {})", vakern_mm::exit::describe($code), $code);
+        $crate::semihosting::exit($code)
+    }};
+}
+
+extern "C" {
+    static _etext: u8;
+    static __end_rodata: u8;
+    static _edata: u8;
+}
+
+/// The kernel's Rust entry point in the upper half.
+///
+/// # Safety
+/// Called once by the boot stub with the arguments it documents.
+pub unsafe extern "C" fn start_kernel(dtb_pa: u64, entry_el: u64, pa_text: u64, voffset: u64) -> ! {
+    physaddr::set_kimage_voffset(voffset);
+    fixmap::early_fixmap_init();
+    fixmap::set_fixmap(FixSlot::EarlyCon, PhysAddr(EARLYCON_PA), Prot::DEVICE);
+    // SAFETY: the slot now maps the PL011 as Device memory.
+    printk::console_init(unsafe { Pl011::new(fix_to_virt(FixSlot::EarlyCon)) });
+
+    pr_info!("vakern {}: arm64 virtual/physical address model", env!("CARGO_PKG_VERSION"));
+    pr_info!(
+        "Entered at EL{}{}; running at EL1 with the MMU on",
+        entry_el,
+        if entry_el == 2 { " (left EL2 for EL1)" } else { "" }
+    );
+    let (text, end) = physaddr::image_bounds();
+    let etext = &raw const _etext as u64;
+    pr_info!("Kernel image loaded at PA {} ({} with .bss)", Addr(pa_text), Size(end - text));
+    pr_info!("  _text  {}", Addr(text));
+    pr_info!("  _etext {}", Addr(etext));
+    pr_info!("  _end   {}", Addr(end));
+    pr_info!("kimage_voffset {} (_text VA - PA)", Addr(voffset));
+    pr_info!("debug_virtual: {}", if cfg!(feature = "debug_virtual") { "on" } else { "off" });
+
+    let blob = fixmap::fixmap_remap_fdt(dtb_pa)
+        .unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "device tree at PA {}: {}", Addr(dtb_pa), e));
+    let dtb = Dtb::new(blob).unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "device tree at PA {}: {}", Addr(dtb_pa), e));
+    pr_info!("DTB at PA {} ({} bytes), mapped at {}", Addr(dtb_pa), dtb.total_size(), Addr(blob.as_ptr() as u64));
+    let mut info = dtb::parse_memory(&dtb).unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "device tree: {}", e));
+    let bootargs = info.bootargs.unwrap_or("");
+    pr_info!("Kernel command line: {}", bootargs);
+    let opts = cmdline::parse(bootargs);
+    if let Some(l) = opts.loglevel {
+        printk::set_loglevel(l);
+    }
+    if let Some(t) = opts.test {
+        if !selftest::exists(t) {
+            fatal!(exit::BOOT_ERROR, "test={}: no such self-test (known: {})", t, selftest::Names);
+        }
+    }
+    selftest::early_hook(opts.test);
+
+    let memstart = memblock::arm64_memblock_init(&mut info, dtb_pa, dtb.total_size() as u64)
+        .unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "memory: {}", e));
+    memblock::print_regions(&info);
+    pr_info!("memstart_addr (PHYS_OFFSET) = {}", Addr(memstart));
+
+    linear_map::paging_init().unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "paging_init: {}", e));
+    page_alloc::init();
+    heap::init();
+    vmalloc::init();
+
+    let uart = vmalloc::ioremap(PhysAddr(EARLYCON_PA), pl011::MMIO_SIZE)
+        .unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "ioremap of the UART: {}", e));
+    // SAFETY: `uart` maps the PL011 as Device memory for good.
+    printk::console_init(unsafe { Pl011::new(uart.0) });
+    fixmap::clear_fixmap(FixSlot::EarlyCon);
+    pr_info!("Console: PL011 at PA {} moved to ioremap address {}", Addr(EARLYCON_PA), Addr(uart.0));
+
+    print_layout();
+    pr_info!(
+        "Memory: {} free of {} in the page allocator ({} free range(s))",
+        Size(page_alloc::free_bytes()),
+        Size(page_alloc::total_bytes()),
+        page_alloc::free_ranges()
+    );
+    if cfg!(feature = "debug_virtual") {
+        pr_info!("debug_virtual: {} report(s) during boot", physaddr::reports());
+    }
+
+    if let Some(t) = opts.test {
+        selftest::run(t);
+    }
+    pr_info!("Boot complete.");
+    if opts.poweroff {
+        pr_info!("Powering off (poweroff on the command line).");
+        semihosting::exit(exit::SUCCESS);
+    }
+    pr_info!("Idle. Stop QEMU with Ctrl-A X.");
+    loop {
+        aarch64_cpu::asm::wfe();
+    }
+}
+
+/// Print the virtual memory layout with the real values (Linux 4.x printed
+/// this as "Virtual kernel memory layout").
+pub fn print_layout() {
+    let at = physaddr::placement();
+    // SAFETY: linker symbols, addresses only.
+    let (etext, rodata_end, edata) =
+        (&raw const _etext as u64, &raw const __end_rodata as u64, &raw const _edata as u64);
+    let row = |name: &str, start: u64, end: u64| {
+        println!("    {:<8}: {} - {}   ({:>9})", name, Addr(start), Addr(end), Size(span(start, end)).to_string_fixed());
+    };
+    println!("Virtual kernel memory layout:");
+    for r in layout::layout_rows(&at) {
+        if r.name == "  .image" {
+            row("  .text", at.text, etext);
+            row("  .rodata", etext, rodata_end);
+            row("  .data", rodata_end, edata);
+            row("  .bss", edata, at.end);
+        } else {
+            row(r.name, r.start, r.end);
+        }
+    }
+}
+
+trait FixedWidth {
+    fn to_string_fixed(self) -> crate::util::StrBuf<24>;
+}
+
+impl FixedWidth for Size {
+    fn to_string_fixed(self) -> crate::util::StrBuf<24> {
+        use core::fmt::Write;
+        let mut b = crate::util::StrBuf::new();
+        let _ = write!(b, "{}", self);
+        b
+    }
+}
+
+impl<const N: usize> core::fmt::Display for crate::util::StrBuf<N> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+#[allow(dead_code)]
+fn _unused() {
+    pr_err!("");
+}

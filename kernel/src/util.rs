@@ -1,0 +1,28 @@
+//! Small helpers with no better home.
+
+/// A string built in a fixed buffer (for padding formatted values before
+/// there is a heap). Output past the capacity is dropped.
+pub struct StrBuf<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> StrBuf<N> {
+    /// Empty.
+    pub const fn new() -> Self {
+        StrBuf { buf: [0; N], len: 0 }
+    }
+    /// The text so far.
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+impl<const N: usize> core::fmt::Write for StrBuf<N> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let n = s.len().min(N - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}

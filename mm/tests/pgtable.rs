@@ -1,0 +1,1580 @@
+//! Passing means: `map_range`, `unmap_range` and `walk`, run over a host buffer standing for physical memory, agree with a reference model on every translation, descriptor, block size, contiguous hint and table count, and report each kind of bad request with the right `MapError`.
+
+mod common;
+
+use common::Rng;
+use std::collections::BTreeMap;
+use vakern_mm::layout::*;
+use vakern_mm::pgtable::*;
+use vakern_mm::pte::{self, Kind, MemType, Prot};
+
+/// Physical address of table page 0 of the host memory.
+const BASE: u64 = 0x4000_0000;
+const GIB: u64 = 1 << 30;
+const MIB: u64 = 1 << 20;
+
+/// Physical memory for page tables: page `i` is at `BASE + i * 4096`.
+struct Mem {
+    pages: Vec<[u64; ENTRIES]>,
+    /// The level each page was allocated for.
+    levels: Vec<u32>,
+    /// Most tables `alloc_table` may still hand out (roots not counted).
+    limit: Option<u64>,
+    /// Tables allocated, per level.
+    allocs: [u64; 4],
+    /// Addresses passed to `flush`.
+    flushes: Vec<u64>,
+}
+
+impl Mem {
+    fn new() -> Mem {
+        Mem {
+            pages: Vec::new(),
+            levels: Vec::new(),
+            limit: None,
+            allocs: [0; 4],
+            flushes: Vec::new(),
+        }
+    }
+
+    /// A new root (level-0) table, not counted as an allocation.
+    fn root(&mut self) -> usize {
+        self.pages.push([0; ENTRIES]);
+        self.levels.push(0);
+        self.pages.len() - 1
+    }
+
+    fn pa(t: usize) -> u64 {
+        BASE + t as u64 * PAGE_SIZE
+    }
+}
+
+impl TableAccess for Mem {
+    type Table = usize;
+
+    fn alloc_table(&mut self, level: u32) -> Result<usize, MapError> {
+        assert!((1..=3).contains(&level), "alloc_table for level {}", level);
+        if let Some(limit) = self.limit {
+            if self.allocs.iter().sum::<u64>() >= limit {
+                return Err(MapError::NoMemory);
+            }
+        }
+        self.allocs[level as usize] += 1;
+        self.pages.push([0; ENTRIES]);
+        self.levels.push(level);
+        Ok(self.pages.len() - 1)
+    }
+
+    fn table_at(&mut self, pa: u64, level: u32) -> usize {
+        assert!(
+            pa >= BASE && is_aligned(pa, PAGE_SIZE),
+            "table_at({:#x})",
+            pa
+        );
+        let t = ((pa - BASE) / PAGE_SIZE) as usize;
+        assert!(t < self.pages.len(), "table_at({:#x}): no such table", pa);
+        assert_eq!(
+            self.levels[t], level,
+            "table at {:#x} used at the wrong level",
+            pa
+        );
+        t
+    }
+
+    fn read(&mut self, table: usize, idx: usize) -> u64 {
+        self.pages[table][idx]
+    }
+
+    fn write(&mut self, table: usize, idx: usize, desc: u64) {
+        self.pages[table][idx] = desc;
+    }
+
+    fn populate(&mut self, parent: usize, idx: usize, level: u32, child: usize) {
+        assert_eq!(self.levels[parent], level, "populate: parent level");
+        assert_eq!(self.levels[child], level + 1, "populate: child level");
+        assert_eq!(self.pages[parent][idx], 0, "populate over a live entry");
+        assert!(
+            self.pages[child].iter().all(|&d| d == 0),
+            "populate with a non-zero table"
+        );
+        self.pages[parent][idx] = pte::table_desc(Mem::pa(child));
+    }
+
+    fn flush(&mut self, va: u64) {
+        self.flushes.push(va);
+    }
+}
+
+/// One mapping of the reference model.
+#[derive(Clone, Copy, Debug)]
+struct Mapping {
+    va: u64,
+    end: u64,
+    pa: u64,
+    prot: Prot,
+    flags: MapFlags,
+}
+
+impl Mapping {
+    fn pa_of(&self, va: u64) -> u64 {
+        self.pa + (va - self.va)
+    }
+    fn size(&self) -> u64 {
+        self.end - self.va
+    }
+    fn contains(&self, va: u64, len: u64) -> bool {
+        self.va <= va && va.checked_add(len).is_some_and(|e| e <= self.end)
+    }
+
+    /// The leaf the mapper must have made for `va`: level and descriptor,
+    /// computed from the rules (largest block whose whole span lies in the
+    /// request with a matching physical alignment; CONT on an aligned run
+    /// of 16 inside the request with a run-aligned physical start).
+    fn expected_leaf(&self, va: u64) -> (u32, u64) {
+        let level = if self.flags.blocks {
+            [1u32, 2]
+                .into_iter()
+                .find(|&l| {
+                    let sz = level_size(l);
+                    let b = align_down(va, sz);
+                    self.contains(b, sz) && is_aligned(self.pa_of(b), sz)
+                })
+                .unwrap_or(3)
+        } else {
+            3
+        };
+        let sz = level_size(level);
+        let b = align_down(va, sz);
+        let mut desc = pte::leaf_desc(self.pa_of(b), level, self.prot);
+        if self.flags.cont && level >= 2 {
+            let run = sz * CONT_ENTRIES;
+            let rs = align_down(va, run);
+            if self.contains(rs, run) && is_aligned(self.pa_of(rs), run) {
+                desc |= pte::CONT;
+            }
+        }
+        (level, desc)
+    }
+}
+
+/// The reference: mappings keyed by first VA, with a root per half of the
+/// address space (TTBR0 and TTBR1), as on the hardware.
+struct Model {
+    mem: Mem,
+    roots: [usize; 2],
+    maps: BTreeMap<u64, Mapping>,
+}
+
+impl Model {
+    fn new() -> Model {
+        let mut mem = Mem::new();
+        let roots = [mem.root(), mem.root()];
+        Model {
+            mem,
+            roots,
+            maps: BTreeMap::new(),
+        }
+    }
+
+    fn root_for(&self, va: u64) -> usize {
+        self.roots[(va >> 63) as usize]
+    }
+
+    fn lookup(&self, va: u64) -> Option<&Mapping> {
+        self.maps
+            .range(..=va)
+            .next_back()
+            .map(|(_, m)| m)
+            .filter(|m| va < m.end)
+    }
+
+    fn overlaps(&self, va: u64, end: u64) -> bool {
+        if self.lookup(va).is_some() {
+            return true;
+        }
+        self.maps.range(va..end).next().is_some()
+    }
+
+    fn map(&mut self, m: Mapping) -> Result<TableCounts, MapError> {
+        let before = self.mem.allocs;
+        let root = self.root_for(m.va);
+        let r = map_range(&mut self.mem, root, m.va, m.pa, m.size(), m.prot, m.flags);
+        if let Ok(c) = r {
+            let mut delta = [0; 4];
+            for l in 0..4 {
+                delta[l] = self.mem.allocs[l] - before[l];
+            }
+            assert_eq!(c.per_level, delta, "reported table counts for {:x?}", m);
+            assert_eq!(c.per_level[0], 0);
+            self.maps.insert(m.va, m);
+        }
+        r
+    }
+
+    /// Walk `va` and compare with the model.
+    fn probe(&mut self, va: u64) {
+        let root = self.root_for(va);
+        let w = walk(&mut self.mem, root, va);
+        assert_eq!(w.va, va);
+        match self.lookup(va).copied() {
+            Some(m) => {
+                let (level, desc) = m.expected_leaf(va);
+                assert_eq!(
+                    w.leaf(),
+                    Some((level, desc)),
+                    "leaf for {:#x} in {:x?}",
+                    va,
+                    m
+                );
+                assert_eq!(w.phys(), Some(m.pa_of(va)), "phys of {:#x} in {:x?}", va, m);
+                assert_eq!(Prot::from_desc(desc), Some(m.prot));
+                // The walk recorded a table for every level down to the leaf.
+                for l in 0..=level as usize {
+                    assert!(w.tables[l].is_some() && w.descs[l].is_some());
+                }
+                for l in level as usize + 1..4 {
+                    assert!(w.descs[l].is_none());
+                }
+            }
+            None => {
+                assert_eq!(w.leaf(), None, "{:#x} should be unmapped", va);
+                assert_eq!(w.phys(), None);
+            }
+        }
+    }
+
+    /// Read every table and check that the leaves found are exactly the
+    /// model's, and that every contiguous run obeys the architecture's rules.
+    fn scan(&mut self) {
+        let mut bytes = 0u64;
+        for half in 0..2 {
+            let top = if half == 1 { 0xffff_u64 << 48 } else { 0 };
+            let root = self.roots[half];
+            bytes += self.scan_table(root, 0, top);
+        }
+        let want: u64 = self.maps.values().map(Mapping::size).sum();
+        assert_eq!(bytes, want, "bytes mapped in the tables vs the model");
+    }
+
+    fn scan_table(&mut self, t: usize, level: u32, base: u64) -> u64 {
+        let sz = level_size(level);
+        let entries = self.mem.pages[t];
+        check_cont_runs(&entries, level);
+        let mut bytes = 0;
+        for (i, &d) in entries.iter().enumerate() {
+            let va = base + i as u64 * sz;
+            match pte::kind(d, level) {
+                Kind::Invalid => {}
+                Kind::Table => {
+                    let child = self.mem.table_at(pte::desc_addr(d), level + 1);
+                    bytes += self.scan_table(child, level + 1, va);
+                }
+                Kind::Block | Kind::Page => {
+                    let m = *self
+                        .lookup(va)
+                        .unwrap_or_else(|| panic!("leaf at {:#x} not in the model", va));
+                    assert_eq!(
+                        m.expected_leaf(va),
+                        (level, d),
+                        "leaf at {:#x} of {:x?}",
+                        va,
+                        m
+                    );
+                    bytes += sz;
+                }
+                Kind::Reserved => panic!("reserved descriptor {:#x} at level {}", d, level),
+            }
+        }
+        bytes
+    }
+}
+
+/// Every aligned group of 16 entries in which one has the contiguous hint
+/// must be 16 valid leaves with the hint, the same attributes, and
+/// consecutive output addresses starting at a run-aligned address.
+fn check_cont_runs(entries: &[u64; ENTRIES], level: u32) {
+    let sz = level_size(level);
+    for (g, run) in entries.chunks(CONT_ENTRIES as usize).enumerate() {
+        if run
+            .iter()
+            .all(|d| d & pte::CONT == 0 || d & pte::VALID == 0)
+        {
+            continue;
+        }
+        assert!(level >= 2, "contiguous hint at level {}", level);
+        let first = run[0];
+        for (i, &d) in run.iter().enumerate() {
+            let k = pte::kind(d, level);
+            assert!(
+                matches!(k, Kind::Block | Kind::Page) && d & pte::CONT != 0,
+                "run {} at level {}: entry {} is {:?} {:#x} in a contiguous run",
+                g,
+                level,
+                i,
+                k,
+                d
+            );
+            assert_eq!(
+                d & pte::ATTR_MASK,
+                first & pte::ATTR_MASK,
+                "run {}: entry {} attributes differ",
+                g,
+                i
+            );
+            assert_eq!(
+                pte::desc_addr(d),
+                pte::desc_addr(first) + i as u64 * sz,
+                "run {}: entry {} address",
+                g,
+                i
+            );
+        }
+        assert!(
+            is_aligned(pte::desc_addr(first), sz * CONT_ENTRIES),
+            "run {}: output not aligned",
+            g
+        );
+    }
+}
+
+fn random_prot(rng: &mut Rng) -> Prot {
+    match rng.below(6) {
+        0 => Prot::KERNEL_ROX,
+        1 => Prot::KERNEL_RO,
+        2 => Prot::KERNEL_RW,
+        3 => Prot::DEVICE,
+        _ => Prot {
+            write: rng.chance(1, 2),
+            exec: rng.chance(1, 2),
+            mem: MemType::from_index(rng.below(6)).unwrap(),
+        },
+    }
+}
+
+/// VA windows the random mappings go to: both halves, level-0 boundaries,
+/// bit 47 of user space, the top of the address space.
+const WINDOWS: [(u64, u64); 6] = [
+    (0, 64 * GIB),
+    (
+        0x0000_8000_0000_0000 - 32 * GIB,
+        0x0000_8000_0000_0000 + 32 * GIB,
+    ),
+    (KIMAGE_VADDR, KIMAGE_VADDR + 64 * GIB),
+    (PAGE_OFFSET - 32 * GIB, PAGE_OFFSET + 32 * GIB),
+    (PAGE_OFFSET + 100 * GIB, PAGE_OFFSET + 164 * GIB),
+    // The last page cannot be mapped: `va + size` must not wrap.
+    (0u64.wrapping_sub(64 * GIB), 0u64.wrapping_sub(PAGE_SIZE)),
+];
+
+/// A random request, or None if it does not fit its window.
+fn random_mapping(rng: &mut Rng) -> Option<Mapping> {
+    let (ws, we) = *rng.pick(&WINDOWS);
+    let prot = random_prot(rng);
+    let (align, size, flags, pa_congruent) = match rng.below(6) {
+        // Pages, anywhere.
+        0 => (
+            PAGE_SIZE,
+            rng.log_size(PAGE_SIZE, 16 * MIB, PAGE_SIZE),
+            MapFlags::PAGES,
+            false,
+        ),
+        // Largest, but physically misaligned with the VA: pages, some runs.
+        1 => (
+            PAGE_SIZE,
+            rng.log_size(PAGE_SIZE, 64 * MIB, PAGE_SIZE),
+            MapFlags::LARGEST,
+            false,
+        ),
+        // Same offset in 2 MiB: blocks in the middle, pages at the ends.
+        2 => (
+            PAGE_SIZE,
+            rng.log_size(PAGE_SIZE, 2 * GIB, PAGE_SIZE),
+            MapFlags::LARGEST,
+            true,
+        ),
+        // 1 GiB-aligned pairs.
+        3 => (
+            GIB,
+            rng.log_size(2 * MIB, 4 * GIB, 2 * MIB),
+            MapFlags::LARGEST,
+            true,
+        ),
+        // 64 KiB-aligned pairs: contiguous pages.
+        4 => (
+            CONT_PTE_SIZE,
+            rng.log_size(PAGE_SIZE, 8 * MIB, PAGE_SIZE),
+            MapFlags::LARGEST,
+            true,
+        ),
+        // 32 MiB-aligned pairs: contiguous blocks.
+        _ => (
+            CONT_PMD_SIZE,
+            rng.log_size(2 * MIB, 512 * MIB, 2 * MIB),
+            MapFlags::LARGEST,
+            true,
+        ),
+    };
+    let span = we - ws;
+    if size > span {
+        return None;
+    }
+    let va = align_down(ws + rng.below(span - size + 1), align).max(align_up(ws, align));
+    if va + size > we {
+        return None;
+    }
+    let pa = if pa_congruent {
+        // Same offset as the VA within 1 GiB, then keep only the requested alignment.
+        let gib = rng.below((1 << 48) / GIB - 8) * GIB;
+        let pa = gib + (va & (GIB - 1));
+        if align >= GIB {
+            gib
+        } else {
+            pa
+        }
+    } else {
+        rng.below(((1 << 48) - size) / PAGE_SIZE) * PAGE_SIZE
+    };
+    if pa + size > 1 << 48 {
+        return None;
+    }
+    Some(Mapping {
+        va,
+        end: va + size,
+        pa,
+        prot,
+        flags,
+    })
+}
+
+#[test]
+fn random_mappings_agree_with_model() {
+    let seed = 0x9a6e_7ab1_e5_u64;
+    println!("seed {:#x}", seed);
+    let mut rng = Rng::new(seed);
+    let mut model = Model::new();
+    let mut made = 0;
+    let mut level_hits = [0u64; 4];
+    let mut cont_hits = 0u64;
+    for round in 0..3 {
+        let mut tries = 0;
+        while made < 120 * (round + 1) && tries < 10_000 {
+            tries += 1;
+            let Some(m) = random_mapping(&mut rng) else {
+                continue;
+            };
+            if model.overlaps(m.va, m.end) {
+                continue;
+            }
+            model
+                .map(m)
+                .unwrap_or_else(|e| panic!("map {:x?}: {}", m, e));
+            made += 1;
+        }
+        assert_eq!(made, 120 * (round + 1), "could not place enough mappings");
+        model.scan();
+
+        // Probe inside mappings (with a bias for their edges) and anywhere in the windows.
+        let maps: Vec<Mapping> = model.maps.values().copied().collect();
+        for i in 0..20_000 {
+            let va = if i % 3 == 0 {
+                let (ws, we) = *rng.pick(&WINDOWS);
+                ws + rng.below(we - ws)
+            } else {
+                let m = rng.pick(&maps);
+                match rng.below(4) {
+                    0 => m.va,
+                    1 => m.end - 1,
+                    2 => m.end.wrapping_add(rng.below(2 * PAGE_SIZE)),
+                    _ => m.va + rng.below(m.size()),
+                }
+            };
+            model.probe(va);
+            if let Some(m) = model.lookup(va).copied() {
+                let (level, desc) = m.expected_leaf(va);
+                level_hits[level as usize] += 1;
+                cont_hits += (desc & pte::CONT != 0) as u64;
+            }
+        }
+
+        // Unmap about a third of the mappings, whole, and check what comes back.
+        let doomed: Vec<Mapping> = maps.iter().copied().filter(|_| rng.chance(1, 3)).collect();
+        for m in &doomed {
+            let mut want = Vec::new();
+            let mut va = m.va;
+            while va < m.end {
+                let (level, desc) = m.expected_leaf(va);
+                want.push((va, pte::desc_addr(desc)));
+                va = align_down(va, level_size(level)) + level_size(level);
+            }
+            let mut got = Vec::new();
+            let flushes = model.mem.flushes.len();
+            let root = model.root_for(m.va);
+            unmap_range(&mut model.mem, root, m.va, m.size(), |va, pa| {
+                got.push((va, pa))
+            })
+            .unwrap();
+            assert_eq!(got, want, "unmapped leaves of {:x?}", m);
+            assert_eq!(
+                model.mem.flushes.len() - flushes,
+                want.len(),
+                "one flush per leaf"
+            );
+            model.maps.remove(&m.va);
+            for _ in 0..20 {
+                model.probe(m.va + rng.below(m.size()));
+            }
+        }
+        model.scan();
+    }
+    println!("leaf levels hit {:?}, contiguous {}", level_hits, cont_hits);
+    // The property covered every leaf size and the hint.
+    assert!(
+        level_hits[1] > 100 && level_hits[2] > 100 && level_hits[3] > 100,
+        "{:?}",
+        level_hits
+    );
+    assert!(cont_hits > 100);
+}
+
+fn fresh() -> (Mem, usize) {
+    let mut mem = Mem::new();
+    let root = mem.root();
+    (mem, root)
+}
+
+fn leaf(mem: &mut Mem, root: usize, va: u64) -> Option<(u32, u64)> {
+    walk(mem, root, va).leaf()
+}
+
+#[test]
+fn table_counts() {
+    // 4 GiB, 1 GiB-aligned: four level-1 blocks in one new level-1 table.
+    let (mut mem, root) = fresh();
+    let c = map_range(
+        &mut mem,
+        root,
+        PAGE_OFFSET,
+        0x4000_0000,
+        4 * GIB,
+        Prot::KERNEL_RW,
+        MapFlags::LARGEST,
+    )
+    .unwrap();
+    assert_eq!(c.per_level, [0, 1, 0, 0]);
+    assert_eq!(c.total(), 1);
+    for i in 0..4 {
+        let (level, d) = leaf(&mut mem, root, PAGE_OFFSET + i * GIB + 0x1234).unwrap();
+        assert_eq!((level, pte::kind(d, level)), (1, Kind::Block));
+        assert_eq!(
+            walk(&mut mem, root, PAGE_OFFSET + i * GIB + 0x1234).phys(),
+            Some(0x4000_0000 + i * GIB + 0x1234)
+        );
+    }
+    assert_eq!(leaf(&mut mem, root, PAGE_OFFSET + 4 * GIB), None);
+
+    // 2 MiB-aligned, not 1 GiB-aligned, 1 GiB long: spans two level-1
+    // entries, so two level-2 tables of 2 MiB blocks.
+    let (mut mem, root) = fresh();
+    let va = PAGE_OFFSET + 2 * MIB;
+    let c = map_range(
+        &mut mem,
+        root,
+        va,
+        0x4020_0000,
+        GIB,
+        Prot::KERNEL_RW,
+        MapFlags::LARGEST,
+    )
+    .unwrap();
+    assert_eq!(c.per_level, [0, 1, 2, 0]);
+    assert_eq!(leaf(&mut mem, root, va).unwrap().0, 2);
+    assert_eq!(leaf(&mut mem, root, va + GIB - 1).unwrap().0, 2);
+    assert_eq!(leaf(&mut mem, root, va + GIB), None);
+
+    // The same with 2 MiB blocks not allowed by the PA: pages everywhere.
+    let (mut mem, root) = fresh();
+    let c = map_range(
+        &mut mem,
+        root,
+        va,
+        0x4020_1000,
+        4 * MIB,
+        Prot::KERNEL_RW,
+        MapFlags::LARGEST,
+    )
+    .unwrap();
+    assert_eq!(c.per_level, [0, 1, 1, 2]);
+
+    // Pages: three pages in one level-3 table; then two more across a 2 MiB
+    // boundary need a second level-3 table.
+    let (mut mem, root) = fresh();
+    let c = map_range(
+        &mut mem,
+        root,
+        PAGE_OFFSET + 0x1000,
+        0x8000_0000,
+        0x3000,
+        Prot::KERNEL_RO,
+        MapFlags::PAGES,
+    )
+    .unwrap();
+    assert_eq!(c.per_level, [0, 1, 1, 1]);
+    let c = map_range(
+        &mut mem,
+        root,
+        PAGE_OFFSET + 2 * MIB - 0x1000,
+        0x9000_0000,
+        0x2000,
+        Prot::KERNEL_RO,
+        MapFlags::PAGES,
+    )
+    .unwrap();
+    assert_eq!(c.per_level, [0, 0, 0, 1]);
+    // 1 GiB with pages only: 512 level-3 tables.
+    let c = map_range(
+        &mut mem,
+        root,
+        PAGE_OFFSET + GIB,
+        0x4000_0000,
+        GIB,
+        Prot::KERNEL_RW,
+        MapFlags::PAGES,
+    )
+    .unwrap();
+    assert_eq!(c.per_level, [0, 0, 1, 512]);
+    // A new level-0 entry (another 512 GiB) needs a whole new chain.
+    let c = map_range(
+        &mut mem,
+        root,
+        PAGE_OFFSET + PGDIR_SIZE,
+        0x1000,
+        0x1000,
+        Prot::KERNEL_RW,
+        MapFlags::PAGES,
+    )
+    .unwrap();
+    assert_eq!(c.per_level, [0, 1, 1, 1]);
+    assert_eq!(mem.allocs, [0, 2, 3, 515]);
+
+    // The linear map of QEMU's 1 GiB at 0x4000_0000 is one block.
+    let (mut mem, root) = fresh();
+    let c = map_range(
+        &mut mem,
+        root,
+        PAGE_OFFSET,
+        0x4000_0000,
+        GIB,
+        Prot::KERNEL_RW,
+        MapFlags::LARGEST,
+    )
+    .unwrap();
+    assert_eq!(c.per_level, [0, 1, 0, 0]);
+    // And the image at KIMAGE_VADDR, in the lower part of the kernel half.
+    let c = map_range(
+        &mut mem,
+        root,
+        KIMAGE_VADDR,
+        0x4020_0000,
+        0x18_0000,
+        Prot::KERNEL_ROX,
+        MapFlags::PAGES,
+    )
+    .unwrap();
+    assert_eq!(c.per_level, [0, 1, 1, 1]);
+    assert_eq!(
+        walk(&mut mem, root, KIMAGE_VADDR + 0x1234).phys(),
+        Some(0x4020_1234)
+    );
+}
+
+/// The contiguous-hint bits of the 16 level-3 entries of the run holding `va`.
+fn cont_bits(mem: &mut Mem, root: usize, va: u64, level: u32) -> Vec<bool> {
+    let step = level_size(level);
+    let run = align_down(va, step * CONT_ENTRIES);
+    (0..CONT_ENTRIES)
+        .map(|i| {
+            let (l, d) = leaf(mem, root, run + i * step).expect("mapped");
+            assert_eq!(l, level);
+            d & pte::CONT != 0
+        })
+        .collect()
+}
+
+#[test]
+fn contiguous_hint() {
+    let va = PAGE_OFFSET + 0x10_0000;
+    // 16 pages, VA and PA 64 KiB-aligned: all carry the hint.
+    let (mut mem, root) = fresh();
+    map_range(
+        &mut mem,
+        root,
+        va,
+        0x4001_0000,
+        CONT_PTE_SIZE,
+        Prot::KERNEL_RW,
+        MapFlags::LARGEST,
+    )
+    .unwrap();
+    assert_eq!(cont_bits(&mut mem, root, va, 3), vec![true; 16]);
+    assert_eq!(leaf(&mut mem, root, va + CONT_PTE_SIZE), None);
+
+    // The same with PAGES: no hint.
+    let (mut mem, root) = fresh();
+    map_range(
+        &mut mem,
+        root,
+        va,
+        0x4001_0000,
+        CONT_PTE_SIZE,
+        Prot::KERNEL_RW,
+        MapFlags::PAGES,
+    )
+    .unwrap();
+    assert_eq!(cont_bits(&mut mem, root, va, 3), vec![false; 16]);
+
+    // PA off by one page: no run can be aligned, no hint.
+    let (mut mem, root) = fresh();
+    map_range(
+        &mut mem,
+        root,
+        va,
+        0x4001_1000,
+        4 * CONT_PTE_SIZE,
+        Prot::KERNEL_RW,
+        MapFlags::LARGEST,
+    )
+    .unwrap();
+    for r in 0..4 {
+        assert_eq!(
+            cont_bits(&mut mem, root, va + r * CONT_PTE_SIZE, 3),
+            vec![false; 16]
+        );
+    }
+
+    // 17 pages: the first 16 are a run, the last page is not.
+    let (mut mem, root) = fresh();
+    map_range(
+        &mut mem,
+        root,
+        va,
+        0x4001_0000,
+        CONT_PTE_SIZE + PAGE_SIZE,
+        Prot::KERNEL_RW,
+        MapFlags::LARGEST,
+    )
+    .unwrap();
+    assert_eq!(cont_bits(&mut mem, root, va, 3), vec![true; 16]);
+    assert_eq!(
+        leaf(&mut mem, root, va + CONT_PTE_SIZE).unwrap().1 & pte::CONT,
+        0
+    );
+
+    // Start one page into a run: only the runs wholly inside get the hint.
+    let (mut mem, root) = fresh();
+    map_range(
+        &mut mem,
+        root,
+        va + PAGE_SIZE,
+        0x4001_1000,
+        2 * CONT_PTE_SIZE,
+        Prot::KERNEL_RW,
+        MapFlags::LARGEST,
+    )
+    .unwrap();
+    assert_eq!(
+        leaf(&mut mem, root, va + PAGE_SIZE).unwrap().1 & pte::CONT,
+        0
+    );
+    assert_eq!(
+        cont_bits(&mut mem, root, va + CONT_PTE_SIZE, 3),
+        vec![true; 16]
+    );
+    assert_eq!(
+        leaf(&mut mem, root, va + 2 * CONT_PTE_SIZE).unwrap().1 & pte::CONT,
+        0
+    );
+
+    // 32 MiB of 2 MiB blocks, 32 MiB-aligned: all 16 blocks carry the hint.
+    let bva = PAGE_OFFSET + CONT_PMD_SIZE;
+    let (mut mem, root) = fresh();
+    let c = map_range(
+        &mut mem,
+        root,
+        bva,
+        0x4200_0000,
+        CONT_PMD_SIZE,
+        Prot::KERNEL_RW,
+        MapFlags::LARGEST,
+    )
+    .unwrap();
+    assert_eq!(c.per_level, [0, 1, 1, 0]);
+    assert_eq!(cont_bits(&mut mem, root, bva, 2), vec![true; 16]);
+    // PA only 2 MiB-aligned: blocks, no hint.
+    let (mut mem, root) = fresh();
+    map_range(
+        &mut mem,
+        root,
+        bva,
+        0x4220_0000,
+        CONT_PMD_SIZE,
+        Prot::KERNEL_RW,
+        MapFlags::LARGEST,
+    )
+    .unwrap();
+    assert_eq!(cont_bits(&mut mem, root, bva, 2), vec![false; 16]);
+    // 1 GiB blocks never carry it.
+    let (mut mem, root) = fresh();
+    map_range(
+        &mut mem,
+        root,
+        PAGE_OFFSET,
+        0,
+        16 * GIB,
+        Prot::KERNEL_RW,
+        MapFlags::LARGEST,
+    )
+    .unwrap();
+    for i in 0..16 {
+        let (l, d) = leaf(&mut mem, root, PAGE_OFFSET + i * GIB).unwrap();
+        assert_eq!((l, d & pte::CONT), (1, 0));
+    }
+}
+
+#[test]
+fn bad_requests() {
+    let (mut mem, root) = fresh();
+    let rw = Prot::KERNEL_RW;
+    let f = MapFlags::LARGEST;
+    for (va, pa, size) in [
+        (PAGE_OFFSET + 1, 0x4000_0000, 0x1000),
+        (PAGE_OFFSET, 0x4000_0800, 0x1000),
+        (PAGE_OFFSET, 0x4000_0000, 0x1001),
+        (PAGE_OFFSET, 0x4000_0000, 0x800),
+    ] {
+        assert_eq!(
+            map_range(&mut mem, root, va, pa, size, rw, f),
+            Err(MapError::Misaligned { va, pa, size })
+        );
+    }
+    for (va, pa, size) in [
+        // Empty.
+        (PAGE_OFFSET, 0x4000_0000, 0),
+        // Wraps past 2^64.
+        (0xffff_ffff_fff0_0000, 0x4000_0000, 0x20_0000),
+        // Output beyond 48 bits.
+        (PAGE_OFFSET, (1 << 48) - 0x1000, 0x2000),
+        (PAGE_OFFSET, 1 << 48, 0x1000),
+        // Non-canonical, or leaving the user half.
+        (0x0001_0000_0000_0000, 0x4000_0000, 0x1000),
+        (0x8000_0000_0000_0000, 0x4000_0000, 0x1000),
+        (0x0000_ffff_ffff_f000, 0x4000_0000, 0x2000),
+        // From non-canonical into the kernel half.
+        (0xfffe_ffff_ffff_f000, 0x4000_0000, 0x2000),
+    ] {
+        assert_eq!(
+            map_range(&mut mem, root, va, pa, size, rw, f),
+            Err(MapError::OutOfRange { va, size }),
+            "{:#x}",
+            va
+        );
+    }
+    assert_eq!(mem.allocs, [0; 4], "rejected requests allocate nothing");
+    assert!(mem.pages[root].iter().all(|&d| d == 0));
+
+    // The edges that are allowed: the last PA, the top of user space, the
+    // bottom of the kernel half.
+    map_range(
+        &mut mem,
+        root,
+        PAGE_OFFSET,
+        (1 << 48) - 0x1000,
+        0x1000,
+        rw,
+        f,
+    )
+    .unwrap();
+    map_range(&mut mem, root, 0x0000_ffff_ffff_f000, 0x1000, 0x1000, rw, f).unwrap();
+    let (mut mem, root) = fresh();
+    map_range(&mut mem, root, VA_START, 0x1000, 0x1000, rw, f).unwrap();
+    map_range(&mut mem, root, 0xffff_ffff_ffff_e000, 0x2000, 0x1000, rw, f).unwrap();
+}
+
+#[test]
+fn overlaps() {
+    let (mut mem, root) = fresh();
+    let rw = Prot::KERNEL_RW;
+    let va = PAGE_OFFSET + GIB;
+    map_range(
+        &mut mem,
+        root,
+        va,
+        0x4000_0000,
+        4 * PAGE_SIZE,
+        rw,
+        MapFlags::PAGES,
+    )
+    .unwrap();
+    // The same translation again is accepted and changes nothing.
+    let before = mem.pages.clone();
+    let c = map_range(
+        &mut mem,
+        root,
+        va,
+        0x4000_0000,
+        4 * PAGE_SIZE,
+        rw,
+        MapFlags::PAGES,
+    )
+    .unwrap();
+    assert_eq!(c.total(), 0);
+    assert_eq!(mem.pages, before);
+    // A different PA over the third page: Overlap at that page.
+    let (_, third) = leaf(&mut mem, root, va + 2 * PAGE_SIZE).unwrap();
+    assert_eq!(
+        map_range(
+            &mut mem,
+            root,
+            va + 2 * PAGE_SIZE,
+            0x5000_0000,
+            8 * PAGE_SIZE,
+            rw,
+            MapFlags::PAGES
+        ),
+        Err(MapError::Overlap {
+            va: va + 2 * PAGE_SIZE,
+            existing: third
+        })
+    );
+    // Different permissions, same PA.
+    assert!(matches!(
+        map_range(&mut mem, root, va, 0x4000_0000, PAGE_SIZE, Prot::KERNEL_RO, MapFlags::PAGES),
+        Err(MapError::Overlap { va: v, .. }) if v == va
+    ));
+    // A 2 MiB block over the level-3 table holding those pages.
+    let l2 = walk(&mut mem, root, va).descs[2].unwrap();
+    assert_eq!(pte::kind(l2, 2), Kind::Table);
+    assert_eq!(
+        map_range(
+            &mut mem,
+            root,
+            va,
+            0x4000_0000,
+            2 * MIB,
+            rw,
+            MapFlags::LARGEST
+        ),
+        Err(MapError::Overlap { va, existing: l2 })
+    );
+    // Pages inside a block.
+    let bva = PAGE_OFFSET + 2 * GIB;
+    map_range(
+        &mut mem,
+        root,
+        bva,
+        0x4000_0000,
+        2 * MIB,
+        rw,
+        MapFlags::LARGEST,
+    )
+    .unwrap();
+    let (l, block) = leaf(&mut mem, root, bva).unwrap();
+    assert_eq!(l, 2);
+    assert_eq!(
+        map_range(
+            &mut mem,
+            root,
+            bva + 0x1000,
+            0x7000_1000,
+            0x1000,
+            rw,
+            MapFlags::PAGES
+        ),
+        Err(MapError::Overlap {
+            va: bva + 0x1000,
+            existing: block
+        })
+    );
+    // The same block mapped again with pages (same PA, smaller leaves) still overlaps.
+    assert!(matches!(
+        map_range(
+            &mut mem,
+            root,
+            bva,
+            0x4000_0000,
+            2 * MIB,
+            rw,
+            MapFlags::PAGES
+        ),
+        Err(MapError::Overlap { .. })
+    ));
+    // ...even with `replace`, which only swaps leaves of the same size.
+    let replace = MapFlags {
+        replace: true,
+        ..MapFlags::PAGES
+    };
+    assert!(matches!(
+        map_range(
+            &mut mem,
+            root,
+            bva,
+            0x4000_0000,
+            2 * MIB,
+            Prot::KERNEL_RO,
+            replace
+        ),
+        Err(MapError::Overlap { .. })
+    ));
+    let replace_blocks = MapFlags {
+        replace: true,
+        ..MapFlags::LARGEST
+    };
+    assert!(matches!(
+        map_range(
+            &mut mem,
+            root,
+            va,
+            0x4000_0000,
+            2 * MIB,
+            Prot::KERNEL_RO,
+            replace_blocks
+        ),
+        Err(MapError::Overlap { .. })
+    ));
+    assert_eq!(
+        leaf(&mut mem, root, bva),
+        Some((2, block)),
+        "the block is untouched"
+    );
+}
+
+#[test]
+fn no_memory() {
+    // A request that needs one table per level.
+    let req = |mem: &mut Mem, root| {
+        map_range(
+            mem,
+            root,
+            PAGE_OFFSET,
+            0x4000_0000,
+            0x1000,
+            Prot::KERNEL_RW,
+            MapFlags::PAGES,
+        )
+    };
+    for limit in 0..3 {
+        let (mut mem, root) = fresh();
+        mem.limit = Some(limit);
+        assert_eq!(
+            req(&mut mem, root),
+            Err(MapError::NoMemory),
+            "limit {}",
+            limit
+        );
+        assert_eq!(leaf(&mut mem, root, PAGE_OFFSET), None);
+    }
+    let (mut mem, root) = fresh();
+    mem.limit = Some(3);
+    assert_eq!(req(&mut mem, root).unwrap().per_level, [0, 1, 1, 1]);
+
+    // Random requests: exactly as many tables as a fresh mapping reports is
+    // enough, one fewer is NoMemory.
+    let mut rng = Rng::new(0x0e0e);
+    for _ in 0..40 {
+        let Some(m) = random_mapping(&mut rng) else {
+            continue;
+        };
+        let mut probe = Model::new();
+        let need = probe.map(m).unwrap().total();
+        let mut model = Model::new();
+        model.mem.limit = Some(need);
+        model.map(m).unwrap();
+        if need > 0 {
+            let mut model = Model::new();
+            model.mem.limit = Some(need - 1);
+            assert_eq!(model.map(m), Err(MapError::NoMemory), "{:x?}", m);
+        }
+    }
+}
+
+#[test]
+fn unmap() {
+    let (mut mem, root) = fresh();
+    let rw = Prot::KERNEL_RW;
+    // A 1 GiB block, 2 MiB blocks and pages: [GIB - 4 KiB, 2 GiB + 2 MiB + 8 KiB).
+    let va = PAGE_OFFSET + GIB - PAGE_SIZE;
+    let pa = 0x1_0000_0000 - PAGE_SIZE;
+    let size = PAGE_SIZE + GIB + 2 * MIB + 2 * PAGE_SIZE;
+    map_range(&mut mem, root, va, pa, size, rw, MapFlags::LARGEST).unwrap();
+    let tables = mem.pages.len();
+
+    // Unmapping half a block is refused.
+    assert!(matches!(
+        unmap_range(&mut mem, root, PAGE_OFFSET + GIB, GIB / 2, |_, _| ()),
+        Err(MapError::Overlap { va: v, .. }) if v == PAGE_OFFSET + GIB
+    ));
+    assert!(matches!(
+        unmap_range(&mut mem, root, va + 1, PAGE_SIZE, |_, _| ()),
+        Err(MapError::Misaligned { .. })
+    ));
+    assert!(matches!(
+        unmap_range(&mut mem, root, va, 0x800, |_, _| ()),
+        Err(MapError::Misaligned { .. })
+    ));
+    assert!(matches!(
+        unmap_range(&mut mem, root, 0xffff_ffff_ffff_f000, 0x2000, |_, _| ()),
+        Err(MapError::OutOfRange { .. })
+    ));
+    assert!(
+        walk(&mut mem, root, PAGE_OFFSET + GIB).phys().is_some(),
+        "refused unmap left the block"
+    );
+
+    let mut got = Vec::new();
+    mem.flushes.clear();
+    unmap_range(&mut mem, root, va, size, |v, p| got.push((v, p))).unwrap();
+    assert_eq!(
+        got,
+        vec![
+            (va, pa),
+            (PAGE_OFFSET + GIB, 0x1_0000_0000),
+            (PAGE_OFFSET + 2 * GIB, 0x1_4000_0000),
+            (PAGE_OFFSET + 2 * GIB + 2 * MIB, 0x1_4020_0000),
+            (PAGE_OFFSET + 2 * GIB + 2 * MIB + PAGE_SIZE, 0x1_4020_1000),
+        ]
+    );
+    assert_eq!(mem.flushes, got.iter().map(|g| g.0).collect::<Vec<_>>());
+    for a in [
+        va,
+        PAGE_OFFSET + GIB,
+        PAGE_OFFSET + GIB + 12345,
+        PAGE_OFFSET + 2 * GIB + 2 * MIB + 0x1fff,
+    ] {
+        assert_eq!(walk(&mut mem, root, a).phys(), None);
+    }
+    // Nothing left to unmap: no callbacks. Remapping reuses the tables.
+    unmap_range(&mut mem, root, va, size, |_, _| panic!("nothing is mapped")).unwrap();
+    map_range(&mut mem, root, va, pa, size, rw, MapFlags::LARGEST).unwrap();
+    assert_eq!(mem.pages.len(), tables);
+    assert_eq!(
+        walk(&mut mem, root, va + size - 1).phys(),
+        Some(pa + size - 1)
+    );
+}
+
+#[test]
+fn replace_changes_permissions() {
+    let (mut mem, root) = fresh();
+    let va = KIMAGE_VADDR;
+    let pa = 0x4020_0000;
+    // An image-like mapping: 4 MiB of pages, then 4 MiB of LARGEST (2 MiB blocks).
+    map_range(
+        &mut mem,
+        root,
+        va,
+        pa,
+        4 * MIB,
+        Prot::KERNEL_RW,
+        MapFlags::PAGES,
+    )
+    .unwrap();
+    map_range(
+        &mut mem,
+        root,
+        va + 4 * MIB,
+        pa + 4 * MIB,
+        4 * MIB,
+        Prot::KERNEL_RW,
+        MapFlags::LARGEST,
+    )
+    .unwrap();
+    let tables = mem.pages.len();
+
+    // Without `replace`: Overlap.
+    assert!(matches!(
+        map_range(
+            &mut mem,
+            root,
+            va,
+            pa,
+            0x10_0000,
+            Prot::KERNEL_ROX,
+            MapFlags::PAGES
+        ),
+        Err(MapError::Overlap { .. })
+    ));
+    // With it: text becomes ROX, one flush per page.
+    mem.flushes.clear();
+    let replace = MapFlags {
+        replace: true,
+        ..MapFlags::PAGES
+    };
+    map_range(&mut mem, root, va, pa, 0x10_0000, Prot::KERNEL_ROX, replace).unwrap();
+    assert_eq!(mem.flushes.len(), 256);
+    assert_eq!(mem.pages.len(), tables, "no new tables");
+    for off in [0, 0xf_f000] {
+        let (l, d) = leaf(&mut mem, root, va + off).unwrap();
+        assert_eq!((l, Prot::from_desc(d)), (3, Some(Prot::KERNEL_ROX)));
+        assert_eq!(walk(&mut mem, root, va + off).phys(), Some(pa + off));
+    }
+    let (_, d) = leaf(&mut mem, root, va + 0x10_0000).unwrap();
+    assert_eq!(
+        Prot::from_desc(d),
+        Some(Prot::KERNEL_RW),
+        "the next page is unchanged"
+    );
+    // Blocks can be replaced by blocks.
+    let replace_blocks = MapFlags {
+        replace: true,
+        ..MapFlags::LARGEST
+    };
+    map_range(
+        &mut mem,
+        root,
+        va + 4 * MIB,
+        pa + 4 * MIB,
+        2 * MIB,
+        Prot::KERNEL_RO,
+        replace_blocks,
+    )
+    .unwrap();
+    let (l, d) = leaf(&mut mem, root, va + 4 * MIB + 5).unwrap();
+    assert_eq!((l, Prot::from_desc(d)), (2, Some(Prot::KERNEL_RO)));
+    let (l, d) = leaf(&mut mem, root, va + 6 * MIB).unwrap();
+    assert_eq!((l, Prot::from_desc(d)), (2, Some(Prot::KERNEL_RW)));
+    // Replacing with the same descriptor flushes nothing.
+    mem.flushes.clear();
+    map_range(&mut mem, root, va, pa, 0x10_0000, Prot::KERNEL_ROX, replace).unwrap();
+    assert!(mem.flushes.is_empty());
+}
+
+/// Changing part of a contiguous run must not leave a run whose entries
+/// disagree: the TLB may use any entry of a run for all of it.
+#[test]
+fn replace_and_unmap_keep_contiguous_runs_consistent() {
+    let va = PAGE_OFFSET + 0x10_0000;
+    let pa = 0x4001_0000;
+    let scan = |mem: &Mem| {
+        for (t, page) in mem.pages.iter().enumerate() {
+            check_cont_runs(page, mem.levels[t]);
+        }
+    };
+    // Replace one page of a run of 16.
+    let (mut mem, root) = fresh();
+    map_range(
+        &mut mem,
+        root,
+        va,
+        pa,
+        2 * CONT_PTE_SIZE,
+        Prot::KERNEL_RW,
+        MapFlags::LARGEST,
+    )
+    .unwrap();
+    scan(&mem);
+    let replace = MapFlags {
+        replace: true,
+        ..MapFlags::LARGEST
+    };
+    map_range(
+        &mut mem,
+        root,
+        va + 3 * PAGE_SIZE,
+        pa + 3 * PAGE_SIZE,
+        PAGE_SIZE,
+        Prot::KERNEL_RO,
+        replace,
+    )
+    .unwrap();
+    scan(&mem);
+    let (_, d) = leaf(&mut mem, root, va + 3 * PAGE_SIZE).unwrap();
+    assert_eq!(Prot::from_desc(d), Some(Prot::KERNEL_RO));
+    for i in 0..32 {
+        assert_eq!(
+            walk(&mut mem, root, va + i * PAGE_SIZE).phys(),
+            Some(pa + i * PAGE_SIZE)
+        );
+    }
+    // The second run was not touched and keeps its hint.
+    assert_eq!(
+        cont_bits(&mut mem, root, va + CONT_PTE_SIZE, 3),
+        vec![true; 16]
+    );
+
+    // Unmap one page of a run of 16.
+    let (mut mem, root) = fresh();
+    map_range(
+        &mut mem,
+        root,
+        va,
+        pa,
+        CONT_PTE_SIZE,
+        Prot::KERNEL_RW,
+        MapFlags::LARGEST,
+    )
+    .unwrap();
+    unmap_range(&mut mem, root, va + 5 * PAGE_SIZE, PAGE_SIZE, |_, _| ()).unwrap();
+    scan(&mem);
+    assert_eq!(walk(&mut mem, root, va + 5 * PAGE_SIZE).phys(), None);
+    assert_eq!(
+        walk(&mut mem, root, va + 6 * PAGE_SIZE).phys(),
+        Some(pa + 6 * PAGE_SIZE)
+    );
+
+    // The same with 2 MiB blocks.
+    let bva = PAGE_OFFSET + CONT_PMD_SIZE;
+    let (mut mem, root) = fresh();
+    map_range(
+        &mut mem,
+        root,
+        bva,
+        0x4200_0000,
+        CONT_PMD_SIZE,
+        Prot::KERNEL_RW,
+        MapFlags::LARGEST,
+    )
+    .unwrap();
+    map_range(
+        &mut mem,
+        root,
+        bva,
+        0x4200_0000,
+        PMD_SIZE,
+        Prot::KERNEL_RO,
+        replace,
+    )
+    .unwrap();
+    scan(&mem);
+    unmap_range(&mut mem, root, bva + PMD_SIZE, PMD_SIZE, |_, _| ()).unwrap();
+    scan(&mem);
+    // Replacing a whole run keeps the hint on it.
+    let (mut mem, root) = fresh();
+    map_range(
+        &mut mem,
+        root,
+        va,
+        pa,
+        CONT_PTE_SIZE,
+        Prot::KERNEL_RW,
+        MapFlags::LARGEST,
+    )
+    .unwrap();
+    map_range(
+        &mut mem,
+        root,
+        va,
+        pa,
+        CONT_PTE_SIZE,
+        Prot::KERNEL_RO,
+        replace,
+    )
+    .unwrap();
+    scan(&mem);
+    assert_eq!(cont_bits(&mut mem, root, va, 3), vec![true; 16]);
+}
+
+/// Tables emptied by `unmap_range` stay in place; a later block mapping
+/// over them must not be refused as an overlap.
+#[test]
+fn blocks_over_emptied_tables() {
+    let (mut mem, root) = fresh();
+    let rw = Prot::KERNEL_RW;
+    let va = PAGE_OFFSET + GIB;
+    // Pages in a 2 MiB slot, unmapped again: the level-3 table stays, empty.
+    map_range(
+        &mut mem,
+        root,
+        va + 0x3000,
+        0x7000_3000,
+        0x2000,
+        rw,
+        MapFlags::PAGES,
+    )
+    .unwrap();
+    unmap_range(&mut mem, root, va + 0x3000, 0x2000, |_, _| ()).unwrap();
+    assert_eq!(
+        pte::kind(walk(&mut mem, root, va).descs[2].unwrap(), 2),
+        Kind::Table
+    );
+    let c = map_range(
+        &mut mem,
+        root,
+        va,
+        0x8000_0000,
+        2 * MIB,
+        Prot::KERNEL_RO,
+        MapFlags::LARGEST,
+    )
+    .unwrap();
+    assert_eq!(c.total(), 0);
+    let (l, d) = leaf(&mut mem, root, va + 0x3000).unwrap();
+    assert_eq!(
+        (l, pte::desc_addr(d), Prot::from_desc(d)),
+        (2, 0x8000_0000, Some(Prot::KERNEL_RO))
+    );
+
+    // The same one level up: a whole emptied level-2 table under a 1 GiB block.
+    let va2 = PAGE_OFFSET + 4 * GIB;
+    map_range(
+        &mut mem,
+        root,
+        va2 + 0x1000,
+        0x9000_1000,
+        0x1000,
+        rw,
+        MapFlags::PAGES,
+    )
+    .unwrap();
+    map_range(
+        &mut mem,
+        root,
+        va2 + 0x40_0000,
+        0x9040_0000,
+        2 * MIB,
+        rw,
+        MapFlags::LARGEST,
+    )
+    .unwrap();
+    unmap_range(&mut mem, root, va2, GIB, |_, _| ()).unwrap();
+    map_range(
+        &mut mem,
+        root,
+        va2,
+        0x1_0000_0000,
+        GIB,
+        rw,
+        MapFlags::LARGEST,
+    )
+    .unwrap();
+    assert_eq!(leaf(&mut mem, root, va2 + 0x1000).map(|(l, _)| l), Some(1));
+    assert_eq!(
+        walk(&mut mem, root, va2 + 0x40_1234).phys(),
+        Some(0x1_0040_1234)
+    );
+
+    // A table that still maps something keeps refusing the block.
+    let va3 = PAGE_OFFSET + 8 * GIB;
+    map_range(
+        &mut mem,
+        root,
+        va3,
+        0x7000_0000,
+        0x2000,
+        rw,
+        MapFlags::PAGES,
+    )
+    .unwrap();
+    unmap_range(&mut mem, root, va3, 0x1000, |_, _| ()).unwrap();
+    assert!(matches!(
+        map_range(
+            &mut mem,
+            root,
+            va3,
+            0x8000_0000,
+            2 * MIB,
+            rw,
+            MapFlags::LARGEST
+        ),
+        Err(MapError::Overlap { .. })
+    ));
+    assert_eq!(walk(&mut mem, root, va3 + 0x1000).phys(), Some(0x7000_1000));
+}
+
+#[test]
+fn walk_of_empty_and_reserved_entries() {
+    let (mut mem, root) = fresh();
+    let w = walk(&mut mem, root, PAGE_OFFSET);
+    assert_eq!(w.descs, [Some(0), None, None, None]);
+    assert_eq!(w.tables, [Some(root), None, None, None]);
+    assert_eq!((w.leaf(), w.phys()), (None, None));
+    // A level-0 "block" is a reserved encoding: not a mapping.
+    let idx = table_index(PAGE_OFFSET, 0);
+    mem.pages[root][idx] = 0x4000_0000 | pte::Prot::KERNEL_RW.attrs();
+    assert_eq!(pte::kind(mem.pages[root][idx], 0), Kind::Reserved);
+    assert_eq!(walk(&mut mem, root, PAGE_OFFSET).leaf(), None);
+    // A level-3 entry with bit 1 clear is reserved too.
+    let (mut mem, root) = fresh();
+    map_range(
+        &mut mem,
+        root,
+        PAGE_OFFSET,
+        0x4000_0000,
+        PAGE_SIZE,
+        Prot::KERNEL_RW,
+        MapFlags::PAGES,
+    )
+    .unwrap();
+    let w = walk(&mut mem, root, PAGE_OFFSET);
+    let l3 = w.tables[3].unwrap();
+    mem.pages[l3][0] &= !pte::TABLE_OR_PAGE;
+    assert_eq!(walk(&mut mem, root, PAGE_OFFSET).leaf(), None);
+}
+
+#[test]
+fn descriptors_round_trip() {
+    let mut rng = Rng::new(0xde5c);
+    for _ in 0..10_000 {
+        let prot = random_prot(&mut rng);
+        let level = rng.range_incl(1, 3) as u32;
+        let pa = align_down(rng.below(1 << 48), level_size(level));
+        let d = pte::leaf_desc(pa, level, prot);
+        assert_eq!(Prot::from_desc(d), Some(prot));
+        assert_eq!(pte::desc_addr(d), pa);
+        assert_eq!(
+            pte::kind(d, level),
+            if level == 3 { Kind::Page } else { Kind::Block }
+        );
+        assert_ne!(d & pte::AF, 0, "access flag set");
+        assert_ne!(d & pte::UXN, 0, "never user-executable");
+        assert_eq!(d & pte::AP_USER, 0, "never user-accessible");
+        assert_eq!(d & pte::CONT, 0);
+        let t = pte::table_desc(pa);
+        assert_eq!((pte::kind(t, 0), pte::desc_addr(t)), (Kind::Table, pa));
+    }
+}
+
+#[test]
+fn error_messages_name_the_problem() {
+    let cases = [
+        (
+            MapError::Misaligned {
+                va: 0xffff_8000_0000_0001,
+                pa: 0,
+                size: 0x1000,
+            },
+            "misaligned",
+            "0xffff800000000001",
+        ),
+        (
+            MapError::OutOfRange {
+                va: 0x1_0000_0000_0000,
+                size: 0x1000,
+            },
+            "out of range",
+            "0x1000000000000",
+        ),
+        (
+            MapError::Overlap {
+                va: 0xffff_8000_0020_0000,
+                existing: 0x40000705,
+            },
+            "overlapping",
+            "0xffff800000200000",
+        ),
+        (MapError::NoMemory, "out of memory", "page tables"),
+    ];
+    for (e, what, detail) in cases {
+        let s = e.to_string();
+        assert!(
+            s.contains(what) && s.contains(detail),
+            "{:?} displays as {:?}",
+            e,
+            s
+        );
+    }
+    let s = MapError::Overlap {
+        va: 0,
+        existing: 0x40000705,
+    }
+    .to_string();
+    assert!(s.contains("0x0000000040000705"), "{}", s);
+}

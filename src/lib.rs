@@ -1,0 +1,10 @@
+//! Host side of vakern: build the kernel Image, check it, and run it in
+//! qemu-system-aarch64. `cargo run` uses it through `src/main.rs`; the
+//! integration tests in `tests/` use it to boot test kernels.
+
+pub mod elf;
+pub mod image;
+pub mod qemu;
+pub mod tools;
+
+pub use vakern_mm as mm;

@@ -1,0 +1,182 @@
+//! `cargo run`: build the kernel and boot it in QEMU. See `--help`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+use vakern::image::{self, Flavour};
+use vakern::qemu::{DtbSource, Machine};
+use vakern::tools;
+
+const HELP: &str = "\
+vakern: build the kernel and boot it in qemu-system-aarch64
+
+USAGE: cargo run -- [OPTIONS]
+
+Machine:
+  --ram SIZE          RAM, e.g. 128M, 1G, 64G (default 1G; above 16G QEMU gets
+                      a memory backend that reserves nothing)
+  --numa SIZE,SIZE..  split RAM into NUMA nodes (sizes must add up to --ram)
+  --smp N             CPUs (default 1)
+  --cpu MODEL         CPU model (default cortex-a72)
+  --el2               enter the kernel at EL2 (virt,virtualization=on)
+Kernel:
+  --append ARGS       kernel command line (/chosen/bootargs)
+  --poweroff          power off once boot is complete (same as --append poweroff)
+  --test NAME         run a self-test (test=NAME) and exit with its verdict
+  --debug-virtual     build with the debug_virtual feature (checked translations)
+Device tree:
+  --dtb FILE          pass FILE with QEMU's -dtb (QEMU rewrites memory and /chosen)
+  --raw-dtb FILE      hand FILE to the kernel verbatim through a tiny boot loader
+  --no-dtb            enter the kernel with x0 = 0 (no device tree)
+Running:
+  --gdb [PORT]        start paused and wait for GDB on PORT (default 1234)
+  --icount            deterministic instruction counting (-icount shift=0)
+  --timeout SECS      kill QEMU after SECS (default 60 with --poweroff/--test,
+                      3600 otherwise)
+  --qemu-arg ARG      pass ARG to QEMU (repeatable)
+  --print-cmd         print the QEMU command line before running it
+  --build-only        build and check the Image, do not boot
+  -h, --help          this text
+
+The kernel's exit code becomes this command's exit code: 0 success, 1 self-test
+failed, 2 boot error (bad input), 3 panic, 4 fault, 5 debug_virtual stop,
+6 early boot failure. Interactive: stop QEMU with Ctrl-A X.";
+
+struct Args {
+    machine: Machine,
+    flavour: Flavour,
+    poweroff: bool,
+    test: Option<String>,
+    timeout: Option<u64>,
+    print_cmd: bool,
+    build_only: bool,
+}
+
+fn parse(argv: &[String]) -> Result<Option<Args>, String> {
+    let mut a = Args {
+        machine: Machine::default(),
+        flavour: Flavour { debug_virtual: false },
+        poweroff: false,
+        test: None,
+        timeout: None,
+        print_cmd: false,
+        build_only: false,
+    };
+    let mut it = argv.iter().peekable();
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().cloned().ok_or(format!("{name} needs a value (see --help)"));
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--ram" => a.machine.ram = value("--ram")?,
+            "--numa" => a.machine.numa = value("--numa")?.split(',').map(str::to_string).collect(),
+            "--smp" => {
+                let v = value("--smp")?;
+                a.machine.smp = v.parse().map_err(|_| format!("--smp {v:?}: not a number"))?;
+            }
+            "--cpu" => a.machine.cpu = value("--cpu")?,
+            "--el2" => a.machine.el2 = true,
+            "--append" => {
+                let v = value("--append")?;
+                a.machine.append = if a.machine.append.is_empty() { v } else { format!("{} {v}", a.machine.append) };
+            }
+            "--poweroff" => a.poweroff = true,
+            "--test" => a.test = Some(value("--test")?),
+            "--debug-virtual" => a.flavour.debug_virtual = true,
+            "--dtb" => a.machine.dtb = DtbSource::QemuFile(value("--dtb")?.into()),
+            "--raw-dtb" => a.machine.dtb = DtbSource::Raw(value("--raw-dtb")?.into()),
+            "--no-dtb" => a.machine.dtb = DtbSource::None,
+            "--gdb" => {
+                let port = match it.peek() {
+                    Some(p) if !p.starts_with("--") => {
+                        let p = it.next().unwrap();
+                        p.parse().map_err(|_| format!("--gdb {p:?}: not a port number"))?
+                    }
+                    _ => 1234,
+                };
+                a.machine.gdb_port = Some(port);
+            }
+            "--icount" => a.machine.icount = true,
+            "--timeout" => {
+                let v = value("--timeout")?;
+                a.timeout = Some(v.parse().ok().filter(|&s: &u64| s > 0).ok_or(format!("--timeout {v:?}: not a positive number of seconds"))?);
+            }
+            "--qemu-arg" => {
+                let v = value("--qemu-arg")?;
+                a.machine.extra.push(v);
+            }
+            "--print-cmd" => a.print_cmd = true,
+            "--build-only" => a.build_only = true,
+            other => return Err(format!("unknown option {other:?} (see --help)")),
+        }
+    }
+    if a.poweroff {
+        a.machine.append = format!("{} poweroff", a.machine.append).trim().to_string();
+    }
+    if let Some(t) = &a.test {
+        a.machine.append = format!("{} test={t}", a.machine.append).trim().to_string();
+    }
+    let batch = a.poweroff || a.test.is_some();
+    a.machine.timeout = Duration::from_secs(a.timeout.unwrap_or(if batch { 60 } else { 3600 }));
+    a.machine.validate()?;
+    Ok(Some(a))
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let args = match parse(&argv) {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            println!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("vakern: {e}");
+            return ExitCode::from(64);
+        }
+    };
+    let kernel = match image::build(args.flavour, false) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("vakern: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.build_only {
+        println!("{}", kernel.image.display());
+        return ExitCode::SUCCESS;
+    }
+    if let Err(e) = tools::ensure_programs() {
+        eprintln!("vakern: {e}");
+        return ExitCode::FAILURE;
+    }
+    let mut cmd = match args.machine.command(&kernel.image) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("vakern: {e}");
+            return ExitCode::from(64);
+        }
+    };
+    if args.print_cmd {
+        let parts: Vec<String> = std::iter::once(cmd.get_program()).chain(cmd.get_args()).map(|s| s.to_string_lossy().into_owned()).collect();
+        eprintln!("vakern: {}", parts.join(" "));
+    }
+    if let Some(port) = args.machine.gdb_port {
+        eprintln!("vakern: QEMU is paused; attach with: gdb-multiarch {} -ex 'target remote :{port}'", kernel.elf.display());
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("vakern: cannot start QEMU: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (code, timed_out) = vakern::qemu::wait(&mut child, args.machine.timeout);
+    if timed_out {
+        eprintln!("vakern: timed out after {} s; QEMU killed", args.machine.timeout.as_secs());
+        return ExitCode::from(124);
+    }
+    let code = code.unwrap_or(1);
+    if code != 0 {
+        eprintln!("vakern: kernel exited with code {code} ({})", vakern::mm::exit::describe(code as u32));
+    }
+    ExitCode::from(code.clamp(0, 255) as u8)
+}

@@ -1,0 +1,311 @@
+//! Running the kernel in qemu-system-aarch64.
+//!
+//! A [`Machine`] describes one boot: RAM (plain `-m`, NUMA nodes, or a
+//! reserve=off backend above 16 GiB), CPUs, CPU model, EL2 entry, command
+//! line, device tree, GDB. Every run has a timeout that kills QEMU; the
+//! captured console is returned either way, so a failing or hung kernel
+//! shows its last lines.
+//!
+//! Device trees reach the kernel in one of three ways:
+//! - QEMU's own (default), with `-append` as `/chosen/bootargs`;
+//! - `--dtb FILE` through QEMU's `-dtb`: QEMU still rewrites the memory
+//!   nodes and `/chosen` from its own settings;
+//! - `--raw-dtb FILE` (or `--no-dtb`): QEMU loads the Image and the file
+//!   verbatim (`-device loader`) and a 32-byte boot loader in the flash
+//!   (`-bios`) enters the kernel with x0 = the file's address (or 0). This
+//!   is what a firmware would do, and the only way to hand the kernel a tree
+//!   whose memory nodes or structure QEMU would not accept or would rewrite.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Physical address the boot loader shim places the kernel at.
+pub const SHIM_KERNEL_PA: u64 = 0x4020_0000;
+/// Physical address the boot loader shim places a raw DTB at.
+pub const SHIM_DTB_PA: u64 = 0x4400_0000;
+/// Above this much RAM QEMU gets a memory backend that reserves nothing.
+pub const BACKEND_ABOVE: u64 = 16 << 30;
+
+/// How the device tree is provided.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum DtbSource {
+    /// QEMU generates it.
+    #[default]
+    Qemu,
+    /// QEMU's `-dtb FILE` (QEMU fixes up memory and /chosen).
+    QemuFile(PathBuf),
+    /// Verbatim, through the boot loader shim.
+    Raw(PathBuf),
+    /// No device tree at all: x0 = 0.
+    None,
+}
+
+/// One QEMU boot.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    /// RAM size, as QEMU writes it ("1G", "128M").
+    pub ram: String,
+    /// NUMA node sizes; their sum is the RAM.
+    pub numa: Vec<String>,
+    /// CPU count.
+    pub smp: u32,
+    /// CPU model.
+    pub cpu: String,
+    /// Enter at EL2 (`virtualization=on`).
+    pub el2: bool,
+    /// Kernel command line.
+    pub append: String,
+    /// Device tree.
+    pub dtb: DtbSource,
+    /// Wait for GDB on this TCP port (`-S -gdb`).
+    pub gdb_port: Option<u16>,
+    /// Deterministic instruction counting (`-icount shift=0`).
+    pub icount: bool,
+    /// Kill QEMU after this long.
+    pub timeout: Duration,
+    /// Extra QEMU arguments.
+    pub extra: Vec<String>,
+}
+
+impl Default for Machine {
+    fn default() -> Self {
+        Machine {
+            ram: "1G".into(),
+            numa: Vec::new(),
+            smp: 1,
+            cpu: "cortex-a72".into(),
+            el2: false,
+            append: String::new(),
+            dtb: DtbSource::Qemu,
+            gdb_port: None,
+            icount: false,
+            timeout: Duration::from_secs(60),
+            extra: Vec::new(),
+        }
+    }
+}
+
+/// Parse a QEMU-style size ("512M", "4G", "1T", plain bytes).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, shift) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("bad size {s:?}: unit must be K, M, G or T")),
+            };
+            (&s[..i], shift)
+        }
+        _ => (s, 0),
+    };
+    let n: u64 = num.parse().map_err(|_| format!("bad size {s:?}"))?;
+    n.checked_shl(shift).filter(|v| v >> shift == n && *v > 0).ok_or(format!("bad size {s:?}"))
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct Outcome {
+    /// QEMU's exit code (the kernel's semihosting code), if it exited.
+    pub code: Option<i32>,
+    /// True if the timeout killed QEMU.
+    pub timed_out: bool,
+    /// Everything QEMU printed (console and QEMU's own messages).
+    pub console: String,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl Outcome {
+    /// The last `n` lines of the console.
+    pub fn tail(&self, n: usize) -> String {
+        let lines: Vec<&str> = self.console.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// `Ok` if QEMU exited with `code`, otherwise an error with the console's tail.
+    pub fn expect_code(&self, code: i32) -> Result<&Self, String> {
+        match (self.timed_out, self.code) {
+            (true, _) => Err(format!(
+                "timed out after {:.1} s (expected exit code {code}); last console lines:\n{}",
+                self.elapsed.as_secs_f64(),
+                self.tail(25)
+            )),
+            (false, Some(c)) if c == code => Ok(self),
+            (false, c) => Err(format!(
+                "exit code {} ({}), expected {code}; last console lines:\n{}",
+                c.map_or("none".into(), |c| c.to_string()),
+                c.map_or("killed", |c| vakern_mm::exit::describe(c as u32)),
+                self.tail(25)
+            )),
+        }
+    }
+}
+
+/// The 32-byte boot loader: x0 = DTB (or 0), x1..x3 = 0, jump to the kernel.
+pub fn boot_shim(dtb_pa: u64, kernel_pa: u64) -> Vec<u8> {
+    let words: [u32; 6] = [
+        0x5800_00c0, // ldr x0, #0x18  (the DTB address below)
+        0xaa1f_03e1, // mov x1, xzr
+        0xaa1f_03e2, // mov x2, xzr
+        0xaa1f_03e3, // mov x3, xzr
+        0x5800_0084, // ldr x4, #0x10  (the kernel address below)
+        0xd61f_0080, // br  x4
+    ];
+    let mut b: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    b.extend_from_slice(&dtb_pa.to_le_bytes());
+    b.extend_from_slice(&kernel_pa.to_le_bytes());
+    b
+}
+
+impl Machine {
+    /// Check the settings before QEMU sees them.
+    pub fn validate(&self) -> Result<(), String> {
+        let ram = parse_size(&self.ram)?;
+        if !self.numa.is_empty() {
+            let sum: u64 = self.numa.iter().map(|s| parse_size(s)).sum::<Result<u64, _>>()?;
+            if sum != ram {
+                return Err(format!("NUMA nodes add up to {sum} bytes, RAM is {ram}"));
+            }
+        }
+        if self.smp == 0 || self.smp > 8 {
+            return Err(format!("--smp {}: the virt machine here takes 1 to 8 CPUs", self.smp));
+        }
+        if self.cpu.is_empty() || !self.cpu.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(format!("--cpu {:?}: not a CPU model name", self.cpu));
+        }
+        for p in [&self.dtb] {
+            if let DtbSource::QemuFile(f) | DtbSource::Raw(f) = p {
+                if !f.is_file() {
+                    return Err(format!("device tree file {} does not exist", f.display()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The QEMU command for booting `image`.
+    pub fn command(&self, image: &Path) -> Result<Command, String> {
+        self.validate()?;
+        let ram = parse_size(&self.ram)?;
+        let mut c = Command::new("qemu-system-aarch64");
+        let mut machine = String::from("virt");
+        if self.el2 {
+            machine.push_str(",virtualization=on");
+        }
+        c.args(["-M", &machine, "-cpu", &self.cpu, "-smp", &self.smp.to_string()]);
+        if !self.numa.is_empty() {
+            c.args(["-m", &self.ram]);
+            for (i, size) in self.numa.iter().enumerate() {
+                c.args(["-object", &format!("memory-backend-ram,id=m{i},size={size}")]);
+                c.args(["-numa", &format!("node,nodeid={i},memdev=m{i}")]);
+            }
+        } else if ram > BACKEND_ABOVE {
+            c.args(["-object", &format!("memory-backend-ram,id=ram,size={},reserve=off", self.ram)]);
+            c.args(["-machine", "memory-backend=ram", "-m", &self.ram]);
+        } else {
+            c.args(["-m", &self.ram]);
+        }
+        c.args(["-nographic", "-nic", "none", "-no-reboot"]);
+        c.args(["-semihosting-config", "enable=on,target=native"]);
+        match &self.dtb {
+            DtbSource::Qemu | DtbSource::QemuFile(_) => {
+                c.arg("-kernel").arg(image);
+                if !self.append.is_empty() {
+                    c.args(["-append", &self.append]);
+                }
+                if let DtbSource::QemuFile(f) = &self.dtb {
+                    c.arg("-dtb").arg(f);
+                }
+            }
+            DtbSource::Raw(_) | DtbSource::None => {
+                let dtb_pa = if let DtbSource::Raw(_) = self.dtb { SHIM_DTB_PA } else { 0 };
+                let shim = std::env::temp_dir().join(format!("vakern-shim-{:x}.bin", dtb_pa));
+                std::fs::write(&shim, boot_shim(dtb_pa, SHIM_KERNEL_PA)).map_err(|e| e.to_string())?;
+                c.arg("-bios").arg(&shim);
+                c.args(["-device", &format!("loader,file={},addr={:#x},force-raw=on", image.display(), SHIM_KERNEL_PA)]);
+                if let DtbSource::Raw(f) = &self.dtb {
+                    c.args(["-device", &format!("loader,file={},addr={:#x},force-raw=on", f.display(), SHIM_DTB_PA)]);
+                }
+            }
+        }
+        if self.icount {
+            c.args(["-icount", "shift=0"]);
+        }
+        if let Some(port) = self.gdb_port {
+            c.args(["-S", "-gdb", &format!("tcp::{port}")]);
+        }
+        c.args(&self.extra);
+        Ok(c)
+    }
+
+    /// Boot `image` with no input, capture everything, kill at the timeout.
+    pub fn run(&self, image: &Path) -> Result<Outcome, String> {
+        self.run_with_input(image, None)
+    }
+
+    /// Like [`Machine::run`], writing `input` to the console first.
+    pub fn run_with_input(&self, image: &Path, input: Option<&[u8]>) -> Result<Outcome, String> {
+        let mut cmd = self.command(image)?;
+        cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() });
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let start = Instant::now();
+        let mut child = cmd.spawn().map_err(|e| format!("cannot start qemu-system-aarch64: {e}"))?;
+        if let (Some(data), Some(mut stdin)) = (input, child.stdin.take()) {
+            let data = data.to_vec();
+            std::thread::spawn(move || {
+                let _ = stdin.write_all(&data);
+            });
+        }
+        let console = Arc::new(Mutex::new(Vec::new()));
+        let readers = [collect(child.stdout.take(), &console), collect(child.stderr.take(), &console)];
+        let (code, timed_out) = wait(&mut child, self.timeout);
+        for r in readers {
+            let _ = r.join();
+        }
+        let bytes = console.lock().unwrap().clone();
+        Ok(Outcome {
+            code,
+            timed_out,
+            console: String::from_utf8_lossy(&bytes).replace('\r', ""),
+            elapsed: start.elapsed(),
+        })
+    }
+}
+
+fn collect(src: Option<impl Read + Send + 'static>, into: &Arc<Mutex<Vec<u8>>>) -> std::thread::JoinHandle<()> {
+    let into = Arc::clone(into);
+    std::thread::spawn(move || {
+        if let Some(mut src) = src {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = src.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                into.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        }
+    })
+}
+
+/// Wait for `child` at most `timeout`; kill it after. Returns (code, timed out).
+pub fn wait(child: &mut Child, timeout: Duration) -> (Option<i32>, bool) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return (status.code(), false),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return (None, true);
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(_) => return (None, false),
+        }
+    }
+}
