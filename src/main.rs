@@ -27,6 +27,7 @@ Device tree:
   --dtb FILE          pass FILE with QEMU's -dtb (QEMU rewrites memory and /chosen)
   --raw-dtb FILE      hand FILE to the kernel verbatim through a tiny boot loader
   --no-dtb            enter the kernel with x0 = 0 (no device tree)
+  --load-addr PA      with --raw-dtb/--no-dtb: load the Image at PA (default 0x40200000)
 Running:
   --gdb [PORT]        start paused and wait for GDB on PORT (default 1234)
   --icount            deterministic instruction counting (-icount shift=0)
@@ -84,6 +85,11 @@ fn parse(argv: &[String]) -> Result<Option<Args>, String> {
             "--dtb" => a.machine.dtb = DtbSource::QemuFile(value("--dtb")?.into()),
             "--raw-dtb" => a.machine.dtb = DtbSource::Raw(value("--raw-dtb")?.into()),
             "--no-dtb" => a.machine.dtb = DtbSource::None,
+            "--load-addr" => {
+                let v = value("--load-addr")?;
+                let t = v.trim_start_matches("0x").replace('_', "");
+                a.machine.kernel_pa = u64::from_str_radix(&t, 16).map_err(|_| format!("--load-addr {v:?}: not a hex address"))?;
+            }
             "--gdb" => {
                 let port = match it.peek() {
                     Some(p) if !p.starts_with("--") => {

@@ -66,6 +66,8 @@ pub struct Machine {
     pub icount: bool,
     /// Kill QEMU after this long.
     pub timeout: Duration,
+    /// Where the boot loader shim loads the Image (raw DTB or no DTB only).
+    pub kernel_pa: u64,
     /// Extra QEMU arguments.
     pub extra: Vec<String>,
 }
@@ -83,6 +85,7 @@ impl Default for Machine {
             gdb_port: None,
             icount: false,
             timeout: Duration::from_secs(60),
+            kernel_pa: SHIM_KERNEL_PA,
             extra: Vec::new(),
         }
     }
@@ -179,6 +182,9 @@ impl Machine {
         if self.cpu.is_empty() || !self.cpu.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
             return Err(format!("--cpu {:?}: not a CPU model name", self.cpu));
         }
+        if self.kernel_pa % 4096 != 0 {
+            return Err(format!("kernel load address {:#x} is not page aligned", self.kernel_pa));
+        }
         for p in [&self.dtb] {
             if let DtbSource::QemuFile(f) | DtbSource::Raw(f) = p {
                 if !f.is_file() {
@@ -225,10 +231,10 @@ impl Machine {
             }
             DtbSource::Raw(_) | DtbSource::None => {
                 let dtb_pa = if let DtbSource::Raw(_) = self.dtb { SHIM_DTB_PA } else { 0 };
-                let shim = std::env::temp_dir().join(format!("vakern-shim-{:x}.bin", dtb_pa));
-                std::fs::write(&shim, boot_shim(dtb_pa, SHIM_KERNEL_PA)).map_err(|e| e.to_string())?;
+                let shim = std::env::temp_dir().join(format!("vakern-shim-{:x}-{:x}.bin", dtb_pa, self.kernel_pa));
+                std::fs::write(&shim, boot_shim(dtb_pa, self.kernel_pa)).map_err(|e| e.to_string())?;
                 c.arg("-bios").arg(&shim);
-                c.args(["-device", &format!("loader,file={},addr={:#x},force-raw=on", image.display(), SHIM_KERNEL_PA)]);
+                c.args(["-device", &format!("loader,file={},addr={:#x},force-raw=on", image.display(), self.kernel_pa)]);
                 if let DtbSource::Raw(f) = &self.dtb {
                     c.args(["-device", &format!("loader,file={},addr={:#x},force-raw=on", f.display(), SHIM_DTB_PA)]);
                 }

@@ -1,0 +1,97 @@
+//! Shared helpers for the tests that boot the kernel in QEMU.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+use vakern::image::{self, Flavour, Kernel};
+use vakern::qemu::{DtbSource, Machine, Outcome};
+
+/// The kernel in `flavour`, built once per test binary; the tools are
+/// installed first if missing.
+pub fn kernel(debug_virtual: bool) -> Kernel {
+    if let Err(e) = vakern::tools::ensure_all() {
+        panic!("{e}");
+    }
+    image::build_once(Flavour { debug_virtual }).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A default machine (virt, cortex-a72, 1 GiB, EL1) with a 30 s timeout.
+pub fn machine() -> Machine {
+    Machine { timeout: Duration::from_secs(30), ..Machine::default() }
+}
+
+/// Boot `m` with the kernel in `flavour`.
+pub fn boot(m: &Machine, debug_virtual: bool) -> Outcome {
+    let k = kernel(debug_virtual);
+    m.run(&k.image).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Boot `test=NAME` on `m` and require exit code `code`; return the console.
+pub fn selftest(m: Machine, name: &str, code: i32, debug_virtual: bool) -> String {
+    let m = Machine { append: format!("{} test={name}", m.append).trim().to_string(), ..m };
+    let out = boot(&m, debug_virtual);
+    if let Err(e) = out.expect_code(code) {
+        panic!("test={name} on {}: {e}", describe(&m));
+    }
+    out.console
+}
+
+/// A one-line description of a machine for failure messages.
+pub fn describe(m: &Machine) -> String {
+    format!("ram={} numa={:?} smp={} el2={} append={:?} dtb={:?}", m.ram, m.numa, m.smp, m.el2, m.append, m.dtb)
+}
+
+/// A scratch directory for this test binary.
+pub fn scratch(name: &str) -> PathBuf {
+    let d = vakern::tools::project_root().join("target/test-scratch").join(name);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// QEMU's own device tree for a virt machine with `ram`, as DTS source
+/// (dumped with `dumpdtb`, decompiled with dtc; no random seeds).
+pub fn qemu_dts(ram: &str, dir: &Path) -> String {
+    let dtb = dir.join(format!("qemu-{ram}.dtb"));
+    let out = Command::new("qemu-system-aarch64")
+        .args(["-M", &format!("virt,dumpdtb={},dtb-randomness=off", dtb.display())])
+        .args(["-cpu", "cortex-a72", "-m", ram, "-nographic", "-nic", "none"])
+        .output()
+        .expect("run qemu");
+    assert!(dtb.is_file(), "QEMU did not dump its DTB: {}", String::from_utf8_lossy(&out.stderr));
+    let dts = Command::new("dtc").args(["-I", "dtb", "-O", "dts", "-q"]).arg(&dtb).output().expect("run dtc");
+    assert!(dts.status.success(), "dtc failed: {}", String::from_utf8_lossy(&dts.stderr));
+    String::from_utf8(dts.stdout).unwrap()
+}
+
+/// Compile DTS source to a DTB file.
+pub fn compile_dts(dts: &str, path: &Path) -> PathBuf {
+    let src = path.with_extension("dts");
+    std::fs::write(&src, dts).unwrap();
+    let out = Command::new("dtc").args(["-I", "dts", "-O", "dtb", "-q", "-o"]).arg(path).arg(&src).output().expect("run dtc");
+    assert!(out.status.success(), "dtc failed on {}: {}", src.display(), String::from_utf8_lossy(&out.stderr));
+    path.to_path_buf()
+}
+
+/// QEMU's DTS for `ram` with its memory node replaced by `memory` (DTS text
+/// placed at the root) and `/chosen` given `bootargs`.
+pub fn custom_dtb(name: &str, ram: &str, memory: &str, bootargs: &str) -> PathBuf {
+    let dir = scratch("dtb");
+    let dts = qemu_dts(ram, &dir);
+    let start = dts.find("\tmemory@").expect("memory node in QEMU's DTS");
+    let end = start + dts[start..].find("\t};\n").expect("end of memory node") + 4;
+    let mut s = format!("{}{}{}", &dts[..start], memory, &dts[end..]);
+    let chosen = s.find("\tchosen {").expect("chosen node");
+    s.insert_str(chosen + "\tchosen {".len(), &format!("\n\t\tbootargs = \"{bootargs}\";"));
+    compile_dts(&s, &dir.join(format!("{name}.dtb")))
+}
+
+/// A machine that gets `dtb` verbatim through the boot loader shim.
+pub fn raw(m: Machine, dtb: PathBuf) -> Machine {
+    Machine { dtb: DtbSource::Raw(dtb), ..m }
+}
+
+/// Count the lines of `console` containing `needle`.
+pub fn count(console: &str, needle: &str) -> usize {
+    console.lines().filter(|l| l.contains(needle)).count()
+}
