@@ -208,7 +208,12 @@ impl Elf {
             .map(|i| {
                 let o = s.offset as usize + i * 24;
                 let info = rd.u64(o + 8)?;
-                Ok(Rela { offset: rd.u64(o)?, kind: info as u32, sym: (info >> 32) as u32, addend: rd.u64(o + 16)? as i64 })
+                Ok(Rela {
+                    offset: rd.u64(o)?,
+                    kind: info as u32,
+                    sym: (info >> 32) as u32,
+                    addend: rd.u64(o + 16)? as i64,
+                })
             })
             .collect()
     }

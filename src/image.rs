@@ -97,7 +97,8 @@ pub fn check_kernel(elf: &Elf) -> Result<String, String> {
             .unwrap_or_else(|| format!("{a:#x}"))
     };
     let mut checked = 0;
-    let rela_sections: Vec<&Section> = elf.sections.iter().filter(|s| s.kind == SHT_RELA && s.name != ".rela.dyn").collect();
+    let rela_sections: Vec<&Section> =
+        elf.sections.iter().filter(|s| s.kind == SHT_RELA && s.name != ".rela.dyn").collect();
     for rs in rela_sections {
         let Some(target) = elf.sections.get(rs.info as usize) else { continue };
         if target.addr == 0 {
@@ -192,7 +193,9 @@ pub fn build(flavour: Flavour, quiet: bool) -> Result<Kernel, String> {
         cmd.arg("--quiet");
     }
     // An environment RUSTFLAGS would replace the kernel's flags in .cargo/config.toml.
-    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "CARGO_BUILD_RUSTFLAGS"] {
+    for var in
+        ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "CARGO_BUILD_RUSTFLAGS"]
+    {
         cmd.env_remove(var);
     }
     let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;

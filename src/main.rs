@@ -88,7 +88,8 @@ fn parse(argv: &[String]) -> Result<Option<Args>, String> {
             "--load-addr" => {
                 let v = value("--load-addr")?;
                 let t = v.trim_start_matches("0x").replace('_', "");
-                a.machine.kernel_pa = u64::from_str_radix(&t, 16).map_err(|_| format!("--load-addr {v:?}: not a hex address"))?;
+                a.machine.kernel_pa =
+                    u64::from_str_radix(&t, 16).map_err(|_| format!("--load-addr {v:?}: not a hex address"))?;
             }
             "--gdb" => {
                 let port = match it.peek() {
@@ -103,7 +104,12 @@ fn parse(argv: &[String]) -> Result<Option<Args>, String> {
             "--icount" => a.machine.icount = true,
             "--timeout" => {
                 let v = value("--timeout")?;
-                a.timeout = Some(v.parse().ok().filter(|&s: &u64| s > 0).ok_or(format!("--timeout {v:?}: not a positive number of seconds"))?);
+                a.timeout = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|&s: &u64| s > 0)
+                        .ok_or(format!("--timeout {v:?}: not a positive number of seconds"))?,
+                );
             }
             "--qemu-arg" => {
                 let v = value("--qemu-arg")?;
@@ -162,11 +168,17 @@ fn main() -> ExitCode {
         }
     };
     if args.print_cmd {
-        let parts: Vec<String> = std::iter::once(cmd.get_program()).chain(cmd.get_args()).map(|s| s.to_string_lossy().into_owned()).collect();
+        let parts: Vec<String> = std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(|s| s.to_string_lossy().into_owned())
+            .collect();
         eprintln!("vakern: {}", parts.join(" "));
     }
     if let Some(port) = args.machine.gdb_port {
-        eprintln!("vakern: QEMU is paused; attach with: gdb-multiarch {} -ex 'target remote :{port}'", kernel.elf.display());
+        eprintln!(
+            "vakern: QEMU is paused; attach with: gdb-multiarch {} -ex 'target remote :{port}'",
+            kernel.elf.display()
+        );
     }
     let mut child = match cmd.spawn() {
         Ok(c) => c,

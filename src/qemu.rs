@@ -182,7 +182,7 @@ impl Machine {
         if self.cpu.is_empty() || !self.cpu.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
             return Err(format!("--cpu {:?}: not a CPU model name", self.cpu));
         }
-        if self.kernel_pa % 4096 != 0 {
+        if !self.kernel_pa.is_multiple_of(4096) {
             return Err(format!("kernel load address {:#x} is not page aligned", self.kernel_pa));
         }
         for p in [&self.dtb] {
@@ -234,7 +234,10 @@ impl Machine {
                 let shim = std::env::temp_dir().join(format!("vakern-shim-{:x}-{:x}.bin", dtb_pa, self.kernel_pa));
                 std::fs::write(&shim, boot_shim(dtb_pa, self.kernel_pa)).map_err(|e| e.to_string())?;
                 c.arg("-bios").arg(&shim);
-                c.args(["-device", &format!("loader,file={},addr={:#x},force-raw=on", image.display(), self.kernel_pa)]);
+                c.args([
+                    "-device",
+                    &format!("loader,file={},addr={:#x},force-raw=on", image.display(), self.kernel_pa),
+                ]);
                 if let DtbSource::Raw(f) = &self.dtb {
                     c.args(["-device", &format!("loader,file={},addr={:#x},force-raw=on", f.display(), SHIM_DTB_PA)]);
                 }

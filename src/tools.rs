@@ -44,7 +44,8 @@ pub fn ensure_target() -> Result<(), String> {
         return Ok(());
     }
     eprintln!("vakern: the aarch64-unknown-none target is missing; running `rustup toolchain install`");
-    let ok = Command::new("rustup").arg("toolchain").arg("install").current_dir(&root).status().is_ok_and(|s| s.success());
+    let ok =
+        Command::new("rustup").arg("toolchain").arg("install").current_dir(&root).status().is_ok_and(|s| s.success());
     if ok && target_installed(&root) {
         Ok(())
     } else {

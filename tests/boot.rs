@@ -40,7 +40,8 @@ fn boots_at_el2_and_drops_to_el1() {
 /// QEMU's own DTB for 1 GiB with `bootargs`, handed over verbatim, with the
 /// Image loaded at `pa` by the boot loader shim.
 fn at_load_address(pa: u64, bootargs: &str) -> Machine {
-    let memory = "\tmemory@40000000 {\n\t\tdevice_type = \"memory\";\n\t\treg = <0x00 0x40000000 0x00 0x40000000>;\n\t};\n";
+    let memory =
+        "\tmemory@40000000 {\n\t\tdevice_type = \"memory\";\n\t\treg = <0x00 0x40000000 0x00 0x40000000>;\n\t};\n";
     let dtb = custom_dtb(&format!("load-{pa:x}"), "1G", memory, bootargs);
     Machine { kernel_pa: pa, ..raw(machine(), dtb) }
 }

@@ -11,6 +11,12 @@ use vakern_mm::pte::{self, MemType, Prot};
 #[repr(C, align(4096))]
 pub struct Table(pub [u64; 512]);
 
+impl Default for Table {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Table {
     /// An empty table (all entries invalid).
     pub const fn new() -> Table {
@@ -45,6 +51,7 @@ const SCTLR_MMU_ON: u64 = SCTLR_RES1 | (1 << 0) | (1 << 2) | (1 << 3) | (1 << 4)
 /// TCR_EL1 without IPS (the stub fills it from ID_AA64MMFR0_EL1):
 /// T0SZ = T1SZ = 16 (48-bit halves), 4 KiB granules, inner-shareable
 /// write-back walks for both halves.
+#[allow(clippy::identity_op)]
 const TCR_VALUE: u64 = (64 - vakern_mm::layout::VA_BITS as u64) // T0SZ
     | (0b01 << 8) // IRGN0: write-back, write-allocate
     | (0b01 << 10) // ORGN0

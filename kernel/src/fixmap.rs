@@ -16,7 +16,9 @@ use crate::mmu;
 use crate::physaddr::{pa_symbol, PhysAddr};
 use crate::populate::{__pgd_populate, __pmd_populate, __pud_populate};
 use vakern_mm::dtb::{self, DtbError};
-use vakern_mm::layout::{self, table_index, FIXADDR_START, FIXADDR_TOP, FIX_FDT_BASE, FIX_SLOTS_BASE, PAGE_SIZE, PMD_SIZE};
+use vakern_mm::layout::{
+    self, table_index, FIXADDR_START, FIXADDR_TOP, FIX_FDT_BASE, FIX_SLOTS_BASE, PAGE_SIZE, PMD_SIZE,
+};
 use vakern_mm::pte::{self, Prot};
 
 /// Level-1 table for the fixmap's level-0 entry.
@@ -115,7 +117,7 @@ pub fn fixmap_remap_fdt(pa: u64) -> Result<&'static [u8], DtbError> {
     if pa == 0 {
         return Err(DtbError::BadLayout("no device tree: x0 was 0 at entry"));
     }
-    if pa % 8 != 0 {
+    if !pa.is_multiple_of(8) {
         return Err(DtbError::BadLayout("device tree address is not 8-byte aligned"));
     }
     if pa >= 1 << 48 {

@@ -105,7 +105,8 @@ pub fn arm64_memblock_init(info: &mut MemoryInfo, dtb_pa: u64, dtb_size: u64) ->
     }
 
     let mut reserved = RangeSet::new();
-    let page_out = |r: Range| Range { base: layout::align_down(r.base, PAGE_SIZE), end: layout::align_up(r.end, PAGE_SIZE) };
+    let page_out =
+        |r: Range| Range { base: layout::align_down(r.base, PAGE_SIZE), end: layout::align_up(r.end, PAGE_SIZE) };
     info.reserve(image, ReservedKind::Kernel).map_err(|_| MemError::TooFragmented)?;
     if let Some(dtb) = Range::new(dtb_pa, dtb_size) {
         if ram.intersects(&dtb) {
@@ -138,7 +139,7 @@ pub fn print_regions(info: &MemoryInfo) {
     pr_info!("Memory: {} RAM range(s) from {} memory reg entr(ies)", m.ram.len(), info.ram_entries);
     pr_info!("  {:<23} {:<23} {:>10}  {}", "base", "end", "size", "kind");
     for r in m.ram.iter() {
-        pr_info!("  {} {} {:>10}  RAM", Addr(r.base), Addr(r.end), Size(r.size()).to_fixed());
+        pr_info!("  {} {} {:>10}  RAM", Addr(r.base), Addr(r.end), crate::util::padded(Size(r.size())));
     }
     for r in info.reservations() {
         let kind = match r.kind {
@@ -152,31 +153,17 @@ pub fn print_regions(info: &MemoryInfo) {
             "  {} {} {:>10}  {} ({})",
             Addr(r.range.base),
             Addr(r.range.end),
-            Size(r.range.size()).to_fixed(),
+            crate::util::padded(Size(r.range.size())),
             kind,
             r.kind.label()
         );
     }
-    pr_info!("Memory: {} total, {} in the linear map, {} free", Size(m.ram.total()), Size(m.mapped.total()), Size(free_bytes()));
-}
-
-trait ToFixed {
-    fn to_fixed(self) -> FixedSize;
-}
-impl ToFixed for Size {
-    fn to_fixed(self) -> FixedSize {
-        FixedSize(self)
-    }
-}
-/// A size padded for a table column.
-struct FixedSize(Size);
-impl core::fmt::Display for FixedSize {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        use core::fmt::Write;
-        let mut buf = crate::util::StrBuf::<24>::new();
-        let _ = write!(buf, "{}", self.0);
-        f.pad(buf.as_str())
-    }
+    pr_info!(
+        "Memory: {} total, {} in the linear map, {} free",
+        Size(m.ram.total()),
+        Size(m.mapped.total()),
+        Size(free_bytes())
+    );
 }
 
 /// The memory description, once `arm64_memblock_init` has run.

@@ -50,6 +50,12 @@ pub struct FixmapTables {
 
 const TABLE_SLOTS: [FixSlot; 4] = [FixSlot::Pgd, FixSlot::Pud, FixSlot::Pmd, FixSlot::Pte];
 
+impl Default for FixmapTables {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl FixmapTables {
     /// No slot in use yet.
     pub fn new() -> FixmapTables {
@@ -121,6 +127,12 @@ impl TableAccess for FixmapTables {
 pub struct LinearTables {
     /// Table pages allocated, by level.
     pub allocated: [u64; 4],
+}
+
+impl Default for LinearTables {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl LinearTables {

@@ -31,7 +31,10 @@ macro_rules! check {
 }
 
 /// The self-tests: name, what a pass means, the test.
-const TESTS: &[(&str, &str, fn() -> Outcome)] = &[
+/// A self-test: name, what a pass means, the test.
+type SelfTest = (&'static str, &'static str, fn() -> Outcome);
+
+const TESTS: &[SelfTest] = &[
     ("layout", "the image runs at KIMAGE_VADDR + load offset and kimage_voffset is VA - PA", test_layout),
     ("reloc", "pointers stored in the image were relocated into the high mapping", test_reloc),
     ("panic", "a panic stops the kernel with the panic exit code", test_panic),
@@ -120,7 +123,7 @@ pub struct XorShift(pub u64);
 
 impl XorShift {
     /// Next value.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;
@@ -175,7 +178,13 @@ fn test_reloc() -> Outcome {
     let greeting = unsafe { core::ptr::read_volatile(&raw const GREETING) };
     let table = unsafe { core::ptr::read_volatile(&raw const TABLE) };
     let hook_addr = hook as usize as u64;
-    pr_info!("HOOK -> {}, GREETING -> {}, TABLE -> {}, {}", Addr(hook_addr), Addr(greeting.as_ptr() as u64), Addr(table[0] as *const u64 as u64), Addr(table[1] as *const u64 as u64));
+    pr_info!(
+        "HOOK -> {}, GREETING -> {}, TABLE -> {}, {}",
+        Addr(hook_addr),
+        Addr(greeting.as_ptr() as u64),
+        Addr(table[0] as *const u64 as u64),
+        Addr(table[1] as *const u64 as u64)
+    );
     check!(hook_addr >= text && hook_addr < etext, "function pointer {} is not in the high text", Addr(hook_addr));
     check!(hook() == 42, "calling through the relocated pointer failed");
     let g = greeting.as_ptr() as u64;
@@ -202,7 +211,7 @@ fn samples(base: u64, end: u64, n: usize, rng: &mut XorShift) -> Vec<u64> {
     let pages = (end - base) / PAGE_SIZE;
     let mut v = Vec::from([base, end - PAGE_SIZE]);
     for _ in 0..n {
-        v.push(base + (rng.next() % pages) * PAGE_SIZE);
+        v.push(base + (rng.next_u64() % pages) * PAGE_SIZE);
     }
     v
 }
@@ -215,7 +224,13 @@ fn test_linear() -> Outcome {
         for pa in samples(r.base, r.end, 16, &mut rng) {
             let va = physaddr::__va(pa);
             check!(physaddr::__pa(va) == pa, "__pa(__va({})) = {}", Addr(pa), Addr(physaddr::__pa(va)));
-            check!(at_s1e1w(va) == Some(pa), "CPU translates {} to {:?}, not {}", Addr(va), at_s1e1w(va).map(Addr), Addr(pa));
+            check!(
+                at_s1e1w(va) == Some(pa),
+                "CPU translates {} to {:?}, not {}",
+                Addr(va),
+                at_s1e1w(va).map(Addr),
+                Addr(pa)
+            );
             if memblock::is_reserved(pa) {
                 // Reserved pages (the image, the DTB) are read, not written.
                 // SAFETY: mapped RAM.
@@ -263,7 +278,15 @@ fn test_linear() -> Outcome {
     // Table pages: exactly the fewest possible for the mapped ranges.
     let got = linear_map::linear_table_counts();
     let want = pgtable::min_tables(mem.mapped.iter().map(|r| (physaddr::__va(r.base), r.size())));
-    pr_info!("linear map tables: L1 {} L2 {} L3 {}; fewest possible: L1 {} L2 {} L3 {}", got[1], got[2], got[3], want[1], want[2], want[3]);
+    pr_info!(
+        "linear map tables: L1 {} L2 {} L3 {}; fewest possible: L1 {} L2 {} L3 {}",
+        got[1],
+        got[2],
+        got[3],
+        want[1],
+        want[2],
+        want[3]
+    );
     check!(got == want, "linear map used {:?} table pages per level, fewest possible is {:?}", got, want);
     pr_info!("checked {} sampled pages in {} range(s)", checked, mem.mapped.len());
     Ok(())
@@ -298,7 +321,12 @@ fn test_alloc() -> Outcome {
     for (pa, n) in got {
         page_alloc::free_pages(pa, n);
     }
-    check!(page_alloc::free_bytes() == before, "free memory {} after freeing all, {} before", page_alloc::free_bytes(), before);
+    check!(
+        page_alloc::free_bytes() == before,
+        "free memory {} after freeing all, {} before",
+        page_alloc::free_bytes(),
+        before
+    );
     // The heap: collections work and live in the linear map.
     let mut map = BTreeMap::new();
     for i in 0..1000u64 {
@@ -307,7 +335,11 @@ fn test_alloc() -> Outcome {
     check!(map.get(&777).map(String::as_str) == Some("value 777"), "BTreeMap lost a value");
     let v: Vec<u64> = (0..10_000).collect();
     let va = v.as_ptr() as u64;
-    check!(physaddr::is_lm_address(va) && physaddr::virt_addr_valid(va), "heap pointer {} is not a valid linear address", Addr(va));
+    check!(
+        physaddr::is_lm_address(va) && physaddr::virt_addr_valid(va),
+        "heap pointer {} is not a valid linear address",
+        Addr(va)
+    );
     check!(at_s1e1r(va) == Some(physaddr::__pa(va)), "__pa of a heap pointer disagrees with the CPU");
     check!(v.iter().sum::<u64>() == 49_995_000, "heap vector corrupted");
     let (used, free) = crate::heap::usage();
@@ -318,7 +350,11 @@ fn test_alloc() -> Outcome {
 fn test_vmalloc() -> Outcome {
     let a = vmalloc::vmalloc(5 * PAGE_SIZE).map_err(|e| format!("vmalloc: {}", e))?;
     let b = vmalloc::vmalloc(1).map_err(|e| format!("vmalloc: {}", e))?;
-    check!(physaddr::region_of(a.0) == layout::Region::Vmalloc, "vmalloc address {} is not in the vmalloc area", Addr(a.0));
+    check!(
+        physaddr::region_of(a.0) == layout::Region::Vmalloc,
+        "vmalloc address {} is not in the vmalloc area",
+        Addr(a.0)
+    );
     let areas = vmalloc::areas();
     let area = areas.iter().find(|x| x.va == a.0).ok_or("area not recorded")?;
     let vmalloc::AreaKind::Vmalloc(pages) = &area.kind else { return Err("wrong area kind".into()) };
@@ -336,7 +372,12 @@ fn test_vmalloc() -> Outcome {
     check!(b.0 >= guard + PAGE_SIZE || b.0 + PAGE_SIZE <= a.0, "areas overlap a guard page");
     // Physical contiguity is not required: report what we got.
     let contiguous = pages.windows(2).all(|w| w[1].0 == w[0].0 + PAGE_SIZE);
-    pr_info!("vmalloc area {} -> pages {:?} (contiguous: {})", Addr(a.0), pages.iter().map(|p| Addr(p.0)).collect::<Vec<_>>(), contiguous);
+    pr_info!(
+        "vmalloc area {} -> pages {:?} (contiguous: {})",
+        Addr(a.0),
+        pages.iter().map(|p| Addr(p.0)).collect::<Vec<_>>(),
+        contiguous
+    );
     vmalloc::vfree(a).map_err(|e| format!("vfree: {}", e))?;
     check!(at_s1e1r(a.0).is_none(), "vfree left {} mapped", Addr(a.0));
     check!(vmalloc::vfree(a).is_err(), "double vfree was accepted");
@@ -346,7 +387,11 @@ fn test_vmalloc() -> Outcome {
     let uart = crate::printk::console_base().ok_or("no console")?;
     let w = pgtable::walk(&mut t, LinearTables::root(), uart);
     let (_, d) = w.leaf().ok_or("UART not mapped")?;
-    check!(pte::Prot::from_desc(d).map(|p| p.mem) == Some(MemType::DeviceNgnre), "UART mapping is not Device-nGnRE: {:#x}", d);
+    check!(
+        pte::Prot::from_desc(d).map(|p| p.mem) == Some(MemType::DeviceNgnre),
+        "UART mapping is not Device-nGnRE: {:#x}",
+        d
+    );
     check!(d & pte::PXN != 0, "UART mapping is executable");
     check!(w.phys() == Some(crate::setup::EARLYCON_PA), "UART maps to {:?}", w.phys().map(Addr));
     check!(at_s1e1r(fixmap::fix_to_virt(fixmap::FixSlot::EarlyCon)).is_none(), "earlycon fixmap slot still mapped");

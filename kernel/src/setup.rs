@@ -11,7 +11,7 @@ use crate::fixmap::{self, fix_to_virt, FixSlot};
 use crate::physaddr::{self, PhysAddr};
 use crate::pl011::{self, Pl011};
 use crate::{cmdline, heap, linear_map, memblock, page_alloc, printk, selftest, semihosting, vmalloc};
-use crate::{pr_err, pr_info, println};
+use crate::{pr_info, println};
 use vakern_mm::dtb::{self, Dtb};
 use vakern_mm::exit;
 use vakern_mm::fmt::{Addr, Size};
@@ -132,7 +132,13 @@ pub fn print_layout() {
     let (etext, rodata_end, edata) =
         (&raw const _etext as u64, &raw const __end_rodata as u64, &raw const _edata as u64);
     let row = |name: &str, start: u64, end: u64| {
-        println!("    {:<8}: {} - {}   ({:>9})", name, Addr(start), Addr(end), Size(span(start, end)).to_string_fixed());
+        println!(
+            "    {:<8}: {} - {}   ({:>9})",
+            name,
+            Addr(start),
+            Addr(end),
+            crate::util::padded(Size(span(start, end)))
+        );
     };
     println!("Virtual kernel memory layout:");
     for r in layout::layout_rows(&at) {
@@ -145,28 +151,4 @@ pub fn print_layout() {
             row(r.name, r.start, r.end);
         }
     }
-}
-
-trait FixedWidth {
-    fn to_string_fixed(self) -> crate::util::StrBuf<24>;
-}
-
-impl FixedWidth for Size {
-    fn to_string_fixed(self) -> crate::util::StrBuf<24> {
-        use core::fmt::Write;
-        let mut b = crate::util::StrBuf::new();
-        let _ = write!(b, "{}", self);
-        b
-    }
-}
-
-impl<const N: usize> core::fmt::Display for crate::util::StrBuf<N> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-#[allow(dead_code)]
-fn _unused() {
-    pr_err!("");
 }

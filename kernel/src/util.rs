@@ -7,6 +7,12 @@ pub struct StrBuf<const N: usize> {
     len: usize,
 }
 
+impl<const N: usize> Default for StrBuf<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<const N: usize> StrBuf<N> {
     /// Empty.
     pub const fn new() -> Self {
@@ -25,4 +31,19 @@ impl<const N: usize> core::fmt::Write for StrBuf<N> {
         self.len += n;
         Ok(())
     }
+}
+
+/// Pads like a `&str` (so `{:>9}` works on a formatted value).
+impl<const N: usize> core::fmt::Display for StrBuf<N> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// Format `v` into a [`StrBuf`], so that width and alignment apply to the whole text.
+pub fn padded(v: impl core::fmt::Display) -> StrBuf<32> {
+    use core::fmt::Write;
+    let mut b = StrBuf::new();
+    let _ = write!(b, "{}", v);
+    b
 }

@@ -105,10 +105,7 @@ impl NodeName {
             len -= 1;
         }
         buf[..len].copy_from_slice(&s.as_bytes()[..len]);
-        NodeName {
-            buf,
-            len: len as u8,
-        }
+        NodeName { buf, len: len as u8 }
     }
     /// The name.
     pub fn as_str(&self) -> &str {
@@ -126,38 +123,18 @@ impl core::fmt::Display for DtbError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             DtbError::Truncated { need, have } => {
-                write!(
-                    f,
-                    "truncated device tree: needs {} bytes, {} available",
-                    need, have
-                )
+                write!(f, "truncated device tree: needs {} bytes, {} available", need, have)
             }
             DtbError::BadMagic(m) => {
                 write!(f, "bad device tree magic {:#010x} (expected 0xd00dfeed)", m)
             }
-            DtbError::BadVersion(v) => write!(
-                f,
-                "unsupported device tree version {} (need 16 or later)",
-                v
-            ),
-            DtbError::TooLarge(s) => write!(
-                f,
-                "device tree of {} bytes is larger than the 2 MiB allowed",
-                s
-            ),
+            DtbError::BadVersion(v) => write!(f, "unsupported device tree version {} (need 16 or later)", v),
+            DtbError::TooLarge(s) => write!(f, "device tree of {} bytes is larger than the 2 MiB allowed", s),
             DtbError::BadLayout(what) => write!(f, "bad device tree layout: {}", what),
             DtbError::Malformed { what, offset } => {
-                write!(
-                    f,
-                    "malformed device tree structure at offset {:#x}: {}",
-                    offset, what
-                )
+                write!(f, "malformed device tree structure at offset {:#x}: {}", offset, what)
             }
-            DtbError::BadCells {
-                node,
-                address,
-                size,
-            } => write!(
+            DtbError::BadCells { node, address, size } => write!(
                 f,
                 "node {:?}: unusable #address-cells = {} / #size-cells = {} (need 1 or 2 each)",
                 node.as_str(),
@@ -165,26 +142,18 @@ impl core::fmt::Display for DtbError {
                 size
             ),
             DtbError::BadReg(node) => {
-                write!(
-                    f,
-                    "node {:?}: reg is not a whole number of (address, size) entries",
-                    node.as_str()
-                )
+                write!(f, "node {:?}: reg is not a whole number of (address, size) entries", node.as_str())
             }
             DtbError::NoMemory => write!(f, "no memory node: the device tree describes no RAM"),
             DtbError::ZeroSizeRange { base } => {
                 write!(f, "memory range at {:#x} has size zero", base)
             }
-            DtbError::RangeTooHigh { base, size } => write!(
-                f,
-                "memory range {:#x} + {:#x} lies beyond the 48-bit physical address space",
-                base, size
-            ),
-            DtbError::OverlappingRanges { a, b } => write!(
-                f,
-                "memory ranges overlap: [{:#x}, {:#x}) and [{:#x}, {:#x})",
-                a.base, a.end, b.base, b.end
-            ),
+            DtbError::RangeTooHigh { base, size } => {
+                write!(f, "memory range {:#x} + {:#x} lies beyond the 48-bit physical address space", base, size)
+            }
+            DtbError::OverlappingRanges { a, b } => {
+                write!(f, "memory ranges overlap: [{:#x}, {:#x}) and [{:#x}, {:#x})", a.base, a.end, b.base, b.end)
+            }
             DtbError::TooManyRanges => write!(f, "too many memory ranges or reservations"),
         }
     }
@@ -202,17 +171,11 @@ fn be64(b: &[u8], off: usize) -> Option<u64> {
 /// Read the `totalsize` field of the header at the start of `bytes`, after
 /// checking the magic: what a caller needs to know how much to map.
 pub fn header_total_size(bytes: &[u8]) -> Result<usize, DtbError> {
-    let magic = be32(bytes, 0).ok_or(DtbError::Truncated {
-        need: 8,
-        have: bytes.len(),
-    })?;
+    let magic = be32(bytes, 0).ok_or(DtbError::Truncated { need: 8, have: bytes.len() })?;
     if magic != FDT_MAGIC {
         return Err(DtbError::BadMagic(magic));
     }
-    let total = be32(bytes, 4).ok_or(DtbError::Truncated {
-        need: 8,
-        have: bytes.len(),
-    })? as usize;
+    let total = be32(bytes, 4).ok_or(DtbError::Truncated { need: 8, have: bytes.len() })? as usize;
     if total > crate::layout::MAX_FDT_SIZE as usize {
         return Err(DtbError::TooLarge(total));
     }
@@ -253,10 +216,7 @@ impl<'a> Dtb<'a> {
     pub fn new(blob: &'a [u8]) -> Result<Dtb<'a>, DtbError> {
         let have = blob.len();
         if have < HEADER_SIZE {
-            return Err(DtbError::Truncated {
-                need: HEADER_SIZE,
-                have,
-            });
+            return Err(DtbError::Truncated { need: HEADER_SIZE, have });
         }
         let total = header_total_size(blob)?;
         if total > have {
@@ -289,20 +249,12 @@ impl<'a> Dtb<'a> {
             match (be64(blob, off), be64(blob, off + 8)) {
                 (Some(0), Some(0)) => break,
                 (Some(_), Some(_)) => off += 16,
-                _ => {
-                    return Err(DtbError::BadLayout(
-                        "memory reservation block not terminated",
-                    ))
-                }
+                _ => return Err(DtbError::BadLayout("memory reservation block not terminated")),
             }
         }
         // The header must also satisfy the fdt crate, which reads the reservation block.
         fdt::Fdt::new(blob).map_err(|_| DtbError::BadLayout("header rejected by fdt"))?;
-        let dtb = Dtb {
-            blob,
-            structs,
-            strings,
-        };
+        let dtb = Dtb { blob, structs, strings };
         dtb.validate()?;
         Ok(dtb)
     }
@@ -319,11 +271,7 @@ impl<'a> Dtb<'a> {
 
     /// Iterate over the structure block.
     pub fn tokens(&self) -> Tokens<'_, 'a> {
-        Tokens {
-            dtb: self,
-            pos: 0,
-            done: false,
-        }
+        Tokens { dtb: self, pos: 0, done: false }
     }
 
     /// The `/memreserve/` entries as (address, size), read through the fdt crate.
@@ -352,24 +300,16 @@ impl<'a> Dtb<'a> {
         match tag {
             TOKEN_BEGIN_NODE => {
                 let rest = s.get(pos + 4..).ok_or(bad("node name missing"))?;
-                let len = rest
-                    .iter()
-                    .position(|&b| b == 0)
-                    .ok_or(bad("node name not terminated"))?;
-                let name =
-                    core::str::from_utf8(&rest[..len]).map_err(|_| bad("node name not UTF-8"))?;
+                let len = rest.iter().position(|&b| b == 0).ok_or(bad("node name not terminated"))?;
+                let name = core::str::from_utf8(&rest[..len]).map_err(|_| bad("node name not UTF-8"))?;
                 Ok((Some(Token::Begin(name)), pos + 4 + pad4(len + 1)))
             }
             TOKEN_END_NODE => Ok((Some(Token::End), pos + 4)),
             TOKEN_PROP => {
                 let len = be32(s, pos + 4).ok_or(bad("property header truncated"))? as usize;
                 let nameoff = be32(s, pos + 8).ok_or(bad("property header truncated"))? as usize;
-                let value = s
-                    .get(pos + 12..pos + 12 + len)
-                    .ok_or(bad("property value runs past the block"))?;
-                let name = self
-                    .string_at(nameoff)
-                    .ok_or(bad("property name outside the strings block"))?;
+                let value = s.get(pos + 12..pos + 12 + len).ok_or(bad("property value runs past the block"))?;
+                let name = self.string_at(nameoff).ok_or(bad("property name outside the strings block"))?;
                 Ok((Some(Token::Prop(name, value)), pos + 12 + pad4(len)))
             }
             TOKEN_NOP => Ok((None, pos + 4)),
@@ -439,12 +379,7 @@ impl<'a> Dtb<'a> {
                     match be32(self.structs, p) {
                         Some(TOKEN_NOP) => p += 4,
                         Some(TOKEN_END) => return Ok(()),
-                        _ => {
-                            return Err(DtbError::Malformed {
-                                what: "data after the root node",
-                                offset: p,
-                            })
-                        }
+                        _ => return Err(DtbError::Malformed { what: "data after the root node", offset: p }),
                     }
                 }
             }
@@ -537,11 +472,7 @@ impl MemoryInfo<'_> {
 
     /// Add a reservation (the kernel adds the image and the DTB).
     pub fn reserve(&mut self, range: Range, kind: ReservedKind) -> Result<(), DtbError> {
-        let slot = self
-            .reserved
-            .iter_mut()
-            .find(|r| r.is_none())
-            .ok_or(DtbError::TooManyRanges)?;
+        let slot = self.reserved.iter_mut().find(|r| r.is_none()).ok_or(DtbError::TooManyRanges)?;
         *slot = Some(Reservation { range, kind });
         Ok(())
     }
@@ -577,14 +508,10 @@ fn decode_reg(
 ) -> Result<(), DtbError> {
     let (ac, sc) = cells;
     if !(1..=2).contains(&ac) || !(1..=2).contains(&sc) {
-        return Err(DtbError::BadCells {
-            node: NodeName::new(node),
-            address: ac,
-            size: sc,
-        });
+        return Err(DtbError::BadCells { node: NodeName::new(node), address: ac, size: sc });
     }
     let entry = 4 * (ac + sc) as usize;
-    if reg.is_empty() || reg.len() % entry != 0 {
+    if reg.is_empty() || !reg.len().is_multiple_of(entry) {
         return Err(DtbError::BadReg(NodeName::new(node)));
     }
     let read = |off: usize, cells: u32| {
@@ -626,14 +553,8 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
         stdout_path: None,
     };
     let mut raw: [Range; MAX_RAM_RANGES] = [Range::default(); MAX_RAM_RANGES];
-    let empty = Frame {
-        name: "",
-        child_cells: (2, 1),
-        device_type_memory: false,
-        disabled: false,
-        no_map: false,
-        reg: None,
-    };
+    let empty =
+        Frame { name: "", child_cells: (2, 1), device_type_memory: false, disabled: false, no_map: false, reg: None };
     let mut stack = [empty; MAX_DEPTH + 1];
     let mut depth = 0usize;
     for tok in dtb.tokens() {
@@ -648,9 +569,7 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
                 match name {
                     "#address-cells" => f.child_cells.0 = cell(),
                     "#size-cells" => f.child_cells.1 = cell(),
-                    "device_type" => {
-                        f.device_type_memory = value.split(|&b| b == 0).next() == Some(b"memory")
-                    }
+                    "device_type" => f.device_type_memory = value.split(|&b| b == 0).next() == Some(b"memory"),
                     "status" => {
                         let s = value.split(|&b| b == 0).next().unwrap_or(b"");
                         f.disabled = s != b"okay" && s != b"ok";
@@ -660,17 +579,11 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
                     _ => {}
                 }
                 if depth == 2 && stack[1].name.is_empty() && stack[2].name == "chosen" {
-                    let text = || {
-                        core::str::from_utf8(value)
-                            .ok()
-                            .map(|s| s.trim_end_matches('\0'))
-                    };
+                    let text = || core::str::from_utf8(value).ok().map(|s| s.trim_end_matches('\0'));
                     match name {
                         "bootargs" => info.bootargs = text(),
                         "stdout-path" => info.stdout_path = text(),
-                        "kaslr-seed" => {
-                            info.kaslr_seed = be64(value, 0).filter(|_| value.len() == 8)
-                        }
+                        "kaslr-seed" => info.kaslr_seed = be64(value, 0).filter(|_| value.len() == 8),
                         _ => {}
                     }
                 }
@@ -690,8 +603,7 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
                             if info.ram_entries == MAX_RAM_RANGES {
                                 return Err(DtbError::TooManyRanges);
                             }
-                            if let Some(o) = raw[..info.ram_entries].iter().find(|o| o.overlaps(&r))
-                            {
+                            if let Some(o) = raw[..info.ram_entries].iter().find(|o| o.overlaps(&r)) {
                                 return Err(DtbError::OverlappingRanges { a: *o, b: r });
                             }
                             raw[info.ram_entries] = r;
@@ -702,11 +614,8 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
                 } else if in_reserved && !node.disabled && !stack[2].disabled {
                     if let Some(reg) = node.reg {
                         let name = NodeName::new(node.name);
-                        let kind = if node.no_map {
-                            ReservedKind::NoMap(name)
-                        } else {
-                            ReservedKind::ReservedMemory(name)
-                        };
+                        let kind =
+                            if node.no_map { ReservedKind::NoMap(name) } else { ReservedKind::ReservedMemory(name) };
                         decode_reg(reg, parent.child_cells, node.name, |b, s| {
                             let r = check_range(b, s)?;
                             info.reserve(r, kind)

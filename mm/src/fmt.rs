@@ -10,14 +10,7 @@ pub struct Addr(pub u64);
 impl fmt::Display for Addr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let v = self.0;
-        write!(
-            f,
-            "0x{:04x}_{:04x}_{:04x}_{:04x}",
-            v >> 48,
-            (v >> 32) & 0xffff,
-            (v >> 16) & 0xffff,
-            v & 0xffff
-        )
+        write!(f, "0x{:04x}_{:04x}_{:04x}_{:04x}", v >> 48, (v >> 32) & 0xffff, (v >> 16) & 0xffff, v & 0xffff)
     }
 }
 
@@ -33,13 +26,7 @@ pub struct Size(pub u64);
 
 impl fmt::Display for Size {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [(&str, u32); 5] = [
-            ("PiB", 50),
-            ("TiB", 40),
-            ("GiB", 30),
-            ("MiB", 20),
-            ("KiB", 10),
-        ];
+        const UNITS: [(&str, u32); 5] = [("PiB", 50), ("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)];
         let v = self.0;
         for (name, shift) in UNITS {
             if v >> shift != 0 {

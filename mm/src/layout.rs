@@ -112,7 +112,7 @@ pub const fn align_down(x: u64, align: u64) -> u64 {
 pub const fn align_up(x: u64, align: u64) -> u64 {
     match x.checked_add(align - 1) {
         Some(v) => v & !(align - 1),
-        None => u64::MAX & !(align - 1),
+        None => !(align - 1),
     }
 }
 

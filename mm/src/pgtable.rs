@@ -47,19 +47,15 @@ pub enum MapError {
 impl core::fmt::Display for MapError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match *self {
-            MapError::Misaligned { va, pa, size } => write!(
-                f,
-                "misaligned mapping: va {:#x} pa {:#x} size {:#x} (must be multiples of 4 KiB)",
-                va, pa, size
-            ),
+            MapError::Misaligned { va, pa, size } => {
+                write!(f, "misaligned mapping: va {:#x} pa {:#x} size {:#x} (must be multiples of 4 KiB)", va, pa, size)
+            }
             MapError::OutOfRange { va, size } => {
                 write!(f, "mapping out of range: va {:#x} size {:#x}", va, size)
             }
-            MapError::Overlap { va, existing } => write!(
-                f,
-                "overlapping mapping at va {:#x} (existing descriptor {:#018x})",
-                va, existing
-            ),
+            MapError::Overlap { va, existing } => {
+                write!(f, "overlapping mapping at va {:#x} (existing descriptor {:#018x})", va, existing)
+            }
             MapError::NoMemory => write!(f, "out of memory for page tables"),
         }
     }
@@ -102,17 +98,9 @@ pub struct MapFlags {
 
 impl MapFlags {
     /// Pages only, no hints, no replacement: what the image mapping uses.
-    pub const PAGES: MapFlags = MapFlags {
-        blocks: false,
-        cont: false,
-        replace: false,
-    };
+    pub const PAGES: MapFlags = MapFlags { blocks: false, cont: false, replace: false };
     /// Largest blocks and contiguous runs: what the linear map uses.
-    pub const LARGEST: MapFlags = MapFlags {
-        blocks: true,
-        cont: true,
-        replace: false,
-    };
+    pub const LARGEST: MapFlags = MapFlags { blocks: true, cont: true, replace: false };
 }
 
 /// Table pages created by mapping, per level of the new table.
@@ -151,25 +139,11 @@ pub fn map_range<A: TableAccess>(
     let canonical = crate::layout::is_canonical;
     match (end, pa_end) {
         (Some(end), Some(pa_end))
-            if pa_end <= 1 << 48
-                && canonical(va)
-                && canonical(end - 1)
-                && (va >> 63) == ((end - 1) >> 63) => {}
+            if pa_end <= 1 << 48 && canonical(va) && canonical(end - 1) && (va >> 63) == ((end - 1) >> 63) => {}
         _ => return Err(MapError::OutOfRange { va, size }),
     }
     let mut counts = TableCounts::default();
-    map_level(
-        mem,
-        root,
-        0,
-        va,
-        pa,
-        size,
-        prot,
-        flags,
-        (va, va + size),
-        &mut counts,
-    )?;
+    map_level(mem, root, 0, va, pa, size, prot, flags, (va, va + size), &mut counts)?;
     Ok(counts)
 }
 
@@ -192,22 +166,12 @@ fn map_level<A: TableAccess>(
         let idx = table_index(va, level);
         // End of what this entry covers, clipped to the request.
         let entry_end = (va & !(step - 1)).wrapping_add(step);
-        let chunk_end = if entry_end == 0 || entry_end > end {
-            end
-        } else {
-            entry_end
-        };
+        let chunk_end = if entry_end == 0 || entry_end > end { end } else { entry_end };
         let chunk = chunk_end - va;
-        let leaf_ok = level == 3
-            || (flags.blocks
-                && (level == 1 || level == 2)
-                && chunk == step
-                && is_aligned(pa, step));
+        let leaf_ok =
+            level == 3 || (flags.blocks && (level == 1 || level == 2) && chunk == step && is_aligned(pa, step));
         let mut old = mem.read(table, idx);
-        if leaf_ok
-            && pte::kind(old, level) == Kind::Table
-            && table_is_empty(mem, pte::desc_addr(old), level + 1)
-        {
+        if leaf_ok && pte::kind(old, level) == Kind::Table && table_is_empty(mem, pte::desc_addr(old), level + 1) {
             // Everything below was unmapped: the empty table gives way to the
             // block (its page is not reclaimed: TableAccess cannot free).
             mem.write(table, idx, 0);
@@ -244,18 +208,7 @@ fn map_level<A: TableAccess>(
                 }
                 _ => return Err(MapError::Overlap { va, existing: old }),
             };
-            map_level(
-                mem,
-                child,
-                level + 1,
-                va,
-                pa,
-                chunk,
-                prot,
-                flags,
-                req,
-                counts,
-            )?;
+            map_level(mem, child, level + 1, va, pa, chunk, prot, flags, req, counts)?;
         }
         va = chunk_end;
         pa += chunk;
@@ -271,9 +224,7 @@ fn cont_run_fits(va: u64, pa: u64, req_start: u64, req_end: u64, step: u64) -> b
     let run_start = va & !(run - 1);
     let pa_start = pa.wrapping_sub(va - run_start);
     run_start >= req_start
-        && run_start
-            .checked_add(run)
-            .is_some_and(|run_end| run_end <= req_end)
+        && run_start.checked_add(run).is_some_and(|run_end| run_end <= req_end)
         && is_aligned(pa_start, run)
 }
 
@@ -323,26 +274,19 @@ pub fn unmap_range<A: TableAccess>(
         return Err(MapError::Misaligned { va, pa: 0, size });
     }
     let mut cur = va;
-    let end = va
-        .checked_add(size)
-        .ok_or(MapError::OutOfRange { va, size })?;
+    let end = va.checked_add(size).ok_or(MapError::OutOfRange { va, size })?;
     while cur < end {
         let w = walk(mem, root, cur);
         match w.leaf() {
             Some((level, desc)) => {
                 let step = level_size(level);
                 if !is_aligned(cur, step) || cur + step > end {
-                    return Err(MapError::Overlap {
-                        va: cur,
-                        existing: desc,
-                    });
+                    return Err(MapError::Overlap { va: cur, existing: desc });
                 }
                 let table = w.tables[level as usize].expect("walked table");
                 let run = step * CONT_ENTRIES;
                 let run_va = cur & !(run - 1);
-                if desc & pte::CONT != 0
-                    && (run_va < va || run_va.checked_add(run).is_none_or(|e| e > end))
-                {
+                if desc & pte::CONT != 0 && (run_va < va || run_va.checked_add(run).is_none_or(|e| e > end)) {
                     // Only part of the run goes: the rest must lose the hint.
                     break_cont_run(mem, table, cur, level);
                 }
@@ -386,20 +330,14 @@ impl<T: Copy> Walk<T> {
 
     /// The physical address `va` translates to, if mapped.
     pub fn phys(&self) -> Option<u64> {
-        self.leaf().map(|(level, d)| {
-            pte::desc_addr(d) & !(level_size(level) - 1) | (self.va & (level_size(level) - 1))
-        })
+        self.leaf().map(|(level, d)| pte::desc_addr(d) & !(level_size(level) - 1) | (self.va & (level_size(level) - 1)))
     }
 }
 
 /// Walk the tables below `root` for `va`, one level at a time, stopping at
 /// the first entry that is not a table descriptor.
 pub fn walk<A: TableAccess>(mem: &mut A, root: A::Table, va: u64) -> Walk<A::Table> {
-    let mut w = Walk {
-        va,
-        descs: [None; 4],
-        tables: [None; 4],
-    };
+    let mut w = Walk { va, descs: [None; 4], tables: [None; 4] };
     let mut table = root;
     for level in 0..4u32 {
         let d = mem.read(table, table_index(va, level));

@@ -80,6 +80,7 @@ impl MemType {
 }
 
 /// MAIR_EL1: the attribute byte of each [`MemType`] at its index.
+#[allow(clippy::identity_op)]
 pub const MAIR_VALUE: u64 = 0x00 // 0: Device-nGnRnE
     | 0x04 << 8 // 1: Device-nGnRE
     | 0x0c << 16 // 2: Device-GRE
@@ -100,38 +101,19 @@ pub struct Prot {
 
 impl Prot {
     /// Kernel text: read-only, executable.
-    pub const KERNEL_ROX: Prot = Prot {
-        write: false,
-        exec: true,
-        mem: MemType::Normal,
-    };
+    pub const KERNEL_ROX: Prot = Prot { write: false, exec: true, mem: MemType::Normal };
     /// Kernel read-only data, never executable.
-    pub const KERNEL_RO: Prot = Prot {
-        write: false,
-        exec: false,
-        mem: MemType::Normal,
-    };
+    pub const KERNEL_RO: Prot = Prot { write: false, exec: false, mem: MemType::Normal };
     /// Kernel data: read-write, never executable.
-    pub const KERNEL_RW: Prot = Prot {
-        write: true,
-        exec: false,
-        mem: MemType::Normal,
-    };
+    pub const KERNEL_RW: Prot = Prot { write: true, exec: false, mem: MemType::Normal };
     /// Device MMIO: read-write, never executable, Device-nGnRE.
-    pub const DEVICE: Prot = Prot {
-        write: true,
-        exec: false,
-        mem: MemType::DeviceNgnre,
-    };
+    pub const DEVICE: Prot = Prot { write: true, exec: false, mem: MemType::DeviceNgnre };
 
     /// The attribute bits of a block or page descriptor with these permissions.
     /// Kernel mappings are never user-accessible and never user-executable.
     pub const fn attrs(self) -> u64 {
         let mut a = VALID | AF | UXN | self.mem.attr();
-        if matches!(
-            self.mem,
-            MemType::Normal | MemType::NormalNc | MemType::NormalWt
-        ) {
+        if matches!(self.mem, MemType::Normal | MemType::NormalNc | MemType::NormalWt) {
             a |= SH_INNER;
         }
         if !self.write {
@@ -146,11 +128,7 @@ impl Prot {
     /// Decode the permissions of a block or page descriptor.
     pub const fn from_desc(d: u64) -> Option<Prot> {
         match MemType::from_index((d >> 2) & 7) {
-            Some(mem) => Some(Prot {
-                write: d & AP_RDONLY == 0,
-                exec: d & PXN == 0,
-                mem,
-            }),
+            Some(mem) => Some(Prot { write: d & AP_RDONLY == 0, exec: d & PXN == 0, mem }),
             None => None,
         }
     }

@@ -58,10 +58,7 @@ impl<const N: usize> Default for RangeSet<N> {
 impl<const N: usize> RangeSet<N> {
     /// An empty set.
     pub const fn new() -> Self {
-        RangeSet {
-            items: [Range { base: 0, end: 0 }; N],
-            len: 0,
-        }
+        RangeSet { items: [Range { base: 0, end: 0 }; N], len: 0 }
     }
 
     /// The ranges, sorted by address.
@@ -140,14 +137,8 @@ impl<const N: usize> RangeSet<N> {
                 i += 1;
                 continue;
             }
-            let left = Range {
-                base: x.base,
-                end: r.base,
-            };
-            let right = Range {
-                base: r.end,
-                end: x.end,
-            };
+            let left = Range { base: x.base, end: r.base };
+            let right = Range { base: r.end, end: x.end };
             match (x.base < r.base, r.end < x.end) {
                 (true, true) => {
                     if self.len == N {
@@ -183,12 +174,7 @@ impl<const N: usize> RangeSet<N> {
     }
 
     /// Like [`RangeSet::alloc`], restricted to candidate ranges for which `ok` holds.
-    pub fn alloc_where(
-        &mut self,
-        size: u64,
-        align: u64,
-        ok: impl Fn(&Range) -> bool,
-    ) -> Result<u64, RangeError> {
+    pub fn alloc_where(&mut self, size: u64, align: u64, ok: impl Fn(&Range) -> bool) -> Result<u64, RangeError> {
         let found = self.iter().find_map(|x| {
             // Not layout::align_up: it saturates, which would land below x.base.
             let base = x.base.checked_add(align - 1)? & !(align - 1);

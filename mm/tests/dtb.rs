@@ -33,12 +33,7 @@ fn every_fixture_is_accepted() {
         assert!(!info.ram.is_empty());
         // Cut to its blocks, the same tree reads the same.
         let small = compact(&blob);
-        assert!(
-            small.len() < 16 << 10,
-            "{} compacts to {} bytes",
-            name,
-            small.len()
-        );
+        assert!(small.len() < 16 << 10, "{} compacts to {} bytes", name, small.len());
         let info2 = parse(&small).unwrap();
         assert_eq!(ram(&info2), ram(&info));
         assert_eq!(info2.bootargs, info.bootargs);
@@ -61,10 +56,7 @@ fn qemu_virt_1g() {
     assert_eq!(info.kaslr_seed, None, "dtb-randomness=off");
     assert_eq!(info.reservations().count(), 0);
     assert_eq!(dtb.mem_reservations().count(), 0);
-    assert_eq!(
-        info.mappable().unwrap().iter().copied().collect::<Vec<_>>(),
-        ram(&info)
-    );
+    assert_eq!(info.mappable().unwrap().iter().copied().collect::<Vec<_>>(), ram(&info));
 }
 
 #[test]
@@ -91,11 +83,7 @@ fn qemu_virt_two_numa_nodes() {
     assert_eq!(mems, ["memory@60000000", "memory@40000000"]);
     let info = parse_memory(&dtb).unwrap();
     assert_eq!(info.ram_entries, 2);
-    assert_eq!(
-        ram(&info),
-        [r(0x4000_0000, 0x8000_0000)],
-        "the two 512 MiB nodes merge"
-    );
+    assert_eq!(ram(&info), [r(0x4000_0000, 0x8000_0000)], "the two 512 MiB nodes merge");
 }
 
 #[test]
@@ -106,16 +94,10 @@ fn dtc_fixture_with_hole_and_reservations() {
     let info = parse_memory(&dtb).unwrap();
     // memory@40000000 by name, ram@60000000 by device_type (two adjacent
     // entries), memory@80000000 disabled.
-    assert_eq!(
-        ram(&info),
-        [r(0x4000_0000, 0x5000_0000), r(0x6000_0000, 0x7000_0000)]
-    );
+    assert_eq!(ram(&info), [r(0x4000_0000, 0x5000_0000), r(0x6000_0000, 0x7000_0000)]);
     assert_eq!(info.ram_entries, 3);
     assert!(!info.ram.contains(0x8000_0000));
-    assert_eq!(
-        info.bootargs,
-        Some("console=ttyAMA0 earlycon debug_virtual")
-    );
+    assert_eq!(info.bootargs, Some("console=ttyAMA0 earlycon debug_virtual"));
     assert_eq!(info.stdout_path, Some("/pl011@9000000"));
     assert_eq!(info.kaslr_seed, Some(0x0123_4567_89ab_cdef));
 
@@ -125,55 +107,22 @@ fn dtc_fixture_with_hole_and_reservations() {
     assert!(matches!(res[0].kind, ReservedKind::NoMap(n) if n.as_str() == "secmon@4e000000"));
     assert_eq!(res[0].kind.label(), "secmon@4e000000");
     assert_eq!(res[1].range, r(0x6800_0000, 0x6840_0000));
-    assert!(
-        matches!(res[1].kind, ReservedKind::ReservedMemory(n) if n.as_str() == "dma-pool@68000000")
-    );
-    assert_eq!(
-        res[2],
-        Reservation {
-            range: r(0x4ff0_0000, 0x4ff1_0000),
-            kind: ReservedKind::MemReserve
-        }
-    );
+    assert!(matches!(res[1].kind, ReservedKind::ReservedMemory(n) if n.as_str() == "dma-pool@68000000"));
+    assert_eq!(res[2], Reservation { range: r(0x4ff0_0000, 0x4ff1_0000), kind: ReservedKind::MemReserve });
     assert_eq!(res[2].kind.label(), "memreserve");
-    assert_eq!(
-        dtb.mem_reservations().collect::<Vec<_>>(),
-        [(0x4ff0_0000, 0x1_0000)]
-    );
+    assert_eq!(dtb.mem_reservations().collect::<Vec<_>>(), [(0x4ff0_0000, 0x1_0000)]);
 
     // The linear map leaves out the no-map range only.
     let m: Vec<Range> = info.mappable().unwrap().iter().copied().collect();
-    assert_eq!(
-        m,
-        [
-            r(0x4000_0000, 0x4e00_0000),
-            r(0x4e10_0000, 0x5000_0000),
-            r(0x6000_0000, 0x7000_0000)
-        ]
-    );
+    assert_eq!(m, [r(0x4000_0000, 0x4e00_0000), r(0x4e10_0000, 0x5000_0000), r(0x6000_0000, 0x7000_0000)]);
 
     // The kernel adds its own.
     let mut info = info;
-    info.reserve(r(0x4020_0000, 0x4060_0000), ReservedKind::Kernel)
-        .unwrap();
-    info.reserve(r(0x4800_0000, 0x4800_1000), ReservedKind::Dtb)
-        .unwrap();
+    info.reserve(r(0x4020_0000, 0x4060_0000), ReservedKind::Kernel).unwrap();
+    info.reserve(r(0x4800_0000, 0x4800_1000), ReservedKind::Dtb).unwrap();
     let labels: Vec<&str> = info.reservations().map(|r| r.kind.label()).collect();
-    assert_eq!(
-        labels,
-        [
-            "secmon@4e000000",
-            "dma-pool@68000000",
-            "memreserve",
-            "kernel image",
-            "device tree"
-        ]
-    );
-    assert_eq!(
-        info.mappable().unwrap().len(),
-        3,
-        "only no-map leaves the linear map"
-    );
+    assert_eq!(labels, ["secmon@4e000000", "dma-pool@68000000", "memreserve", "kernel image", "device tree"]);
+    assert_eq!(info.mappable().unwrap().len(), 3, "only no-map leaves the linear map");
 }
 
 /// The structure block decoded here without the library.
@@ -199,11 +148,7 @@ fn independent_tokens(blob: &[u8]) -> Vec<String> {
             }
             3 => {
                 let (len, nameoff) = (g(p + 4), g(p + 8));
-                out.push(format!(
-                    "prop {} {:02x?}",
-                    cstr(strings + nameoff),
-                    &blob[p + 12..p + 12 + len]
-                ));
+                out.push(format!("prop {} {:02x?}", cstr(strings + nameoff), &blob[p + 12..p + 12 + len]));
                 p += 12 + len.div_ceil(4) * 4;
             }
             4 => p += 4,
@@ -239,63 +184,40 @@ fn tokens_match_an_independent_walk() {
 /// A root with 2/2 cells holding whatever `body` adds.
 fn tree(body: impl FnOnce(&mut FdtBuilder)) -> Vec<u8> {
     let mut b = FdtBuilder::new();
-    b.begin("")
-        .prop_u32("#address-cells", &[2])
-        .prop_u32("#size-cells", &[2]);
+    b.begin("").prop_u32("#address-cells", &[2]).prop_u32("#size-cells", &[2]);
     body(&mut b);
     b.end();
     b.finish()
 }
 
 fn memory(b: &mut FdtBuilder, name: &str, cells: (u32, u32), entries: &[(u64, u64)]) {
-    b.begin(name)
-        .prop_str("device_type", "memory")
-        .reg(cells, entries)
-        .end();
+    b.begin(name).prop_str("device_type", "memory").reg(cells, entries).end();
 }
 
 #[test]
 fn builder_trees_parse() {
     let blob = simple_tree(&[(0x4000_0000, 256 * MIB), (0x1_0000_0000, GIB)]);
     let info = parse(&blob).unwrap();
-    assert_eq!(
-        ram(&info),
-        [r(0x4000_0000, 0x5000_0000), r(0x1_0000_0000, 0x1_4000_0000)]
-    );
+    assert_eq!(ram(&info), [r(0x4000_0000, 0x5000_0000), r(0x1_0000_0000, 0x1_4000_0000)]);
     assert_eq!(info.bootargs, Some("console=ttyAMA0"));
 
     // 32-bit cells.
     let blob = {
         let mut b = FdtBuilder::new();
-        b.begin("")
-            .prop_u32("#address-cells", &[1])
-            .prop_u32("#size-cells", &[1]);
-        memory(
-            &mut b,
-            "memory@80000000",
-            (1, 1),
-            &[(0x8000_0000, 0x4000_0000), (0x4000_0000, 0x1000_0000)],
-        );
+        b.begin("").prop_u32("#address-cells", &[1]).prop_u32("#size-cells", &[1]);
+        memory(&mut b, "memory@80000000", (1, 1), &[(0x8000_0000, 0x4000_0000), (0x4000_0000, 0x1000_0000)]);
         b.end();
         b.finish()
     };
     let info = parse(&blob).unwrap();
-    assert_eq!(
-        ram(&info),
-        [r(0x4000_0000, 0x5000_0000), r(0x8000_0000, 0xc000_0000)]
-    );
+    assert_eq!(ram(&info), [r(0x4000_0000, 0x5000_0000), r(0x8000_0000, 0xc000_0000)]);
     assert_eq!(info.ram_entries, 2);
 
     // Default cells (2 address, 1 size) when the root states none.
     let blob = {
         let mut b = FdtBuilder::new();
         b.begin("");
-        memory(
-            &mut b,
-            "memory@40000000",
-            (2, 1),
-            &[(0x4000_0000, 0x1000_0000)],
-        );
+        memory(&mut b, "memory@40000000", (2, 1), &[(0x4000_0000, 0x1000_0000)]);
         b.end();
         b.finish()
     };
@@ -304,74 +226,37 @@ fn builder_trees_parse() {
     // Mixed cells: address 2, size 1.
     let blob = {
         let mut b = FdtBuilder::new();
-        b.begin("")
-            .prop_u32("#address-cells", &[2])
-            .prop_u32("#size-cells", &[1]);
-        memory(
-            &mut b,
-            "memory@840000000",
-            (2, 1),
-            &[(0x8_4000_0000, 0x8000_0000)],
-        );
+        b.begin("").prop_u32("#address-cells", &[2]).prop_u32("#size-cells", &[1]);
+        memory(&mut b, "memory@840000000", (2, 1), &[(0x8_4000_0000, 0x8000_0000)]);
         b.end();
         b.finish()
     };
-    assert_eq!(
-        ram(&parse(&blob).unwrap()),
-        [r(0x8_4000_0000, 0x8_c000_0000)]
-    );
+    assert_eq!(ram(&parse(&blob).unwrap()), [r(0x8_4000_0000, 0x8_c000_0000)]);
 }
 
 #[test]
 fn which_nodes_are_memory() {
     let blob = tree(|b| {
         // By name, without device_type.
-        b.begin("memory@40000000")
-            .reg((2, 2), &[(0x4000_0000, 0x100_0000)])
-            .end();
+        b.begin("memory@40000000").reg((2, 2), &[(0x4000_0000, 0x100_0000)]).end();
         // Plain "memory".
-        b.begin("memory")
-            .reg((2, 2), &[(0x5000_0000, 0x100_0000)])
-            .end();
+        b.begin("memory").reg((2, 2), &[(0x5000_0000, 0x100_0000)]).end();
         // By device_type, deeper in the tree (its parent's cells: 1/1).
-        b.begin("soc")
-            .prop_u32("#address-cells", &[1])
-            .prop_u32("#size-cells", &[1]);
-        b.begin("sram@60000000")
-            .prop_str("device_type", "memory")
-            .reg((1, 1), &[(0x6000_0000, 0x10_0000)])
-            .end();
+        b.begin("soc").prop_u32("#address-cells", &[1]).prop_u32("#size-cells", &[1]);
+        b.begin("sram@60000000").prop_str("device_type", "memory").reg((1, 1), &[(0x6000_0000, 0x10_0000)]).end();
         // Named memory but not under the root, no device_type: not RAM.
-        b.begin("memory@70000000")
-            .reg((1, 1), &[(0x7000_0000, 0x10_0000)])
-            .end();
+        b.begin("memory@70000000").reg((1, 1), &[(0x7000_0000, 0x10_0000)]).end();
         // A memory controller is not memory.
-        b.begin("memory-controller@8000000")
-            .reg((1, 1), &[(0x800_0000, 0x1000)])
-            .end();
+        b.begin("memory-controller@8000000").reg((1, 1), &[(0x800_0000, 0x1000)]).end();
         b.end();
         // Status: "ok" and "okay" count, anything else does not.
-        b.begin("memory@90000000")
-            .prop_str("status", "ok")
-            .reg((2, 2), &[(0x9000_0000, 0x1000)])
-            .end();
-        b.begin("memory@a0000000")
-            .prop_str("status", "fail")
-            .reg((2, 2), &[(0xa000_0000, 0x1000)])
-            .end();
-        b.begin("memory@b0000000")
-            .prop_str("status", "disabled")
-            .reg((2, 2), &[(0xb000_0000, 0x1000)])
-            .end();
+        b.begin("memory@90000000").prop_str("status", "ok").reg((2, 2), &[(0x9000_0000, 0x1000)]).end();
+        b.begin("memory@a0000000").prop_str("status", "fail").reg((2, 2), &[(0xa000_0000, 0x1000)]).end();
+        b.begin("memory@b0000000").prop_str("status", "disabled").reg((2, 2), &[(0xb000_0000, 0x1000)]).end();
         // device_type of something else.
-        b.begin("cpu@0")
-            .prop_str("device_type", "cpu")
-            .reg((2, 2), &[(0xc000_0000, 0x1000)])
-            .end();
+        b.begin("cpu@0").prop_str("device_type", "cpu").reg((2, 2), &[(0xc000_0000, 0x1000)]).end();
         // A memory node without reg is ignored.
-        b.begin("memory@d0000000")
-            .prop_str("device_type", "memory")
-            .end();
+        b.begin("memory@d0000000").prop_str("device_type", "memory").end();
     });
     let info = parse(&blob).unwrap();
     assert_eq!(
@@ -391,21 +276,14 @@ fn nops_between_nodes_are_skipped() {
     // QEMU rewrites the memory nodes of a user DTB by NOP-ing the old ones.
     let blob = tree(|b| {
         b.nop().nop();
-        b.begin("chosen")
-            .nop()
-            .prop_str("bootargs", "x")
-            .nop()
-            .end();
+        b.begin("chosen").nop().prop_str("bootargs", "x").nop().end();
         b.nop();
         memory(b, "memory@40000000", (2, 2), &[(0x4000_0000, GIB)]);
         b.nop().nop().nop();
         memory(b, "memory@100000000", (2, 2), &[(0x1_0000_0000, GIB)]);
     });
     let info = parse(&blob).unwrap();
-    assert_eq!(
-        ram(&info),
-        [r(0x4000_0000, 0x8000_0000), r(0x1_0000_0000, 0x1_4000_0000)]
-    );
+    assert_eq!(ram(&info), [r(0x4000_0000, 0x8000_0000), r(0x1_0000_0000, 0x1_4000_0000)]);
     assert_eq!(info.bootargs, Some("x"));
 }
 
@@ -413,26 +291,15 @@ fn nops_between_nodes_are_skipped() {
 fn reserved_memory_rules() {
     let blob = tree(|b| {
         memory(b, "memory@40000000", (2, 2), &[(0x4000_0000, GIB)]);
-        b.begin("reserved-memory")
-            .prop_u32("#address-cells", &[1])
-            .prop_u32("#size-cells", &[1])
-            .prop_empty("ranges");
-        b.begin("a@41000000")
-            .reg((1, 1), &[(0x4100_0000, 0x1000), (0x4200_0000, 0x2000)])
-            .prop_empty("no-map")
-            .end();
-        b.begin("b@43000000")
-            .reg((1, 1), &[(0x4300_0000, 0x1000)])
-            .end();
+        b.begin("reserved-memory").prop_u32("#address-cells", &[1]).prop_u32("#size-cells", &[1]).prop_empty("ranges");
+        b.begin("a@41000000").reg((1, 1), &[(0x4100_0000, 0x1000), (0x4200_0000, 0x2000)]).prop_empty("no-map").end();
+        b.begin("b@43000000").reg((1, 1), &[(0x4300_0000, 0x1000)]).end();
         // Dynamic (size only, no reg): nothing fixed to record.
         b.begin("pool").prop_u32("size", &[0x10_0000]).end();
         b.end();
         // A disabled /reserved-memory hides its children.
         b.begin("reserved-memory@2").prop_str("status", "disabled");
-        b.begin("c@44000000")
-            .reg((2, 2), &[(0x4400_0000, 0x1000)])
-            .prop_empty("no-map")
-            .end();
+        b.begin("c@44000000").reg((2, 2), &[(0x4400_0000, 0x1000)]).prop_empty("no-map").end();
         b.end();
         b.memreserve(0x4800_0000, 0x1000).memreserve(0x4900_0000, 0);
     });
@@ -453,46 +320,24 @@ fn reserved_memory_rules() {
         [
             (r(0x4100_0000, 0x4100_1000), "no-map a@41000000".to_string()),
             (r(0x4200_0000, 0x4200_2000), "no-map a@41000000".to_string()),
-            (
-                r(0x4300_0000, 0x4300_1000),
-                "reserved b@43000000".to_string()
-            ),
+            (r(0x4300_0000, 0x4300_1000), "reserved b@43000000".to_string()),
             (r(0x4800_0000, 0x4800_1000), "MemReserve".to_string()),
         ],
         "a size-0 /memreserve/ entry is skipped"
     );
     let m: Vec<Range> = info.mappable().unwrap().iter().copied().collect();
-    assert_eq!(
-        m,
-        [
-            r(0x4000_0000, 0x4100_0000),
-            r(0x4100_1000, 0x4200_0000),
-            r(0x4200_2000, 0x8000_0000)
-        ]
-    );
+    assert_eq!(m, [r(0x4000_0000, 0x4100_0000), r(0x4100_1000, 0x4200_0000), r(0x4200_2000, 0x8000_0000)]);
 }
 
 #[test]
 fn limits() {
     // 64 separate RAM ranges fit, 65 do not.
-    let ranges: Vec<(u64, u64)> = (0..65)
-        .map(|i| (0x4000_0000 + i * 0x20_0000, 0x10_0000))
-        .collect();
-    assert_eq!(
-        parse_owned(&tree(|b| memory(
-            b,
-            "memory@40000000",
-            (2, 2),
-            &ranges[..64]
-        ))),
-        Ok((64, 64))
-    );
+    let ranges: Vec<(u64, u64)> = (0..65).map(|i| (0x4000_0000 + i * 0x20_0000, 0x10_0000)).collect();
+    assert_eq!(parse_owned(&tree(|b| memory(b, "memory@40000000", (2, 2), &ranges[..64]))), Ok((64, 64)));
     let blob = tree(|b| memory(b, "memory@40000000", (2, 2), &ranges));
     assert_eq!(parse(&blob).err(), Some(DtbError::TooManyRanges));
     // Adjacent entries merge, but each counts as a reg entry.
-    let adjacent: Vec<(u64, u64)> = (0..65)
-        .map(|i| (0x4000_0000 + i * 0x10_0000, 0x10_0000))
-        .collect();
+    let adjacent: Vec<(u64, u64)> = (0..65).map(|i| (0x4000_0000 + i * 0x10_0000, 0x10_0000)).collect();
     let blob = tree(|b| memory(b, "memory@40000000", (2, 2), &adjacent));
     assert_eq!(parse(&blob).err(), Some(DtbError::TooManyRanges));
     // 65 reservations.
@@ -522,9 +367,7 @@ fn limits() {
         let res = Dtb::new(&blob);
         assert_eq!(res.is_ok(), ok, "depth {}: {:?}", depth, res.err());
         if !ok {
-            assert!(
-                matches!(res.err(), Some(DtbError::Malformed { what, .. }) if what.contains("deep"))
-            );
+            assert!(matches!(res.err(), Some(DtbError::Malformed { what, .. }) if what.contains("deep")));
         }
     }
 }
@@ -544,13 +387,8 @@ fn no_memory() {
     assert_eq!(parse(&blob).err(), Some(DtbError::NoMemory));
     // Only a disabled one, or one without reg.
     let blob = tree(|b| {
-        b.begin("memory@40000000")
-            .prop_str("status", "disabled")
-            .reg((2, 2), &[(0x4000_0000, GIB)])
-            .end();
-        b.begin("memory@80000000")
-            .prop_str("device_type", "memory")
-            .end();
+        b.begin("memory@40000000").prop_str("status", "disabled").reg((2, 2), &[(0x4000_0000, GIB)]).end();
+        b.begin("memory@80000000").prop_str("device_type", "memory").end();
     });
     assert_eq!(parse(&blob).err(), Some(DtbError::NoMemory));
     // The QEMU tree with its memory node renamed (one letter) and retyped.
@@ -569,62 +407,34 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 #[test]
 fn bad_ranges() {
     let blob = simple_tree(&[(0x4000_0000, GIB), (0x9000_0000, 0)]);
-    assert_eq!(
-        parse(&blob).err(),
-        Some(DtbError::ZeroSizeRange { base: 0x9000_0000 })
-    );
+    assert_eq!(parse(&blob).err(), Some(DtbError::ZeroSizeRange { base: 0x9000_0000 }));
 
     // Overlapping: across nodes, within one reg, and one inside another.
     let blob = simple_tree(&[(0x4000_0000, GIB), (0x7000_0000, GIB)]);
     assert_eq!(
         parse(&blob).err(),
-        Some(DtbError::OverlappingRanges {
-            a: r(0x4000_0000, 0x8000_0000),
-            b: r(0x7000_0000, 0xb000_0000)
-        })
+        Some(DtbError::OverlappingRanges { a: r(0x4000_0000, 0x8000_0000), b: r(0x7000_0000, 0xb000_0000) })
     );
-    let blob = tree(|b| {
-        memory(
-            b,
-            "memory@40000000",
-            (2, 2),
-            &[(0x4000_0000, GIB), (0x4000_0000, 0x1000)],
-        )
-    });
-    assert!(matches!(
-        parse(&blob),
-        Err(DtbError::OverlappingRanges { .. })
-    ));
+    let blob = tree(|b| memory(b, "memory@40000000", (2, 2), &[(0x4000_0000, GIB), (0x4000_0000, 0x1000)]));
+    assert!(matches!(parse(&blob), Err(DtbError::OverlappingRanges { .. })));
     // Adjacent is not overlapping.
     let blob = simple_tree(&[(0x4000_0000, GIB), (0x8000_0000, GIB)]);
     assert_eq!(ram(&parse(&blob).unwrap()), [r(0x4000_0000, 0xc000_0000)]);
 
     // Beyond 48 bits, and wrapping past 2^64.
-    for (base, size) in [
-        (1u64 << 48, 0x1000),
-        ((1 << 48) - 0x1000, 0x2000),
-        (0xffff_ffff_ffff_f000, 0x2000),
-    ] {
+    for (base, size) in [(1u64 << 48, 0x1000), ((1 << 48) - 0x1000, 0x2000), (0xffff_ffff_ffff_f000, 0x2000)] {
         let blob = simple_tree(&[(base, size)]);
-        assert_eq!(
-            parse(&blob).err(),
-            Some(DtbError::RangeTooHigh { base, size })
-        );
+        assert_eq!(parse(&blob).err(), Some(DtbError::RangeTooHigh { base, size }));
     }
 
     // The same checks apply to /reserved-memory children.
     let blob = tree(|b| {
         memory(b, "memory@40000000", (2, 2), &[(0x4000_0000, GIB)]);
-        b.begin("reserved-memory")
-            .prop_u32("#address-cells", &[2])
-            .prop_u32("#size-cells", &[2]);
+        b.begin("reserved-memory").prop_u32("#address-cells", &[2]).prop_u32("#size-cells", &[2]);
         b.begin("x@50000000").reg((2, 2), &[(0x5000_0000, 0)]).end();
         b.end();
     });
-    assert_eq!(
-        parse(&blob).err(),
-        Some(DtbError::ZeroSizeRange { base: 0x5000_0000 })
-    );
+    assert_eq!(parse(&blob).err(), Some(DtbError::ZeroSizeRange { base: 0x5000_0000 }));
 }
 
 #[test]
@@ -632,9 +442,7 @@ fn bad_cells_and_reg() {
     for (ac, sc) in [(2, 0), (2, 3), (0, 2), (3, 2), (1, 0), (4, 4)] {
         let blob = {
             let mut b = FdtBuilder::new();
-            b.begin("")
-                .prop_u32("#address-cells", &[ac])
-                .prop_u32("#size-cells", &[sc]);
+            b.begin("").prop_u32("#address-cells", &[ac]).prop_u32("#size-cells", &[sc]);
             // A reg whose length fits the cells, so only the cell values are wrong.
             b.begin("memory@40000000").prop_str("device_type", "memory");
             b.prop("reg", &vec![0u8; 4 * (ac + sc).max(1) as usize]);
@@ -642,11 +450,7 @@ fn bad_cells_and_reg() {
             b.finish()
         };
         match parse(&blob) {
-            Err(DtbError::BadCells {
-                node,
-                address,
-                size,
-            }) => {
+            Err(DtbError::BadCells { node, address, size }) => {
                 assert_eq!((address, size), (ac, sc));
                 assert_eq!(node.as_str(), "memory@40000000");
             }
@@ -655,14 +459,10 @@ fn bad_cells_and_reg() {
     }
     // #size-cells that is not one cell long is malformed.
     let blob = tree(|b| {
-        b.begin("soc")
-            .prop("#size-cells", &[0, 0, 0, 1, 0, 0, 0, 1])
-            .end();
+        b.begin("soc").prop("#size-cells", &[0, 0, 0, 1, 0, 0, 0, 1]).end();
         memory(b, "memory@40000000", (2, 2), &[(0x4000_0000, GIB)]);
     });
-    assert!(
-        matches!(Dtb::new(&blob).err(), Some(DtbError::Malformed { what, .. }) if what.contains("#size-cells"))
-    );
+    assert!(matches!(Dtb::new(&blob).err(), Some(DtbError::Malformed { what, .. }) if what.contains("#size-cells")));
 
     // reg lengths that are not whole (address, size) entries, or empty.
     let good = reg_bytes((2, 2), &[(0x4000_0000, GIB)]);
@@ -670,10 +470,7 @@ fn bad_cells_and_reg() {
         let mut v = good.clone();
         v.resize(len, 0);
         let blob = tree(|b| {
-            b.begin("memory@40000000")
-                .prop_str("device_type", "memory")
-                .prop("reg", &v)
-                .end();
+            b.begin("memory@40000000").prop_str("device_type", "memory").prop("reg", &v).end();
         });
         match parse(&blob) {
             Err(DtbError::BadReg(n)) => assert_eq!(n.as_str(), "memory@40000000"),
@@ -693,52 +490,22 @@ fn bad_headers() {
         b
     };
 
-    assert_eq!(
-        Dtb::new(&good[..39]).err(),
-        Some(DtbError::Truncated { need: 40, have: 39 })
-    );
-    assert_eq!(
-        Dtb::new(&[]).err(),
-        Some(DtbError::Truncated { need: 40, have: 0 })
-    );
+    assert_eq!(Dtb::new(&good[..39]).err(), Some(DtbError::Truncated { need: 40, have: 39 }));
+    assert_eq!(Dtb::new(&[]).err(), Some(DtbError::Truncated { need: 40, have: 0 }));
     for cut in [40, 100, total / 2, total - 1] {
-        assert_eq!(
-            Dtb::new(&good[..cut]).err(),
-            Some(DtbError::Truncated {
-                need: total,
-                have: cut
-            })
-        );
+        assert_eq!(Dtb::new(&good[..cut]).err(), Some(DtbError::Truncated { need: total, have: cut }));
     }
     // The QEMU dump cut short of its 1 MiB totalsize.
     let qemu = fixture("qemu-virt-1g.dtb");
-    assert_eq!(
-        Dtb::new(&qemu[..8192]).err(),
-        Some(DtbError::Truncated {
-            need: 1 << 20,
-            have: 8192
-        })
-    );
+    assert_eq!(Dtb::new(&qemu[..8192]).err(), Some(DtbError::Truncated { need: 1 << 20, have: 8192 }));
 
-    assert_eq!(
-        Dtb::new(&set(0, 0xedfe_0dd0)).err(),
-        Some(DtbError::BadMagic(0xedfe_0dd0))
-    );
+    assert_eq!(Dtb::new(&set(0, 0xedfe_0dd0)).err(), Some(DtbError::BadMagic(0xedfe_0dd0)));
     assert_eq!(Dtb::new(&set(0, 0)).err(), Some(DtbError::BadMagic(0)));
-    assert_eq!(
-        header_total_size(&set(0, 0x1234_5678)),
-        Err(DtbError::BadMagic(0x1234_5678))
-    );
+    assert_eq!(header_total_size(&set(0, 0x1234_5678)), Err(DtbError::BadMagic(0x1234_5678)));
     assert_eq!(Dtb::new(&set(5, 15)).err(), Some(DtbError::BadVersion(15)));
     assert_eq!(Dtb::new(&set(5, 16)).err(), None, "version 16 is enough");
-    assert_eq!(
-        Dtb::new(&set(1, (2 << 20) + 1)).err(),
-        Some(DtbError::TooLarge((2 << 20) + 1))
-    );
-    assert_eq!(
-        header_total_size(&set(1, 39)),
-        Err(DtbError::BadLayout("totalsize smaller than the header"))
-    );
+    assert_eq!(Dtb::new(&set(1, (2 << 20) + 1)).err(), Some(DtbError::TooLarge((2 << 20) + 1)));
+    assert_eq!(header_total_size(&set(1, 39)), Err(DtbError::BadLayout("totalsize smaller than the header")));
     for (field, value) in [
         (2, total as u32),     // structure block starts at the end
         (2, 8),                // structure block inside the header
@@ -760,10 +527,7 @@ fn bad_headers() {
     }
     // Misaligned structure block.
     let off = common::header_field(&good, 2);
-    assert!(matches!(
-        Dtb::new(&set(2, off + 2)),
-        Err(DtbError::BadLayout(_) | DtbError::Malformed { .. })
-    ));
+    assert!(matches!(Dtb::new(&set(2, off + 2)), Err(DtbError::BadLayout(_) | DtbError::Malformed { .. })));
 }
 
 #[test]
@@ -845,12 +609,7 @@ fn malformed_structure() {
     for (what, blob) in &cases {
         match Dtb::new(blob) {
             Err(DtbError::Malformed { what: w, offset }) => {
-                assert!(
-                    w.contains(what) || what.contains(w),
-                    "expected {:?}, got {:?}",
-                    what,
-                    w
-                );
+                assert!(w.contains(what) || what.contains(w), "expected {:?}, got {:?}", what, w);
                 assert!(offset < blob.len());
             }
             other => panic!("{}: {:?}", what, other.err()),
@@ -859,9 +618,7 @@ fn malformed_structure() {
 
     // Property and name bytes running off the block, bad name offsets, bad UTF-8.
     let good = tree(|b| {
-        b.begin("chosen")
-            .prop_str("bootargs", "console=ttyAMA0")
-            .end();
+        b.begin("chosen").prop_str("bootargs", "console=ttyAMA0").end();
         mem(b);
     });
     let st = common::header_field(&good, 2) as usize;
@@ -872,20 +629,14 @@ fn malformed_structure() {
         .unwrap();
     let mut b = good.clone();
     put32(&mut b, prop + 4, 0x7fff_fff0);
-    assert!(
-        matches!(Dtb::new(&b), Err(DtbError::Malformed { what, .. }) if what.contains("past the block"))
-    );
+    assert!(matches!(Dtb::new(&b), Err(DtbError::Malformed { what, .. }) if what.contains("past the block")));
     let mut b = good.clone();
     put32(&mut b, prop + 8, 0x10_0000);
-    assert!(
-        matches!(Dtb::new(&b), Err(DtbError::Malformed { what, .. }) if what.contains("strings"))
-    );
+    assert!(matches!(Dtb::new(&b), Err(DtbError::Malformed { what, .. }) if what.contains("strings")));
     let mut b = good.clone();
     let name = find(&b, b"chosen").unwrap();
     b[name] = 0xff;
-    assert!(
-        matches!(Dtb::new(&b), Err(DtbError::Malformed { what, .. }) if what.contains("UTF-8"))
-    );
+    assert!(matches!(Dtb::new(&b), Err(DtbError::Malformed { what, .. }) if what.contains("UTF-8")));
     // A node name with no terminator before the end of the structure block.
     let mut b = FdtBuilder::new();
     b.begin("").raw(1).raw(0x6161_6161);
@@ -895,19 +646,14 @@ fn malformed_structure() {
     blob.truncate(strings_off);
     put32(&mut blob, 4, strings_off as u32);
     put32(&mut blob, 32, 0);
-    assert!(
-        matches!(Dtb::new(&blob), Err(DtbError::Malformed { what, .. }) if what.contains("not terminated"))
-    );
+    assert!(matches!(Dtb::new(&blob), Err(DtbError::Malformed { what, .. }) if what.contains("not terminated")));
 }
 
 #[test]
 fn error_messages_name_the_problem() {
     let name = |s: &str| {
         let blob = tree(|b| {
-            b.begin(s)
-                .prop_str("device_type", "memory")
-                .prop("reg", &[0; 12])
-                .end();
+            b.begin(s).prop_str("device_type", "memory").prop("reg", &[0; 12]).end();
         });
         match parse(&blob) {
             Err(DtbError::BadReg(n)) => n,
@@ -916,87 +662,36 @@ fn error_messages_name_the_problem() {
     };
     let node = name("memory@40000000");
     let cases: Vec<(DtbError, &[&str])> = vec![
-        (
-            DtbError::Truncated {
-                need: 1048576,
-                have: 8192,
-            },
-            &["truncated", "1048576", "8192"],
-        ),
-        (
-            DtbError::BadMagic(0x1234_5678),
-            &["magic", "0x12345678", "0xd00dfeed"],
-        ),
+        (DtbError::Truncated { need: 1048576, have: 8192 }, &["truncated", "1048576", "8192"]),
+        (DtbError::BadMagic(0x1234_5678), &["magic", "0x12345678", "0xd00dfeed"]),
         (DtbError::BadVersion(3), &["version 3"]),
         (DtbError::TooLarge(3 << 20), &["3145728", "2 MiB"]),
+        (DtbError::BadLayout("strings block outside the blob"), &["layout", "strings block"]),
+        (DtbError::Malformed { what: "unknown token", offset: 0x40 }, &["malformed", "0x40", "unknown token"]),
         (
-            DtbError::BadLayout("strings block outside the blob"),
-            &["layout", "strings block"],
-        ),
-        (
-            DtbError::Malformed {
-                what: "unknown token",
-                offset: 0x40,
-            },
-            &["malformed", "0x40", "unknown token"],
-        ),
-        (
-            DtbError::BadCells {
-                node,
-                address: 2,
-                size: 3,
-            },
+            DtbError::BadCells { node, address: 2, size: 3 },
             &["memory@40000000", "#address-cells = 2", "#size-cells = 3"],
         ),
         (DtbError::BadReg(node), &["memory@40000000", "reg"]),
         (DtbError::NoMemory, &["no memory", "RAM"]),
+        (DtbError::ZeroSizeRange { base: 0x9000_0000 }, &["0x90000000", "size zero"]),
+        (DtbError::RangeTooHigh { base: 1 << 48, size: 0x1000 }, &["0x1000000000000", "48-bit"]),
         (
-            DtbError::ZeroSizeRange { base: 0x9000_0000 },
-            &["0x90000000", "size zero"],
-        ),
-        (
-            DtbError::RangeTooHigh {
-                base: 1 << 48,
-                size: 0x1000,
-            },
-            &["0x1000000000000", "48-bit"],
-        ),
-        (
-            DtbError::OverlappingRanges {
-                a: r(0x4000_0000, 0x8000_0000),
-                b: r(0x7000_0000, 0xb000_0000),
-            },
-            &[
-                "overlap",
-                "0x40000000",
-                "0x80000000",
-                "0x70000000",
-                "0xb0000000",
-            ],
+            DtbError::OverlappingRanges { a: r(0x4000_0000, 0x8000_0000), b: r(0x7000_0000, 0xb000_0000) },
+            &["overlap", "0x40000000", "0x80000000", "0x70000000", "0xb0000000"],
         ),
         (DtbError::TooManyRanges, &["too many"]),
     ];
     for (e, words) in cases {
         let s = e.to_string();
         for w in words {
-            assert!(
-                s.contains(w),
-                "{:?} displays as {:?}, missing {:?}",
-                e,
-                s,
-                w
-            );
+            assert!(s.contains(w), "{:?} displays as {:?}, missing {:?}", e, s, w);
         }
     }
     // Node names are kept to 32 bytes, on a character boundary.
     let long = name("memory@4000000000000000000000000000000000");
-    assert_eq!(
-        long.as_str(),
-        &"memory@4000000000000000000000000000000000"[..32]
-    );
+    assert_eq!(long.as_str(), &"memory@4000000000000000000000000000000000"[..32]);
     let utf = name("memory-éééééééééééééééééééééééééé");
-    assert!(
-        utf.as_str().len() <= 32 && "memory-éééééééééééééééééééééééééé".starts_with(utf.as_str())
-    );
+    assert!(utf.as_str().len() <= 32 && "memory-éééééééééééééééééééééééééé".starts_with(utf.as_str()));
     assert_eq!(format!("{:?}", node), "\"memory@40000000\"");
 }

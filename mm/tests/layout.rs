@@ -78,13 +78,7 @@ fn index_and_alignment_helpers() {
         let u = align_up(x, align);
         assert!(is_aligned(u, align));
         if x <= u64::MAX - (align - 1) {
-            assert!(
-                u >= x && u - x < align,
-                "align_up({:#x}, {:#x}) = {:#x}",
-                x,
-                align,
-                u
-            );
+            assert!(u >= x && u - x < align, "align_up({:#x}, {:#x}) = {:#x}", x, align, u);
         }
     }
 }
@@ -121,11 +115,7 @@ fn canonical_addresses() {
 
 fn placement() -> Placement {
     // The boot of DESIGN.md section 2: a 1.5 MiB image at KIMAGE_VADDR, 1 GiB of RAM.
-    Placement {
-        text: KIMAGE_VADDR,
-        end: KIMAGE_VADDR + 0x18_0000,
-        linear_end: PAGE_OFFSET + (1 << 30),
-    }
+    Placement { text: KIMAGE_VADDR, end: KIMAGE_VADDR + 0x18_0000, linear_end: PAGE_OFFSET + (1 << 30) }
 }
 
 /// The layout written out from DESIGN.md's table, independently of the
@@ -135,31 +125,15 @@ fn table(at: &Placement) -> Vec<(u128, u128, Region)> {
     let le = at.linear_end as u128;
     vec![
         (0, 0x0001_0000_0000_0000, Region::User),
-        (
-            0x0001_0000_0000_0000,
-            0xffff_0000_0000_0000,
-            Region::NonCanonical,
-        ),
-        (
-            0xffff_0000_0000_0000,
-            0xffff_0000_0800_0000,
-            Region::Modules,
-        ),
-        (
-            0xffff_0000_0800_0000,
-            0xffff_7dff_bfff_0000,
-            Region::Vmalloc,
-        ),
+        (0x0001_0000_0000_0000, 0xffff_0000_0000_0000, Region::NonCanonical),
+        (0xffff_0000_0000_0000, 0xffff_0000_0800_0000, Region::Modules),
+        (0xffff_0000_0800_0000, 0xffff_7dff_bfff_0000, Region::Vmalloc),
         (0xffff_7dff_bfff_0000, 0xffff_7dff_fe60_0000, Region::Hole),
         (0xffff_7dff_fe60_0000, 0xffff_7dff_fec0_0000, Region::Fixmap),
         (0xffff_7dff_fec0_0000, 0xffff_7dff_fee0_0000, Region::Hole),
         (0xffff_7dff_fee0_0000, 0xffff_7dff_ffe0_0000, Region::PciIo),
         (0xffff_7dff_ffe0_0000, 0xffff_7e00_0000_0000, Region::Hole),
-        (
-            0xffff_7e00_0000_0000,
-            0xffff_8000_0000_0000,
-            Region::Vmemmap,
-        ),
+        (0xffff_7e00_0000_0000, 0xffff_8000_0000_0000, Region::Vmemmap),
         (0xffff_8000_0000_0000, le, Region::Linear),
         (le, TOP, Region::LinearBeyondRam),
     ]
@@ -167,10 +141,7 @@ fn table(at: &Placement) -> Vec<(u128, u128, Region)> {
 
 fn reference(va: u64, at: &Placement, rows: &[(u128, u128, Region)]) -> Region {
     let v = va as u128;
-    let row = rows
-        .iter()
-        .find(|&&(s, e, _)| s <= v && v < e)
-        .expect("the table covers 2^64");
+    let row = rows.iter().find(|&&(s, e, _)| s <= v && v < e).expect("the table covers 2^64");
     // The image is carved out of vmalloc.
     if row.2 == Region::Vmalloc && at.text <= va && va < at.end {
         Region::KernelImage
@@ -201,11 +172,7 @@ fn check(va: u64, at: &Placement, rows: &[(u128, u128, Region)]) {
 fn every_region_boundary() {
     let mut places = vec![placement()];
     // Before the linear map exists, and an image placed higher (KASLR-like).
-    places.push(Placement {
-        text: KIMAGE_VADDR,
-        end: KIMAGE_VADDR + 0x20_0000,
-        linear_end: PAGE_OFFSET,
-    });
+    places.push(Placement { text: KIMAGE_VADDR, end: KIMAGE_VADDR + 0x20_0000, linear_end: PAGE_OFFSET });
     places.push(Placement {
         text: 0xffff_0012_3440_0000,
         end: 0xffff_0012_3580_1000,
@@ -239,11 +206,7 @@ fn every_region_boundary() {
     let c = |va| classify(va, &at);
     assert_eq!(c(0), Region::User);
     assert_eq!(c(0x0000_7fff_ffff_ffff), Region::User);
-    assert_eq!(
-        c(0x0000_8000_0000_0000),
-        Region::User,
-        "bit 47 set in the top half of user space"
-    );
+    assert_eq!(c(0x0000_8000_0000_0000), Region::User, "bit 47 set in the top half of user space");
     assert_eq!(c(0x0000_ffff_ffff_ffff), Region::User);
     assert_eq!(c(0x0001_0000_0000_0000), Region::NonCanonical);
     assert_eq!(c(0x8000_0000_0000_0000), Region::NonCanonical);
@@ -284,17 +247,8 @@ fn random_addresses_match_reference() {
         // first 1 TiB of vmalloc, RAM from nothing to 64 TiB.
         let text = KIMAGE_VADDR + rng.below(1 << 19) * PMD_SIZE;
         let end = text + rng.range_incl(1, 64 << 20);
-        let linear_end = PAGE_OFFSET
-            + if round % 5 == 0 {
-                0
-            } else {
-                rng.below(64 * TIB) & !0xfff
-            };
-        let at = Placement {
-            text,
-            end,
-            linear_end,
-        };
+        let linear_end = PAGE_OFFSET + if round % 5 == 0 { 0 } else { rng.below(64 * TIB) & !0xfff };
+        let at = Placement { text, end, linear_end };
         let rows = table(&at);
         let mut regions: Vec<(u128, u128)> = rows.iter().map(|&(s, e, _)| (s, e)).collect();
         regions.push((text as u128, end as u128));
@@ -314,14 +268,11 @@ fn random_addresses_match_reference() {
                 _ => {
                     let &(s, e) = rng.pick(&regions);
                     let edge = if rng.chance(1, 2) { s } else { e } as u64;
-                    edge.wrapping_add(rng.range_incl(0, 0x2000))
-                        .wrapping_sub(0x1000)
+                    edge.wrapping_add(rng.range_incl(0, 0x2000)).wrapping_sub(0x1000)
                 }
             };
             check(va, &at, &rows);
-            *hits
-                .entry(format!("{:?}", classify(va, &at)))
-                .or_insert(0u32) += 1;
+            *hits.entry(format!("{:?}", classify(va, &at))).or_insert(0u32) += 1;
             total += 1;
         }
     }
@@ -350,34 +301,13 @@ fn region_names_and_layout_rows() {
     let at = placement();
     let rows = layout_rows(&at);
     let by_name = |n: &str| rows.iter().find(|r| r.name == n).copied().unwrap();
-    assert_eq!(
-        (by_name("modules").start, by_name("modules").end),
-        (0xffff_0000_0000_0000, 0xffff_0000_0800_0000)
-    );
-    assert_eq!(
-        (by_name("vmalloc").start, by_name("vmalloc").end),
-        (0xffff_0000_0800_0000, 0xffff_7dff_bfff_0000)
-    );
-    assert_eq!(
-        (by_name("  .image").start, by_name("  .image").end),
-        (at.text, at.end)
-    );
-    assert_eq!(
-        (by_name("fixed").start, by_name("fixed").end),
-        (FIXADDR_START, 0xffff_7dff_fec0_0000)
-    );
-    assert_eq!(
-        (by_name("PCI I/O").start, by_name("PCI I/O").end),
-        (0xffff_7dff_fee0_0000, 0xffff_7dff_ffe0_0000)
-    );
-    assert_eq!(
-        (by_name("vmemmap").start, by_name("vmemmap").end),
-        (0xffff_7e00_0000_0000, 0xffff_8000_0000_0000)
-    );
-    assert_eq!(
-        (by_name("memory").start, by_name("memory").end),
-        (PAGE_OFFSET, at.linear_end)
-    );
+    assert_eq!((by_name("modules").start, by_name("modules").end), (0xffff_0000_0000_0000, 0xffff_0000_0800_0000));
+    assert_eq!((by_name("vmalloc").start, by_name("vmalloc").end), (0xffff_0000_0800_0000, 0xffff_7dff_bfff_0000));
+    assert_eq!((by_name("  .image").start, by_name("  .image").end), (at.text, at.end));
+    assert_eq!((by_name("fixed").start, by_name("fixed").end), (FIXADDR_START, 0xffff_7dff_fec0_0000));
+    assert_eq!((by_name("PCI I/O").start, by_name("PCI I/O").end), (0xffff_7dff_fee0_0000, 0xffff_7dff_ffe0_0000));
+    assert_eq!((by_name("vmemmap").start, by_name("vmemmap").end), (0xffff_7e00_0000_0000, 0xffff_8000_0000_0000));
+    assert_eq!((by_name("memory").start, by_name("memory").end), (PAGE_OFFSET, at.linear_end));
     assert_eq!((by_name("user").start, by_name("user").end), (0, 1 << 48));
     // Each row's start is classified as that row's region.
     for (name, region) in [
@@ -391,12 +321,7 @@ fn region_names_and_layout_rows() {
     ] {
         let r = by_name(name);
         assert_eq!(classify(r.start, &at), region, "{}", name);
-        assert_eq!(
-            classify(r.end.wrapping_sub(1), &at),
-            region,
-            "{} end - 1",
-            name
-        );
+        assert_eq!(classify(r.end.wrapping_sub(1), &at), region, "{} end - 1", name);
     }
     let names: std::collections::HashSet<&str> = [
         Region::User,

@@ -28,13 +28,7 @@ struct Mem {
 
 impl Mem {
     fn new() -> Mem {
-        Mem {
-            pages: Vec::new(),
-            levels: Vec::new(),
-            limit: None,
-            allocs: [0; 4],
-            flushes: Vec::new(),
-        }
+        Mem { pages: Vec::new(), levels: Vec::new(), limit: None, allocs: [0; 4], flushes: Vec::new() }
     }
 
     /// A new root (level-0) table, not counted as an allocation.
@@ -66,18 +60,10 @@ impl TableAccess for Mem {
     }
 
     fn table_at(&mut self, pa: u64, level: u32) -> usize {
-        assert!(
-            pa >= BASE && is_aligned(pa, PAGE_SIZE),
-            "table_at({:#x})",
-            pa
-        );
+        assert!(pa >= BASE && is_aligned(pa, PAGE_SIZE), "table_at({:#x})", pa);
         let t = ((pa - BASE) / PAGE_SIZE) as usize;
         assert!(t < self.pages.len(), "table_at({:#x}): no such table", pa);
-        assert_eq!(
-            self.levels[t], level,
-            "table at {:#x} used at the wrong level",
-            pa
-        );
+        assert_eq!(self.levels[t], level, "table at {:#x} used at the wrong level", pa);
         t
     }
 
@@ -93,10 +79,7 @@ impl TableAccess for Mem {
         assert_eq!(self.levels[parent], level, "populate: parent level");
         assert_eq!(self.levels[child], level + 1, "populate: child level");
         assert_eq!(self.pages[parent][idx], 0, "populate over a live entry");
-        assert!(
-            self.pages[child].iter().all(|&d| d == 0),
-            "populate with a non-zero table"
-        );
+        assert!(self.pages[child].iter().all(|&d| d == 0), "populate with a non-zero table");
         self.pages[parent][idx] = pte::table_desc(Mem::pa(child));
     }
 
@@ -169,11 +152,7 @@ impl Model {
     fn new() -> Model {
         let mut mem = Mem::new();
         let roots = [mem.root(), mem.root()];
-        Model {
-            mem,
-            roots,
-            maps: BTreeMap::new(),
-        }
+        Model { mem, roots, maps: BTreeMap::new() }
     }
 
     fn root_for(&self, va: u64) -> usize {
@@ -181,11 +160,7 @@ impl Model {
     }
 
     fn lookup(&self, va: u64) -> Option<&Mapping> {
-        self.maps
-            .range(..=va)
-            .next_back()
-            .map(|(_, m)| m)
-            .filter(|m| va < m.end)
+        self.maps.range(..=va).next_back().map(|(_, m)| m).filter(|m| va < m.end)
     }
 
     fn overlaps(&self, va: u64, end: u64) -> bool {
@@ -219,13 +194,7 @@ impl Model {
         match self.lookup(va).copied() {
             Some(m) => {
                 let (level, desc) = m.expected_leaf(va);
-                assert_eq!(
-                    w.leaf(),
-                    Some((level, desc)),
-                    "leaf for {:#x} in {:x?}",
-                    va,
-                    m
-                );
+                assert_eq!(w.leaf(), Some((level, desc)), "leaf for {:#x} in {:x?}", va, m);
                 assert_eq!(w.phys(), Some(m.pa_of(va)), "phys of {:#x} in {:x?}", va, m);
                 assert_eq!(Prot::from_desc(desc), Some(m.prot));
                 // The walk recorded a table for every level down to the leaf.
@@ -270,16 +239,8 @@ impl Model {
                     bytes += self.scan_table(child, level + 1, va);
                 }
                 Kind::Block | Kind::Page => {
-                    let m = *self
-                        .lookup(va)
-                        .unwrap_or_else(|| panic!("leaf at {:#x} not in the model", va));
-                    assert_eq!(
-                        m.expected_leaf(va),
-                        (level, d),
-                        "leaf at {:#x} of {:x?}",
-                        va,
-                        m
-                    );
+                    let m = *self.lookup(va).unwrap_or_else(|| panic!("leaf at {:#x} not in the model", va));
+                    assert_eq!(m.expected_leaf(va), (level, d), "leaf at {:#x} of {:x?}", va, m);
                     bytes += sz;
                 }
                 Kind::Reserved => panic!("reserved descriptor {:#x} at level {}", d, level),
@@ -295,10 +256,7 @@ impl Model {
 fn check_cont_runs(entries: &[u64; ENTRIES], level: u32) {
     let sz = level_size(level);
     for (g, run) in entries.chunks(CONT_ENTRIES as usize).enumerate() {
-        if run
-            .iter()
-            .all(|d| d & pte::CONT == 0 || d & pte::VALID == 0)
-        {
+        if run.iter().all(|d| d & pte::CONT == 0 || d & pte::VALID == 0) {
             continue;
         }
         assert!(level >= 2, "contiguous hint at level {}", level);
@@ -314,26 +272,10 @@ fn check_cont_runs(entries: &[u64; ENTRIES], level: u32) {
                 k,
                 d
             );
-            assert_eq!(
-                d & pte::ATTR_MASK,
-                first & pte::ATTR_MASK,
-                "run {}: entry {} attributes differ",
-                g,
-                i
-            );
-            assert_eq!(
-                pte::desc_addr(d),
-                pte::desc_addr(first) + i as u64 * sz,
-                "run {}: entry {} address",
-                g,
-                i
-            );
+            assert_eq!(d & pte::ATTR_MASK, first & pte::ATTR_MASK, "run {}: entry {} attributes differ", g, i);
+            assert_eq!(pte::desc_addr(d), pte::desc_addr(first) + i as u64 * sz, "run {}: entry {} address", g, i);
         }
-        assert!(
-            is_aligned(pte::desc_addr(first), sz * CONT_ENTRIES),
-            "run {}: output not aligned",
-            g
-        );
+        assert!(is_aligned(pte::desc_addr(first), sz * CONT_ENTRIES), "run {}: output not aligned", g);
     }
 }
 
@@ -343,11 +285,7 @@ fn random_prot(rng: &mut Rng) -> Prot {
         1 => Prot::KERNEL_RO,
         2 => Prot::KERNEL_RW,
         3 => Prot::DEVICE,
-        _ => Prot {
-            write: rng.chance(1, 2),
-            exec: rng.chance(1, 2),
-            mem: MemType::from_index(rng.below(6)).unwrap(),
-        },
+        _ => Prot { write: rng.chance(1, 2), exec: rng.chance(1, 2), mem: MemType::from_index(rng.below(6)).unwrap() },
     }
 }
 
@@ -355,10 +293,7 @@ fn random_prot(rng: &mut Rng) -> Prot {
 /// bit 47 of user space, the top of the address space.
 const WINDOWS: [(u64, u64); 6] = [
     (0, 64 * GIB),
-    (
-        0x0000_8000_0000_0000 - 32 * GIB,
-        0x0000_8000_0000_0000 + 32 * GIB,
-    ),
+    (0x0000_8000_0000_0000 - 32 * GIB, 0x0000_8000_0000_0000 + 32 * GIB),
     (KIMAGE_VADDR, KIMAGE_VADDR + 64 * GIB),
     (PAGE_OFFSET - 32 * GIB, PAGE_OFFSET + 32 * GIB),
     (PAGE_OFFSET + 100 * GIB, PAGE_OFFSET + 164 * GIB),
@@ -372,47 +307,17 @@ fn random_mapping(rng: &mut Rng) -> Option<Mapping> {
     let prot = random_prot(rng);
     let (align, size, flags, pa_congruent) = match rng.below(6) {
         // Pages, anywhere.
-        0 => (
-            PAGE_SIZE,
-            rng.log_size(PAGE_SIZE, 16 * MIB, PAGE_SIZE),
-            MapFlags::PAGES,
-            false,
-        ),
+        0 => (PAGE_SIZE, rng.log_size(PAGE_SIZE, 16 * MIB, PAGE_SIZE), MapFlags::PAGES, false),
         // Largest, but physically misaligned with the VA: pages, some runs.
-        1 => (
-            PAGE_SIZE,
-            rng.log_size(PAGE_SIZE, 64 * MIB, PAGE_SIZE),
-            MapFlags::LARGEST,
-            false,
-        ),
+        1 => (PAGE_SIZE, rng.log_size(PAGE_SIZE, 64 * MIB, PAGE_SIZE), MapFlags::LARGEST, false),
         // Same offset in 2 MiB: blocks in the middle, pages at the ends.
-        2 => (
-            PAGE_SIZE,
-            rng.log_size(PAGE_SIZE, 2 * GIB, PAGE_SIZE),
-            MapFlags::LARGEST,
-            true,
-        ),
+        2 => (PAGE_SIZE, rng.log_size(PAGE_SIZE, 2 * GIB, PAGE_SIZE), MapFlags::LARGEST, true),
         // 1 GiB-aligned pairs.
-        3 => (
-            GIB,
-            rng.log_size(2 * MIB, 4 * GIB, 2 * MIB),
-            MapFlags::LARGEST,
-            true,
-        ),
+        3 => (GIB, rng.log_size(2 * MIB, 4 * GIB, 2 * MIB), MapFlags::LARGEST, true),
         // 64 KiB-aligned pairs: contiguous pages.
-        4 => (
-            CONT_PTE_SIZE,
-            rng.log_size(PAGE_SIZE, 8 * MIB, PAGE_SIZE),
-            MapFlags::LARGEST,
-            true,
-        ),
+        4 => (CONT_PTE_SIZE, rng.log_size(PAGE_SIZE, 8 * MIB, PAGE_SIZE), MapFlags::LARGEST, true),
         // 32 MiB-aligned pairs: contiguous blocks.
-        _ => (
-            CONT_PMD_SIZE,
-            rng.log_size(2 * MIB, 512 * MIB, 2 * MIB),
-            MapFlags::LARGEST,
-            true,
-        ),
+        _ => (CONT_PMD_SIZE, rng.log_size(2 * MIB, 512 * MIB, 2 * MIB), MapFlags::LARGEST, true),
     };
     let span = we - ws;
     if size > span {
@@ -437,18 +342,12 @@ fn random_mapping(rng: &mut Rng) -> Option<Mapping> {
     if pa + size > 1 << 48 {
         return None;
     }
-    Some(Mapping {
-        va,
-        end: va + size,
-        pa,
-        prot,
-        flags,
-    })
+    Some(Mapping { va, end: va + size, pa, prot, flags })
 }
 
 #[test]
 fn random_mappings_agree_with_model() {
-    let seed = 0x9a6e_7ab1_e5_u64;
+    let seed = 0x009a_6e7a_b1e5_u64;
     println!("seed {:#x}", seed);
     let mut rng = Rng::new(seed);
     let mut model = Model::new();
@@ -465,9 +364,7 @@ fn random_mappings_agree_with_model() {
             if model.overlaps(m.va, m.end) {
                 continue;
             }
-            model
-                .map(m)
-                .unwrap_or_else(|e| panic!("map {:x?}: {}", m, e));
+            model.map(m).unwrap_or_else(|e| panic!("map {:x?}: {}", m, e));
             made += 1;
         }
         assert_eq!(made, 120 * (round + 1), "could not place enough mappings");
@@ -509,16 +406,9 @@ fn random_mappings_agree_with_model() {
             let mut got = Vec::new();
             let flushes = model.mem.flushes.len();
             let root = model.root_for(m.va);
-            unmap_range(&mut model.mem, root, m.va, m.size(), |va, pa| {
-                got.push((va, pa))
-            })
-            .unwrap();
+            unmap_range(&mut model.mem, root, m.va, m.size(), |va, pa| got.push((va, pa))).unwrap();
             assert_eq!(got, want, "unmapped leaves of {:x?}", m);
-            assert_eq!(
-                model.mem.flushes.len() - flushes,
-                want.len(),
-                "one flush per leaf"
-            );
+            assert_eq!(model.mem.flushes.len() - flushes, want.len(), "one flush per leaf");
             model.maps.remove(&m.va);
             for _ in 0..20 {
                 model.probe(m.va + rng.below(m.size()));
@@ -528,11 +418,7 @@ fn random_mappings_agree_with_model() {
     }
     println!("leaf levels hit {:?}, contiguous {}", level_hits, cont_hits);
     // The property covered every leaf size and the hint.
-    assert!(
-        level_hits[1] > 100 && level_hits[2] > 100 && level_hits[3] > 100,
-        "{:?}",
-        level_hits
-    );
+    assert!(level_hits[1] > 100 && level_hits[2] > 100 && level_hits[3] > 100, "{:?}", level_hits);
     assert!(cont_hits > 100);
 }
 
@@ -550,25 +436,13 @@ fn leaf(mem: &mut Mem, root: usize, va: u64) -> Option<(u32, u64)> {
 fn table_counts() {
     // 4 GiB, 1 GiB-aligned: four level-1 blocks in one new level-1 table.
     let (mut mem, root) = fresh();
-    let c = map_range(
-        &mut mem,
-        root,
-        PAGE_OFFSET,
-        0x4000_0000,
-        4 * GIB,
-        Prot::KERNEL_RW,
-        MapFlags::LARGEST,
-    )
-    .unwrap();
+    let c = map_range(&mut mem, root, PAGE_OFFSET, 0x4000_0000, 4 * GIB, Prot::KERNEL_RW, MapFlags::LARGEST).unwrap();
     assert_eq!(c.per_level, [0, 1, 0, 0]);
     assert_eq!(c.total(), 1);
     for i in 0..4 {
         let (level, d) = leaf(&mut mem, root, PAGE_OFFSET + i * GIB + 0x1234).unwrap();
         assert_eq!((level, pte::kind(d, level)), (1, Kind::Block));
-        assert_eq!(
-            walk(&mut mem, root, PAGE_OFFSET + i * GIB + 0x1234).phys(),
-            Some(0x4000_0000 + i * GIB + 0x1234)
-        );
+        assert_eq!(walk(&mut mem, root, PAGE_OFFSET + i * GIB + 0x1234).phys(), Some(0x4000_0000 + i * GIB + 0x1234));
     }
     assert_eq!(leaf(&mut mem, root, PAGE_OFFSET + 4 * GIB), None);
 
@@ -576,16 +450,7 @@ fn table_counts() {
     // entries, so two level-2 tables of 2 MiB blocks.
     let (mut mem, root) = fresh();
     let va = PAGE_OFFSET + 2 * MIB;
-    let c = map_range(
-        &mut mem,
-        root,
-        va,
-        0x4020_0000,
-        GIB,
-        Prot::KERNEL_RW,
-        MapFlags::LARGEST,
-    )
-    .unwrap();
+    let c = map_range(&mut mem, root, va, 0x4020_0000, GIB, Prot::KERNEL_RW, MapFlags::LARGEST).unwrap();
     assert_eq!(c.per_level, [0, 1, 2, 0]);
     assert_eq!(leaf(&mut mem, root, va).unwrap().0, 2);
     assert_eq!(leaf(&mut mem, root, va + GIB - 1).unwrap().0, 2);
@@ -593,31 +458,14 @@ fn table_counts() {
 
     // The same with 2 MiB blocks not allowed by the PA: pages everywhere.
     let (mut mem, root) = fresh();
-    let c = map_range(
-        &mut mem,
-        root,
-        va,
-        0x4020_1000,
-        4 * MIB,
-        Prot::KERNEL_RW,
-        MapFlags::LARGEST,
-    )
-    .unwrap();
+    let c = map_range(&mut mem, root, va, 0x4020_1000, 4 * MIB, Prot::KERNEL_RW, MapFlags::LARGEST).unwrap();
     assert_eq!(c.per_level, [0, 1, 1, 2]);
 
     // Pages: three pages in one level-3 table; then two more across a 2 MiB
     // boundary need a second level-3 table.
     let (mut mem, root) = fresh();
-    let c = map_range(
-        &mut mem,
-        root,
-        PAGE_OFFSET + 0x1000,
-        0x8000_0000,
-        0x3000,
-        Prot::KERNEL_RO,
-        MapFlags::PAGES,
-    )
-    .unwrap();
+    let c =
+        map_range(&mut mem, root, PAGE_OFFSET + 0x1000, 0x8000_0000, 0x3000, Prot::KERNEL_RO, MapFlags::PAGES).unwrap();
     assert_eq!(c.per_level, [0, 1, 1, 1]);
     let c = map_range(
         &mut mem,
@@ -631,60 +479,22 @@ fn table_counts() {
     .unwrap();
     assert_eq!(c.per_level, [0, 0, 0, 1]);
     // 1 GiB with pages only: 512 level-3 tables.
-    let c = map_range(
-        &mut mem,
-        root,
-        PAGE_OFFSET + GIB,
-        0x4000_0000,
-        GIB,
-        Prot::KERNEL_RW,
-        MapFlags::PAGES,
-    )
-    .unwrap();
+    let c = map_range(&mut mem, root, PAGE_OFFSET + GIB, 0x4000_0000, GIB, Prot::KERNEL_RW, MapFlags::PAGES).unwrap();
     assert_eq!(c.per_level, [0, 0, 1, 512]);
     // A new level-0 entry (another 512 GiB) needs a whole new chain.
-    let c = map_range(
-        &mut mem,
-        root,
-        PAGE_OFFSET + PGDIR_SIZE,
-        0x1000,
-        0x1000,
-        Prot::KERNEL_RW,
-        MapFlags::PAGES,
-    )
-    .unwrap();
+    let c =
+        map_range(&mut mem, root, PAGE_OFFSET + PGDIR_SIZE, 0x1000, 0x1000, Prot::KERNEL_RW, MapFlags::PAGES).unwrap();
     assert_eq!(c.per_level, [0, 1, 1, 1]);
     assert_eq!(mem.allocs, [0, 2, 3, 515]);
 
     // The linear map of QEMU's 1 GiB at 0x4000_0000 is one block.
     let (mut mem, root) = fresh();
-    let c = map_range(
-        &mut mem,
-        root,
-        PAGE_OFFSET,
-        0x4000_0000,
-        GIB,
-        Prot::KERNEL_RW,
-        MapFlags::LARGEST,
-    )
-    .unwrap();
+    let c = map_range(&mut mem, root, PAGE_OFFSET, 0x4000_0000, GIB, Prot::KERNEL_RW, MapFlags::LARGEST).unwrap();
     assert_eq!(c.per_level, [0, 1, 0, 0]);
     // And the image at KIMAGE_VADDR, in the lower part of the kernel half.
-    let c = map_range(
-        &mut mem,
-        root,
-        KIMAGE_VADDR,
-        0x4020_0000,
-        0x18_0000,
-        Prot::KERNEL_ROX,
-        MapFlags::PAGES,
-    )
-    .unwrap();
+    let c = map_range(&mut mem, root, KIMAGE_VADDR, 0x4020_0000, 0x18_0000, Prot::KERNEL_ROX, MapFlags::PAGES).unwrap();
     assert_eq!(c.per_level, [0, 1, 1, 1]);
-    assert_eq!(
-        walk(&mut mem, root, KIMAGE_VADDR + 0x1234).phys(),
-        Some(0x4020_1234)
-    );
+    assert_eq!(walk(&mut mem, root, KIMAGE_VADDR + 0x1234).phys(), Some(0x4020_1234));
 }
 
 /// The contiguous-hint bits of the 16 level-3 entries of the run holding `va`.
@@ -705,135 +515,49 @@ fn contiguous_hint() {
     let va = PAGE_OFFSET + 0x10_0000;
     // 16 pages, VA and PA 64 KiB-aligned: all carry the hint.
     let (mut mem, root) = fresh();
-    map_range(
-        &mut mem,
-        root,
-        va,
-        0x4001_0000,
-        CONT_PTE_SIZE,
-        Prot::KERNEL_RW,
-        MapFlags::LARGEST,
-    )
-    .unwrap();
+    map_range(&mut mem, root, va, 0x4001_0000, CONT_PTE_SIZE, Prot::KERNEL_RW, MapFlags::LARGEST).unwrap();
     assert_eq!(cont_bits(&mut mem, root, va, 3), vec![true; 16]);
     assert_eq!(leaf(&mut mem, root, va + CONT_PTE_SIZE), None);
 
     // The same with PAGES: no hint.
     let (mut mem, root) = fresh();
-    map_range(
-        &mut mem,
-        root,
-        va,
-        0x4001_0000,
-        CONT_PTE_SIZE,
-        Prot::KERNEL_RW,
-        MapFlags::PAGES,
-    )
-    .unwrap();
+    map_range(&mut mem, root, va, 0x4001_0000, CONT_PTE_SIZE, Prot::KERNEL_RW, MapFlags::PAGES).unwrap();
     assert_eq!(cont_bits(&mut mem, root, va, 3), vec![false; 16]);
 
     // PA off by one page: no run can be aligned, no hint.
     let (mut mem, root) = fresh();
-    map_range(
-        &mut mem,
-        root,
-        va,
-        0x4001_1000,
-        4 * CONT_PTE_SIZE,
-        Prot::KERNEL_RW,
-        MapFlags::LARGEST,
-    )
-    .unwrap();
+    map_range(&mut mem, root, va, 0x4001_1000, 4 * CONT_PTE_SIZE, Prot::KERNEL_RW, MapFlags::LARGEST).unwrap();
     for r in 0..4 {
-        assert_eq!(
-            cont_bits(&mut mem, root, va + r * CONT_PTE_SIZE, 3),
-            vec![false; 16]
-        );
+        assert_eq!(cont_bits(&mut mem, root, va + r * CONT_PTE_SIZE, 3), vec![false; 16]);
     }
 
     // 17 pages: the first 16 are a run, the last page is not.
     let (mut mem, root) = fresh();
-    map_range(
-        &mut mem,
-        root,
-        va,
-        0x4001_0000,
-        CONT_PTE_SIZE + PAGE_SIZE,
-        Prot::KERNEL_RW,
-        MapFlags::LARGEST,
-    )
-    .unwrap();
+    map_range(&mut mem, root, va, 0x4001_0000, CONT_PTE_SIZE + PAGE_SIZE, Prot::KERNEL_RW, MapFlags::LARGEST).unwrap();
     assert_eq!(cont_bits(&mut mem, root, va, 3), vec![true; 16]);
-    assert_eq!(
-        leaf(&mut mem, root, va + CONT_PTE_SIZE).unwrap().1 & pte::CONT,
-        0
-    );
+    assert_eq!(leaf(&mut mem, root, va + CONT_PTE_SIZE).unwrap().1 & pte::CONT, 0);
 
     // Start one page into a run: only the runs wholly inside get the hint.
     let (mut mem, root) = fresh();
-    map_range(
-        &mut mem,
-        root,
-        va + PAGE_SIZE,
-        0x4001_1000,
-        2 * CONT_PTE_SIZE,
-        Prot::KERNEL_RW,
-        MapFlags::LARGEST,
-    )
-    .unwrap();
-    assert_eq!(
-        leaf(&mut mem, root, va + PAGE_SIZE).unwrap().1 & pte::CONT,
-        0
-    );
-    assert_eq!(
-        cont_bits(&mut mem, root, va + CONT_PTE_SIZE, 3),
-        vec![true; 16]
-    );
-    assert_eq!(
-        leaf(&mut mem, root, va + 2 * CONT_PTE_SIZE).unwrap().1 & pte::CONT,
-        0
-    );
+    map_range(&mut mem, root, va + PAGE_SIZE, 0x4001_1000, 2 * CONT_PTE_SIZE, Prot::KERNEL_RW, MapFlags::LARGEST)
+        .unwrap();
+    assert_eq!(leaf(&mut mem, root, va + PAGE_SIZE).unwrap().1 & pte::CONT, 0);
+    assert_eq!(cont_bits(&mut mem, root, va + CONT_PTE_SIZE, 3), vec![true; 16]);
+    assert_eq!(leaf(&mut mem, root, va + 2 * CONT_PTE_SIZE).unwrap().1 & pte::CONT, 0);
 
     // 32 MiB of 2 MiB blocks, 32 MiB-aligned: all 16 blocks carry the hint.
     let bva = PAGE_OFFSET + CONT_PMD_SIZE;
     let (mut mem, root) = fresh();
-    let c = map_range(
-        &mut mem,
-        root,
-        bva,
-        0x4200_0000,
-        CONT_PMD_SIZE,
-        Prot::KERNEL_RW,
-        MapFlags::LARGEST,
-    )
-    .unwrap();
+    let c = map_range(&mut mem, root, bva, 0x4200_0000, CONT_PMD_SIZE, Prot::KERNEL_RW, MapFlags::LARGEST).unwrap();
     assert_eq!(c.per_level, [0, 1, 1, 0]);
     assert_eq!(cont_bits(&mut mem, root, bva, 2), vec![true; 16]);
     // PA only 2 MiB-aligned: blocks, no hint.
     let (mut mem, root) = fresh();
-    map_range(
-        &mut mem,
-        root,
-        bva,
-        0x4220_0000,
-        CONT_PMD_SIZE,
-        Prot::KERNEL_RW,
-        MapFlags::LARGEST,
-    )
-    .unwrap();
+    map_range(&mut mem, root, bva, 0x4220_0000, CONT_PMD_SIZE, Prot::KERNEL_RW, MapFlags::LARGEST).unwrap();
     assert_eq!(cont_bits(&mut mem, root, bva, 2), vec![false; 16]);
     // 1 GiB blocks never carry it.
     let (mut mem, root) = fresh();
-    map_range(
-        &mut mem,
-        root,
-        PAGE_OFFSET,
-        0,
-        16 * GIB,
-        Prot::KERNEL_RW,
-        MapFlags::LARGEST,
-    )
-    .unwrap();
+    map_range(&mut mem, root, PAGE_OFFSET, 0, 16 * GIB, Prot::KERNEL_RW, MapFlags::LARGEST).unwrap();
     for i in 0..16 {
         let (l, d) = leaf(&mut mem, root, PAGE_OFFSET + i * GIB).unwrap();
         assert_eq!((l, d & pte::CONT), (1, 0));
@@ -851,10 +575,7 @@ fn bad_requests() {
         (PAGE_OFFSET, 0x4000_0000, 0x1001),
         (PAGE_OFFSET, 0x4000_0000, 0x800),
     ] {
-        assert_eq!(
-            map_range(&mut mem, root, va, pa, size, rw, f),
-            Err(MapError::Misaligned { va, pa, size })
-        );
+        assert_eq!(map_range(&mut mem, root, va, pa, size, rw, f), Err(MapError::Misaligned { va, pa, size }));
     }
     for (va, pa, size) in [
         // Empty.
@@ -871,28 +592,14 @@ fn bad_requests() {
         // From non-canonical into the kernel half.
         (0xfffe_ffff_ffff_f000, 0x4000_0000, 0x2000),
     ] {
-        assert_eq!(
-            map_range(&mut mem, root, va, pa, size, rw, f),
-            Err(MapError::OutOfRange { va, size }),
-            "{:#x}",
-            va
-        );
+        assert_eq!(map_range(&mut mem, root, va, pa, size, rw, f), Err(MapError::OutOfRange { va, size }), "{:#x}", va);
     }
     assert_eq!(mem.allocs, [0; 4], "rejected requests allocate nothing");
     assert!(mem.pages[root].iter().all(|&d| d == 0));
 
     // The edges that are allowed: the last PA, the top of user space, the
     // bottom of the kernel half.
-    map_range(
-        &mut mem,
-        root,
-        PAGE_OFFSET,
-        (1 << 48) - 0x1000,
-        0x1000,
-        rw,
-        f,
-    )
-    .unwrap();
+    map_range(&mut mem, root, PAGE_OFFSET, (1 << 48) - 0x1000, 0x1000, rw, f).unwrap();
     map_range(&mut mem, root, 0x0000_ffff_ffff_f000, 0x1000, 0x1000, rw, f).unwrap();
     let (mut mem, root) = fresh();
     map_range(&mut mem, root, VA_START, 0x1000, 0x1000, rw, f).unwrap();
@@ -904,46 +611,17 @@ fn overlaps() {
     let (mut mem, root) = fresh();
     let rw = Prot::KERNEL_RW;
     let va = PAGE_OFFSET + GIB;
-    map_range(
-        &mut mem,
-        root,
-        va,
-        0x4000_0000,
-        4 * PAGE_SIZE,
-        rw,
-        MapFlags::PAGES,
-    )
-    .unwrap();
+    map_range(&mut mem, root, va, 0x4000_0000, 4 * PAGE_SIZE, rw, MapFlags::PAGES).unwrap();
     // The same translation again is accepted and changes nothing.
     let before = mem.pages.clone();
-    let c = map_range(
-        &mut mem,
-        root,
-        va,
-        0x4000_0000,
-        4 * PAGE_SIZE,
-        rw,
-        MapFlags::PAGES,
-    )
-    .unwrap();
+    let c = map_range(&mut mem, root, va, 0x4000_0000, 4 * PAGE_SIZE, rw, MapFlags::PAGES).unwrap();
     assert_eq!(c.total(), 0);
     assert_eq!(mem.pages, before);
     // A different PA over the third page: Overlap at that page.
     let (_, third) = leaf(&mut mem, root, va + 2 * PAGE_SIZE).unwrap();
     assert_eq!(
-        map_range(
-            &mut mem,
-            root,
-            va + 2 * PAGE_SIZE,
-            0x5000_0000,
-            8 * PAGE_SIZE,
-            rw,
-            MapFlags::PAGES
-        ),
-        Err(MapError::Overlap {
-            va: va + 2 * PAGE_SIZE,
-            existing: third
-        })
+        map_range(&mut mem, root, va + 2 * PAGE_SIZE, 0x5000_0000, 8 * PAGE_SIZE, rw, MapFlags::PAGES),
+        Err(MapError::Overlap { va: va + 2 * PAGE_SIZE, existing: third })
     );
     // Different permissions, same PA.
     assert!(matches!(
@@ -954,122 +632,46 @@ fn overlaps() {
     let l2 = walk(&mut mem, root, va).descs[2].unwrap();
     assert_eq!(pte::kind(l2, 2), Kind::Table);
     assert_eq!(
-        map_range(
-            &mut mem,
-            root,
-            va,
-            0x4000_0000,
-            2 * MIB,
-            rw,
-            MapFlags::LARGEST
-        ),
+        map_range(&mut mem, root, va, 0x4000_0000, 2 * MIB, rw, MapFlags::LARGEST),
         Err(MapError::Overlap { va, existing: l2 })
     );
     // Pages inside a block.
     let bva = PAGE_OFFSET + 2 * GIB;
-    map_range(
-        &mut mem,
-        root,
-        bva,
-        0x4000_0000,
-        2 * MIB,
-        rw,
-        MapFlags::LARGEST,
-    )
-    .unwrap();
+    map_range(&mut mem, root, bva, 0x4000_0000, 2 * MIB, rw, MapFlags::LARGEST).unwrap();
     let (l, block) = leaf(&mut mem, root, bva).unwrap();
     assert_eq!(l, 2);
     assert_eq!(
-        map_range(
-            &mut mem,
-            root,
-            bva + 0x1000,
-            0x7000_1000,
-            0x1000,
-            rw,
-            MapFlags::PAGES
-        ),
-        Err(MapError::Overlap {
-            va: bva + 0x1000,
-            existing: block
-        })
+        map_range(&mut mem, root, bva + 0x1000, 0x7000_1000, 0x1000, rw, MapFlags::PAGES),
+        Err(MapError::Overlap { va: bva + 0x1000, existing: block })
     );
     // The same block mapped again with pages (same PA, smaller leaves) still overlaps.
     assert!(matches!(
-        map_range(
-            &mut mem,
-            root,
-            bva,
-            0x4000_0000,
-            2 * MIB,
-            rw,
-            MapFlags::PAGES
-        ),
+        map_range(&mut mem, root, bva, 0x4000_0000, 2 * MIB, rw, MapFlags::PAGES),
         Err(MapError::Overlap { .. })
     ));
     // ...even with `replace`, which only swaps leaves of the same size.
-    let replace = MapFlags {
-        replace: true,
-        ..MapFlags::PAGES
-    };
+    let replace = MapFlags { replace: true, ..MapFlags::PAGES };
     assert!(matches!(
-        map_range(
-            &mut mem,
-            root,
-            bva,
-            0x4000_0000,
-            2 * MIB,
-            Prot::KERNEL_RO,
-            replace
-        ),
+        map_range(&mut mem, root, bva, 0x4000_0000, 2 * MIB, Prot::KERNEL_RO, replace),
         Err(MapError::Overlap { .. })
     ));
-    let replace_blocks = MapFlags {
-        replace: true,
-        ..MapFlags::LARGEST
-    };
+    let replace_blocks = MapFlags { replace: true, ..MapFlags::LARGEST };
     assert!(matches!(
-        map_range(
-            &mut mem,
-            root,
-            va,
-            0x4000_0000,
-            2 * MIB,
-            Prot::KERNEL_RO,
-            replace_blocks
-        ),
+        map_range(&mut mem, root, va, 0x4000_0000, 2 * MIB, Prot::KERNEL_RO, replace_blocks),
         Err(MapError::Overlap { .. })
     ));
-    assert_eq!(
-        leaf(&mut mem, root, bva),
-        Some((2, block)),
-        "the block is untouched"
-    );
+    assert_eq!(leaf(&mut mem, root, bva), Some((2, block)), "the block is untouched");
 }
 
 #[test]
 fn no_memory() {
     // A request that needs one table per level.
-    let req = |mem: &mut Mem, root| {
-        map_range(
-            mem,
-            root,
-            PAGE_OFFSET,
-            0x4000_0000,
-            0x1000,
-            Prot::KERNEL_RW,
-            MapFlags::PAGES,
-        )
-    };
+    let req =
+        |mem: &mut Mem, root| map_range(mem, root, PAGE_OFFSET, 0x4000_0000, 0x1000, Prot::KERNEL_RW, MapFlags::PAGES);
     for limit in 0..3 {
         let (mut mem, root) = fresh();
         mem.limit = Some(limit);
-        assert_eq!(
-            req(&mut mem, root),
-            Err(MapError::NoMemory),
-            "limit {}",
-            limit
-        );
+        assert_eq!(req(&mut mem, root), Err(MapError::NoMemory), "limit {}", limit);
         assert_eq!(leaf(&mut mem, root, PAGE_OFFSET), None);
     }
     let (mut mem, root) = fresh();
@@ -1112,22 +714,13 @@ fn unmap() {
         unmap_range(&mut mem, root, PAGE_OFFSET + GIB, GIB / 2, |_, _| ()),
         Err(MapError::Overlap { va: v, .. }) if v == PAGE_OFFSET + GIB
     ));
-    assert!(matches!(
-        unmap_range(&mut mem, root, va + 1, PAGE_SIZE, |_, _| ()),
-        Err(MapError::Misaligned { .. })
-    ));
-    assert!(matches!(
-        unmap_range(&mut mem, root, va, 0x800, |_, _| ()),
-        Err(MapError::Misaligned { .. })
-    ));
+    assert!(matches!(unmap_range(&mut mem, root, va + 1, PAGE_SIZE, |_, _| ()), Err(MapError::Misaligned { .. })));
+    assert!(matches!(unmap_range(&mut mem, root, va, 0x800, |_, _| ()), Err(MapError::Misaligned { .. })));
     assert!(matches!(
         unmap_range(&mut mem, root, 0xffff_ffff_ffff_f000, 0x2000, |_, _| ()),
         Err(MapError::OutOfRange { .. })
     ));
-    assert!(
-        walk(&mut mem, root, PAGE_OFFSET + GIB).phys().is_some(),
-        "refused unmap left the block"
-    );
+    assert!(walk(&mut mem, root, PAGE_OFFSET + GIB).phys().is_some(), "refused unmap left the block");
 
     let mut got = Vec::new();
     mem.flushes.clear();
@@ -1143,22 +736,14 @@ fn unmap() {
         ]
     );
     assert_eq!(mem.flushes, got.iter().map(|g| g.0).collect::<Vec<_>>());
-    for a in [
-        va,
-        PAGE_OFFSET + GIB,
-        PAGE_OFFSET + GIB + 12345,
-        PAGE_OFFSET + 2 * GIB + 2 * MIB + 0x1fff,
-    ] {
+    for a in [va, PAGE_OFFSET + GIB, PAGE_OFFSET + GIB + 12345, PAGE_OFFSET + 2 * GIB + 2 * MIB + 0x1fff] {
         assert_eq!(walk(&mut mem, root, a).phys(), None);
     }
     // Nothing left to unmap: no callbacks. Remapping reuses the tables.
     unmap_range(&mut mem, root, va, size, |_, _| panic!("nothing is mapped")).unwrap();
     map_range(&mut mem, root, va, pa, size, rw, MapFlags::LARGEST).unwrap();
     assert_eq!(mem.pages.len(), tables);
-    assert_eq!(
-        walk(&mut mem, root, va + size - 1).phys(),
-        Some(pa + size - 1)
-    );
+    assert_eq!(walk(&mut mem, root, va + size - 1).phys(), Some(pa + size - 1));
 }
 
 #[test]
@@ -1167,47 +752,18 @@ fn replace_changes_permissions() {
     let va = KIMAGE_VADDR;
     let pa = 0x4020_0000;
     // An image-like mapping: 4 MiB of pages, then 4 MiB of LARGEST (2 MiB blocks).
-    map_range(
-        &mut mem,
-        root,
-        va,
-        pa,
-        4 * MIB,
-        Prot::KERNEL_RW,
-        MapFlags::PAGES,
-    )
-    .unwrap();
-    map_range(
-        &mut mem,
-        root,
-        va + 4 * MIB,
-        pa + 4 * MIB,
-        4 * MIB,
-        Prot::KERNEL_RW,
-        MapFlags::LARGEST,
-    )
-    .unwrap();
+    map_range(&mut mem, root, va, pa, 4 * MIB, Prot::KERNEL_RW, MapFlags::PAGES).unwrap();
+    map_range(&mut mem, root, va + 4 * MIB, pa + 4 * MIB, 4 * MIB, Prot::KERNEL_RW, MapFlags::LARGEST).unwrap();
     let tables = mem.pages.len();
 
     // Without `replace`: Overlap.
     assert!(matches!(
-        map_range(
-            &mut mem,
-            root,
-            va,
-            pa,
-            0x10_0000,
-            Prot::KERNEL_ROX,
-            MapFlags::PAGES
-        ),
+        map_range(&mut mem, root, va, pa, 0x10_0000, Prot::KERNEL_ROX, MapFlags::PAGES),
         Err(MapError::Overlap { .. })
     ));
     // With it: text becomes ROX, one flush per page.
     mem.flushes.clear();
-    let replace = MapFlags {
-        replace: true,
-        ..MapFlags::PAGES
-    };
+    let replace = MapFlags { replace: true, ..MapFlags::PAGES };
     map_range(&mut mem, root, va, pa, 0x10_0000, Prot::KERNEL_ROX, replace).unwrap();
     assert_eq!(mem.flushes.len(), 256);
     assert_eq!(mem.pages.len(), tables, "no new tables");
@@ -1217,26 +773,10 @@ fn replace_changes_permissions() {
         assert_eq!(walk(&mut mem, root, va + off).phys(), Some(pa + off));
     }
     let (_, d) = leaf(&mut mem, root, va + 0x10_0000).unwrap();
-    assert_eq!(
-        Prot::from_desc(d),
-        Some(Prot::KERNEL_RW),
-        "the next page is unchanged"
-    );
+    assert_eq!(Prot::from_desc(d), Some(Prot::KERNEL_RW), "the next page is unchanged");
     // Blocks can be replaced by blocks.
-    let replace_blocks = MapFlags {
-        replace: true,
-        ..MapFlags::LARGEST
-    };
-    map_range(
-        &mut mem,
-        root,
-        va + 4 * MIB,
-        pa + 4 * MIB,
-        2 * MIB,
-        Prot::KERNEL_RO,
-        replace_blocks,
-    )
-    .unwrap();
+    let replace_blocks = MapFlags { replace: true, ..MapFlags::LARGEST };
+    map_range(&mut mem, root, va + 4 * MIB, pa + 4 * MIB, 2 * MIB, Prot::KERNEL_RO, replace_blocks).unwrap();
     let (l, d) = leaf(&mut mem, root, va + 4 * MIB + 5).unwrap();
     assert_eq!((l, Prot::from_desc(d)), (2, Some(Prot::KERNEL_RO)));
     let (l, d) = leaf(&mut mem, root, va + 6 * MIB).unwrap();
@@ -1260,114 +800,39 @@ fn replace_and_unmap_keep_contiguous_runs_consistent() {
     };
     // Replace one page of a run of 16.
     let (mut mem, root) = fresh();
-    map_range(
-        &mut mem,
-        root,
-        va,
-        pa,
-        2 * CONT_PTE_SIZE,
-        Prot::KERNEL_RW,
-        MapFlags::LARGEST,
-    )
-    .unwrap();
+    map_range(&mut mem, root, va, pa, 2 * CONT_PTE_SIZE, Prot::KERNEL_RW, MapFlags::LARGEST).unwrap();
     scan(&mem);
-    let replace = MapFlags {
-        replace: true,
-        ..MapFlags::LARGEST
-    };
-    map_range(
-        &mut mem,
-        root,
-        va + 3 * PAGE_SIZE,
-        pa + 3 * PAGE_SIZE,
-        PAGE_SIZE,
-        Prot::KERNEL_RO,
-        replace,
-    )
-    .unwrap();
+    let replace = MapFlags { replace: true, ..MapFlags::LARGEST };
+    map_range(&mut mem, root, va + 3 * PAGE_SIZE, pa + 3 * PAGE_SIZE, PAGE_SIZE, Prot::KERNEL_RO, replace).unwrap();
     scan(&mem);
     let (_, d) = leaf(&mut mem, root, va + 3 * PAGE_SIZE).unwrap();
     assert_eq!(Prot::from_desc(d), Some(Prot::KERNEL_RO));
     for i in 0..32 {
-        assert_eq!(
-            walk(&mut mem, root, va + i * PAGE_SIZE).phys(),
-            Some(pa + i * PAGE_SIZE)
-        );
+        assert_eq!(walk(&mut mem, root, va + i * PAGE_SIZE).phys(), Some(pa + i * PAGE_SIZE));
     }
     // The second run was not touched and keeps its hint.
-    assert_eq!(
-        cont_bits(&mut mem, root, va + CONT_PTE_SIZE, 3),
-        vec![true; 16]
-    );
+    assert_eq!(cont_bits(&mut mem, root, va + CONT_PTE_SIZE, 3), vec![true; 16]);
 
     // Unmap one page of a run of 16.
     let (mut mem, root) = fresh();
-    map_range(
-        &mut mem,
-        root,
-        va,
-        pa,
-        CONT_PTE_SIZE,
-        Prot::KERNEL_RW,
-        MapFlags::LARGEST,
-    )
-    .unwrap();
+    map_range(&mut mem, root, va, pa, CONT_PTE_SIZE, Prot::KERNEL_RW, MapFlags::LARGEST).unwrap();
     unmap_range(&mut mem, root, va + 5 * PAGE_SIZE, PAGE_SIZE, |_, _| ()).unwrap();
     scan(&mem);
     assert_eq!(walk(&mut mem, root, va + 5 * PAGE_SIZE).phys(), None);
-    assert_eq!(
-        walk(&mut mem, root, va + 6 * PAGE_SIZE).phys(),
-        Some(pa + 6 * PAGE_SIZE)
-    );
+    assert_eq!(walk(&mut mem, root, va + 6 * PAGE_SIZE).phys(), Some(pa + 6 * PAGE_SIZE));
 
     // The same with 2 MiB blocks.
     let bva = PAGE_OFFSET + CONT_PMD_SIZE;
     let (mut mem, root) = fresh();
-    map_range(
-        &mut mem,
-        root,
-        bva,
-        0x4200_0000,
-        CONT_PMD_SIZE,
-        Prot::KERNEL_RW,
-        MapFlags::LARGEST,
-    )
-    .unwrap();
-    map_range(
-        &mut mem,
-        root,
-        bva,
-        0x4200_0000,
-        PMD_SIZE,
-        Prot::KERNEL_RO,
-        replace,
-    )
-    .unwrap();
+    map_range(&mut mem, root, bva, 0x4200_0000, CONT_PMD_SIZE, Prot::KERNEL_RW, MapFlags::LARGEST).unwrap();
+    map_range(&mut mem, root, bva, 0x4200_0000, PMD_SIZE, Prot::KERNEL_RO, replace).unwrap();
     scan(&mem);
     unmap_range(&mut mem, root, bva + PMD_SIZE, PMD_SIZE, |_, _| ()).unwrap();
     scan(&mem);
     // Replacing a whole run keeps the hint on it.
     let (mut mem, root) = fresh();
-    map_range(
-        &mut mem,
-        root,
-        va,
-        pa,
-        CONT_PTE_SIZE,
-        Prot::KERNEL_RW,
-        MapFlags::LARGEST,
-    )
-    .unwrap();
-    map_range(
-        &mut mem,
-        root,
-        va,
-        pa,
-        CONT_PTE_SIZE,
-        Prot::KERNEL_RO,
-        replace,
-    )
-    .unwrap();
+    map_range(&mut mem, root, va, pa, CONT_PTE_SIZE, Prot::KERNEL_RW, MapFlags::LARGEST).unwrap();
+    map_range(&mut mem, root, va, pa, CONT_PTE_SIZE, Prot::KERNEL_RO, replace).unwrap();
     scan(&mem);
     assert_eq!(cont_bits(&mut mem, root, va, 3), vec![true; 16]);
 }
@@ -1380,100 +845,29 @@ fn blocks_over_emptied_tables() {
     let rw = Prot::KERNEL_RW;
     let va = PAGE_OFFSET + GIB;
     // Pages in a 2 MiB slot, unmapped again: the level-3 table stays, empty.
-    map_range(
-        &mut mem,
-        root,
-        va + 0x3000,
-        0x7000_3000,
-        0x2000,
-        rw,
-        MapFlags::PAGES,
-    )
-    .unwrap();
+    map_range(&mut mem, root, va + 0x3000, 0x7000_3000, 0x2000, rw, MapFlags::PAGES).unwrap();
     unmap_range(&mut mem, root, va + 0x3000, 0x2000, |_, _| ()).unwrap();
-    assert_eq!(
-        pte::kind(walk(&mut mem, root, va).descs[2].unwrap(), 2),
-        Kind::Table
-    );
-    let c = map_range(
-        &mut mem,
-        root,
-        va,
-        0x8000_0000,
-        2 * MIB,
-        Prot::KERNEL_RO,
-        MapFlags::LARGEST,
-    )
-    .unwrap();
+    assert_eq!(pte::kind(walk(&mut mem, root, va).descs[2].unwrap(), 2), Kind::Table);
+    let c = map_range(&mut mem, root, va, 0x8000_0000, 2 * MIB, Prot::KERNEL_RO, MapFlags::LARGEST).unwrap();
     assert_eq!(c.total(), 0);
     let (l, d) = leaf(&mut mem, root, va + 0x3000).unwrap();
-    assert_eq!(
-        (l, pte::desc_addr(d), Prot::from_desc(d)),
-        (2, 0x8000_0000, Some(Prot::KERNEL_RO))
-    );
+    assert_eq!((l, pte::desc_addr(d), Prot::from_desc(d)), (2, 0x8000_0000, Some(Prot::KERNEL_RO)));
 
     // The same one level up: a whole emptied level-2 table under a 1 GiB block.
     let va2 = PAGE_OFFSET + 4 * GIB;
-    map_range(
-        &mut mem,
-        root,
-        va2 + 0x1000,
-        0x9000_1000,
-        0x1000,
-        rw,
-        MapFlags::PAGES,
-    )
-    .unwrap();
-    map_range(
-        &mut mem,
-        root,
-        va2 + 0x40_0000,
-        0x9040_0000,
-        2 * MIB,
-        rw,
-        MapFlags::LARGEST,
-    )
-    .unwrap();
+    map_range(&mut mem, root, va2 + 0x1000, 0x9000_1000, 0x1000, rw, MapFlags::PAGES).unwrap();
+    map_range(&mut mem, root, va2 + 0x40_0000, 0x9040_0000, 2 * MIB, rw, MapFlags::LARGEST).unwrap();
     unmap_range(&mut mem, root, va2, GIB, |_, _| ()).unwrap();
-    map_range(
-        &mut mem,
-        root,
-        va2,
-        0x1_0000_0000,
-        GIB,
-        rw,
-        MapFlags::LARGEST,
-    )
-    .unwrap();
+    map_range(&mut mem, root, va2, 0x1_0000_0000, GIB, rw, MapFlags::LARGEST).unwrap();
     assert_eq!(leaf(&mut mem, root, va2 + 0x1000).map(|(l, _)| l), Some(1));
-    assert_eq!(
-        walk(&mut mem, root, va2 + 0x40_1234).phys(),
-        Some(0x1_0040_1234)
-    );
+    assert_eq!(walk(&mut mem, root, va2 + 0x40_1234).phys(), Some(0x1_0040_1234));
 
     // A table that still maps something keeps refusing the block.
     let va3 = PAGE_OFFSET + 8 * GIB;
-    map_range(
-        &mut mem,
-        root,
-        va3,
-        0x7000_0000,
-        0x2000,
-        rw,
-        MapFlags::PAGES,
-    )
-    .unwrap();
+    map_range(&mut mem, root, va3, 0x7000_0000, 0x2000, rw, MapFlags::PAGES).unwrap();
     unmap_range(&mut mem, root, va3, 0x1000, |_, _| ()).unwrap();
     assert!(matches!(
-        map_range(
-            &mut mem,
-            root,
-            va3,
-            0x8000_0000,
-            2 * MIB,
-            rw,
-            MapFlags::LARGEST
-        ),
+        map_range(&mut mem, root, va3, 0x8000_0000, 2 * MIB, rw, MapFlags::LARGEST),
         Err(MapError::Overlap { .. })
     ));
     assert_eq!(walk(&mut mem, root, va3 + 0x1000).phys(), Some(0x7000_1000));
@@ -1493,16 +887,7 @@ fn walk_of_empty_and_reserved_entries() {
     assert_eq!(walk(&mut mem, root, PAGE_OFFSET).leaf(), None);
     // A level-3 entry with bit 1 clear is reserved too.
     let (mut mem, root) = fresh();
-    map_range(
-        &mut mem,
-        root,
-        PAGE_OFFSET,
-        0x4000_0000,
-        PAGE_SIZE,
-        Prot::KERNEL_RW,
-        MapFlags::PAGES,
-    )
-    .unwrap();
+    map_range(&mut mem, root, PAGE_OFFSET, 0x4000_0000, PAGE_SIZE, Prot::KERNEL_RW, MapFlags::PAGES).unwrap();
     let w = walk(&mut mem, root, PAGE_OFFSET);
     let l3 = w.tables[3].unwrap();
     mem.pages[l3][0] &= !pte::TABLE_OR_PAGE;
@@ -1519,10 +904,7 @@ fn descriptors_round_trip() {
         let d = pte::leaf_desc(pa, level, prot);
         assert_eq!(Prot::from_desc(d), Some(prot));
         assert_eq!(pte::desc_addr(d), pa);
-        assert_eq!(
-            pte::kind(d, level),
-            if level == 3 { Kind::Page } else { Kind::Block }
-        );
+        assert_eq!(pte::kind(d, level), if level == 3 { Kind::Page } else { Kind::Block });
         assert_ne!(d & pte::AF, 0, "access flag set");
         assert_ne!(d & pte::UXN, 0, "never user-executable");
         assert_eq!(d & pte::AP_USER, 0, "never user-accessible");
@@ -1535,46 +917,15 @@ fn descriptors_round_trip() {
 #[test]
 fn error_messages_name_the_problem() {
     let cases = [
-        (
-            MapError::Misaligned {
-                va: 0xffff_8000_0000_0001,
-                pa: 0,
-                size: 0x1000,
-            },
-            "misaligned",
-            "0xffff800000000001",
-        ),
-        (
-            MapError::OutOfRange {
-                va: 0x1_0000_0000_0000,
-                size: 0x1000,
-            },
-            "out of range",
-            "0x1000000000000",
-        ),
-        (
-            MapError::Overlap {
-                va: 0xffff_8000_0020_0000,
-                existing: 0x40000705,
-            },
-            "overlapping",
-            "0xffff800000200000",
-        ),
+        (MapError::Misaligned { va: 0xffff_8000_0000_0001, pa: 0, size: 0x1000 }, "misaligned", "0xffff800000000001"),
+        (MapError::OutOfRange { va: 0x1_0000_0000_0000, size: 0x1000 }, "out of range", "0x1000000000000"),
+        (MapError::Overlap { va: 0xffff_8000_0020_0000, existing: 0x40000705 }, "overlapping", "0xffff800000200000"),
         (MapError::NoMemory, "out of memory", "page tables"),
     ];
     for (e, what, detail) in cases {
         let s = e.to_string();
-        assert!(
-            s.contains(what) && s.contains(detail),
-            "{:?} displays as {:?}",
-            e,
-            s
-        );
+        assert!(s.contains(what) && s.contains(detail), "{:?} displays as {:?}", e, s);
     }
-    let s = MapError::Overlap {
-        va: 0,
-        existing: 0x40000705,
-    }
-    .to_string();
+    let s = MapError::Overlap { va: 0, existing: 0x40000705 }.to_string();
     assert!(s.contains("0x0000000040000705"), "{}", s);
 }

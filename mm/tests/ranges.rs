@@ -23,10 +23,7 @@ impl Bitmap {
             match (b, start) {
                 (true, None) => start = Some(i as u64),
                 (false, Some(s)) => {
-                    out.push(Range {
-                        base: s,
-                        end: i as u64,
-                    });
+                    out.push(Range { base: s, end: i as u64 });
                     start = None;
                 }
                 _ => {}
@@ -58,11 +55,7 @@ fn check_invariants<const N: usize>(s: &RangeSet<N>) {
         assert!(r.base < r.end, "empty range {:?} kept", r);
     }
     for w in v.windows(2) {
-        assert!(
-            w[0].end < w[1].base,
-            "not sorted, disjoint and merged: {:?}",
-            v
-        );
+        assert!(w[0].end < w[1].base, "not sorted, disjoint and merged: {:?}", v);
     }
     assert_eq!(s.total(), v.iter().map(Range::size).sum::<u64>());
 }
@@ -75,10 +68,7 @@ fn random_range(rng: &mut Rng, space: u64) -> Range {
         2 => rng.range_incl(1, 64),
         _ => rng.range_incl(1, space / 4),
     };
-    Range {
-        base,
-        end: (base + len).min(space),
-    }
+    Range { base, end: (base + len).min(space) }
 }
 
 /// Random add/remove/alloc against the bitmap, for a set of capacity `N`.
@@ -104,11 +94,7 @@ fn random_ops<const N: usize>(seed: u64, steps: usize) -> [u64; 6] {
                         assert_eq!(set.len(), N);
                         assert_eq!(contents(&set), before, "Full must leave the set unchanged");
                         let touches = before.iter().any(|x| x.base <= r.end && r.base <= x.end);
-                        assert!(
-                            !touches,
-                            "step {}: add({:?}) could merge but said Full",
-                            step, r
-                        );
+                        assert!(!touches, "step {}: add({:?}) could merge but said Full", step, r);
                         seen[1] += 1;
                     }
                     Err(e) => panic!("add: {:?}", e),
@@ -125,11 +111,7 @@ fn random_ops<const N: usize>(seed: u64, steps: usize) -> [u64; 6] {
                         assert_eq!(set.len(), N);
                         assert_eq!(contents(&set), before);
                         let splits = before.iter().any(|x| x.base < r.base && r.end < x.end);
-                        assert!(
-                            splits,
-                            "step {}: remove({:?}) said Full without a split",
-                            step, r
-                        );
+                        assert!(splits, "step {}: remove({:?}) said Full without a split", step, r);
                         seen[3] += 1;
                     }
                     Err(e) => panic!("remove: {:?}", e),
@@ -141,19 +123,9 @@ fn random_ops<const N: usize>(seed: u64, steps: usize) -> [u64; 6] {
                 let want = model.alloc_base(size, align);
                 match set.alloc(size, align) {
                     Ok(base) => {
-                        assert_eq!(
-                            Some(base),
-                            want,
-                            "step {}: alloc({}, {})",
-                            step,
-                            size,
-                            align
-                        );
+                        assert_eq!(Some(base), want, "step {}: alloc({}, {})", step, size, align);
                         assert_eq!(base % align, 0);
-                        let r = Range {
-                            base,
-                            end: base + size,
-                        };
+                        let r = Range { base, end: base + size };
                         assert!(
                             before.iter().any(|x| x.base <= r.base && r.end <= x.end),
                             "allocated a non-free block"
@@ -163,11 +135,7 @@ fn random_ops<const N: usize>(seed: u64, steps: usize) -> [u64; 6] {
                         seen[4] += 1;
                     }
                     Err(RangeError::Exhausted) => {
-                        assert_eq!(
-                            want, None,
-                            "step {}: alloc({}, {}) said Exhausted",
-                            step, size, align
-                        );
+                        assert_eq!(want, None, "step {}: alloc({}, {}) said Exhausted", step, size, align);
                         assert_eq!(contents(&set), before);
                         seen[5] += 1;
                     }
@@ -181,25 +149,14 @@ fn random_ops<const N: usize>(seed: u64, steps: usize) -> [u64; 6] {
             }
         }
         check_invariants(&set);
-        assert_eq!(
-            contents(&set),
-            model.runs(),
-            "step {} (seed {:#x})",
-            step,
-            seed
-        );
+        assert_eq!(contents(&set), model.runs(), "step {} (seed {:#x})", step, seed);
         // Point queries agree too.
         for _ in 0..4 {
             let a = rng.below(SPACE);
             assert_eq!(set.contains(a), model.0[a as usize], "contains({})", a);
             let r = random_range(&mut rng, SPACE);
             let bits = &model.0[r.base as usize..r.end as usize];
-            assert_eq!(
-                set.intersects(&r),
-                bits.iter().any(|&b| b),
-                "intersects({:?})",
-                r
-            );
+            assert_eq!(set.intersects(&r), bits.iter().any(|&b| b), "intersects({:?})", r);
             if r.base < r.end {
                 assert_eq!(set.covers(&r), bits.iter().all(|&b| b), "covers({:?})", r);
             }
@@ -215,19 +172,11 @@ fn random_operations_match_bitmap() {
     // Roomy: Full never happens, the set grows fragmented.
     let seen = random_ops::<256>(seed, 4000);
     println!("capacity 256: {:?}", seen);
-    assert!(
-        seen[0] > 1000 && seen[2] > 1000 && seen[4] > 200 && seen[5] > 10,
-        "{:?}",
-        seen
-    );
+    assert!(seen[0] > 1000 && seen[2] > 1000 && seen[4] > 200 && seen[5] > 10, "{:?}", seen);
     // Tight: Full on add and on remove both happen.
     let seen = random_ops::<6>(seed + 1, 4000);
     println!("capacity 6: {:?}", seen);
-    assert!(
-        seen[1] > 20 && seen[3] > 20,
-        "Full not exercised: {:?}",
-        seen
-    );
+    assert!(seen[1] > 20 && seen[3] > 20, "Full not exercised: {:?}", seen);
     let seen = random_ops::<1>(seed + 2, 2000);
     assert!(seen[1] > 20 && seen[3] > 20, "{:?}", seen);
 }
@@ -329,14 +278,9 @@ fn alloc_alignment() {
     // Too big.
     assert_eq!(s.alloc(0x4000_0000, 0x1000), Err(RangeError::Exhausted));
     // alloc_where: only below 0x5000_0000 and 64 KiB aligned.
-    let low = s
-        .alloc_where(0x1_0000, 0x1_0000, |c| c.end <= 0x5000_0000)
-        .unwrap();
+    let low = s.alloc_where(0x1_0000, 0x1_0000, |c| c.end <= 0x5000_0000).unwrap();
     assert_eq!(low, 0x4021_0000);
-    assert_eq!(
-        s.alloc_where(0x1000_0000, 0x1000, |c| c.end <= 0x5000_0000),
-        Err(RangeError::Exhausted)
-    );
+    assert_eq!(s.alloc_where(0x1000_0000, 0x1000, |c| c.end <= 0x5000_0000), Err(RangeError::Exhausted));
     // Size 0 takes nothing.
     let before = contents(&s);
     let b = s.alloc(0, 0x1000).unwrap();
@@ -358,11 +302,7 @@ fn alloc_alignment() {
                 let got = r(b, b + size);
                 assert_eq!(b % align, 0);
                 assert!(free0.iter().any(|x| x.base <= got.base && got.end <= x.end));
-                assert!(
-                    taken.iter().all(|t| !t.overlaps(&got)),
-                    "{:?} handed out twice",
-                    got
-                );
+                assert!(taken.iter().all(|t| !t.overlaps(&got)), "{:?} handed out twice", got);
                 taken.push(got);
             }
             Err(RangeError::Exhausted) => break,
@@ -385,13 +325,7 @@ fn top_of_the_address_space() {
     // Aligning 0xffff_ffff_ffff_f001 up to 4 KiB overflows: nothing fits.
     assert_eq!(s.alloc(0x10, 0x1000), Err(RangeError::Exhausted));
     assert_eq!(s.alloc(0x10, 0x10), Ok(0xffff_ffff_ffff_f010));
-    assert_eq!(
-        contents(&s),
-        [
-            r(0xffff_ffff_ffff_f001, 0xffff_ffff_ffff_f010),
-            r(0xffff_ffff_ffff_f020, u64::MAX)
-        ]
-    );
+    assert_eq!(contents(&s), [r(0xffff_ffff_ffff_f001, 0xffff_ffff_ffff_f010), r(0xffff_ffff_ffff_f020, u64::MAX)]);
     assert_eq!(s.alloc(0xfe0, 1), Err(RangeError::Exhausted));
     assert_eq!(s.alloc(0xfdf, 1), Ok(0xffff_ffff_ffff_f020));
     assert_eq!(s.alloc(0xf, 1), Ok(0xffff_ffff_ffff_f001));
@@ -403,15 +337,8 @@ fn range_helpers() {
     let a = r(0x1000, 0x2000);
     assert_eq!(a.size(), 0x1000);
     assert!(a.contains(0x1000) && a.contains(0x1fff) && !a.contains(0x2000) && !a.contains(0xfff));
-    assert!(
-        a.overlaps(&r(0x1fff, 0x3000))
-            && !a.overlaps(&r(0x2000, 0x3000))
-            && !a.overlaps(&r(0, 0x1000))
-    );
-    assert!(
-        !a.overlaps(&r(0x1800, 0x1800)),
-        "an empty range overlaps nothing"
-    );
+    assert!(a.overlaps(&r(0x1fff, 0x3000)) && !a.overlaps(&r(0x2000, 0x3000)) && !a.overlaps(&r(0, 0x1000)));
+    assert!(!a.overlaps(&r(0x1800, 0x1800)), "an empty range overlaps nothing");
     let mut s = RangeSet::<4>::default();
     s.add(a).unwrap();
     assert!(s.covers(&r(0x1000, 0x2000)) && !s.covers(&r(0x1000, 0x2001)));

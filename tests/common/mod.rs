@@ -68,7 +68,8 @@ pub fn qemu_dts(ram: &str, dir: &Path) -> String {
 pub fn compile_dts(dts: &str, path: &Path) -> PathBuf {
     let src = path.with_extension("dts");
     std::fs::write(&src, dts).unwrap();
-    let out = Command::new("dtc").args(["-I", "dts", "-O", "dtb", "-q", "-o"]).arg(path).arg(&src).output().expect("run dtc");
+    let out =
+        Command::new("dtc").args(["-I", "dts", "-O", "dtb", "-q", "-o"]).arg(path).arg(&src).output().expect("run dtc");
     assert!(out.status.success(), "dtc failed on {}: {}", src.display(), String::from_utf8_lossy(&out.stderr));
     path.to_path_buf()
 }

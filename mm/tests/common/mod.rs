@@ -13,11 +13,7 @@ pub struct Rng(u64);
 impl Rng {
     /// A generator from `seed` (0 is replaced, xorshift needs a non-zero state).
     pub fn new(seed: u64) -> Rng {
-        let mut r = Rng(if seed == 0 {
-            0x9e37_79b9_7f4a_7c15
-        } else {
-            seed
-        });
+        let mut r = Rng(if seed == 0 { 0x9e37_79b9_7f4a_7c15 } else { seed });
         // Stir, so that nearby seeds give unrelated streams.
         for _ in 0..4 {
             r.next_u64();
@@ -66,18 +62,14 @@ impl Rng {
     pub fn log_size(&mut self, lo: u64, hi: u64, unit: u64) -> u64 {
         let (a, b) = (lo.trailing_zeros() as u64, 63 - hi.leading_zeros() as u64);
         let shift = self.range_incl(a, b);
-        let v = self
-            .range_incl(1 << shift, (1u64 << shift).saturating_mul(2) - 1)
-            .min(hi);
+        let v = self.range_incl(1 << shift, (1u64 << shift).saturating_mul(2) - 1).min(hi);
         (v / unit).max(1) * unit
     }
 }
 
 /// Path of a file under `mm/tests/fixtures`.
 pub fn fixture_path(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
 /// The bytes of a fixture (see `fixtures/regenerate.sh`).
@@ -86,12 +78,7 @@ pub fn fixture(name: &str) -> Vec<u8> {
 }
 
 /// The DTB fixtures, by file name.
-pub const DTB_FIXTURES: [&str; 4] = [
-    "qemu-virt-1g.dtb",
-    "qemu-virt-4g.dtb",
-    "qemu-virt-numa.dtb",
-    "holes.dtb",
-];
+pub const DTB_FIXTURES: [&str; 4] = ["qemu-virt-1g.dtb", "qemu-virt-4g.dtb", "qemu-virt-numa.dtb", "holes.dtb"];
 
 /// Big-endian u32 at `off`.
 pub fn get32(b: &[u8], off: usize) -> u32 {
@@ -153,10 +140,7 @@ pub struct FdtBuilder {
 
 impl FdtBuilder {
     pub fn new() -> FdtBuilder {
-        FdtBuilder {
-            version: 17,
-            ..Default::default()
-        }
+        FdtBuilder { version: 17, ..Default::default() }
     }
 
     /// Append a raw big-endian word to the structure block.
@@ -166,7 +150,7 @@ impl FdtBuilder {
     }
 
     fn pad(&mut self) {
-        while self.structs.len() % 4 != 0 {
+        while !self.structs.len().is_multiple_of(4) {
             self.structs.push(0);
         }
     }
@@ -296,18 +280,11 @@ pub fn reg_bytes(cells: (u32, u32), entries: &[(u64, u64)]) -> Vec<u8> {
 /// `memory@…` with one reg entry each, and `/chosen`.
 pub fn simple_tree(ram: &[(u64, u64)]) -> Vec<u8> {
     let mut b = FdtBuilder::new();
-    b.begin("")
-        .prop_u32("#address-cells", &[2])
-        .prop_u32("#size-cells", &[2]);
+    b.begin("").prop_u32("#address-cells", &[2]).prop_u32("#size-cells", &[2]);
     for &(base, size) in ram {
-        b.begin(&format!("memory@{:x}", base))
-            .prop_str("device_type", "memory")
-            .reg((2, 2), &[(base, size)])
-            .end();
+        b.begin(&format!("memory@{:x}", base)).prop_str("device_type", "memory").reg((2, 2), &[(base, size)]).end();
     }
-    b.begin("chosen")
-        .prop_str("bootargs", "console=ttyAMA0")
-        .end();
+    b.begin("chosen").prop_str("bootargs", "console=ttyAMA0").end();
     b.end();
     b.finish()
 }
