@@ -34,6 +34,7 @@ pub mod physaddr;
 pub mod pl011;
 pub mod populate;
 pub mod printk;
+pub mod probes;
 pub mod selftest;
 pub mod semihosting;
 pub mod setup;
