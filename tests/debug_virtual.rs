@@ -22,7 +22,11 @@ const CORPUS: &[(&str, char, &str)] = &[
     ("pa-user-bit47", 'R', "virt_to_phys used for non-linear address: 0x0000_8000_0000_1000 (user)"),
     ("pa-null", 'R', "virt_to_phys used for non-linear address: 0x0000_0000_0000_0000 (user)"),
     ("pa-noncanonical", 'R', "virt_to_phys used for non-linear address: 0x1234_0000_0000_0000 (non-canonical)"),
-    ("pa-beyond-ram", 'R', "virt_to_phys used for linear address beyond RAM: 0xffff_8000_4000_1000 (linear map beyond end of RAM)"),
+    (
+        "pa-beyond-ram",
+        'R',
+        "virt_to_phys used for linear address beyond RAM: 0xffff_8000_4000_1000 (linear map beyond end of RAM)",
+    ),
     ("va-non-ram", 'R', "phys_to_virt used for non-RAM physical address: 0x0000_0000_0900_0000"),
     ("populate-image-table", 'R', "(kernel image) at src/dv_corpus.rs"),
     ("pa-symbol-linear", 'S', "__pa_symbol used for address outside the kernel image"),
@@ -67,7 +71,10 @@ fn corpus_without_debug_virtual_is_silent_and_unchecked() {
         assert_eq!(code, Some(0), "dv:{case} without the flag must run to the end:\n{c}");
         assert!(c.contains("debug_virtual: off"), "{c}");
         assert!(c.contains("debug_virtual reports: 0"), "dv:{case}: {c}");
-        assert!(!c.contains("virt_to_phys used") && !c.contains("kernel BUG"), "dv:{case} reported without the flag:\n{c}");
+        assert!(
+            !c.contains("virt_to_phys used") && !c.contains("kernel BUG"),
+            "dv:{case} reported without the flag:\n{c}"
+        );
         // The documented unchecked results.
         let want = match case {
             // The image rule is right for an image address.
