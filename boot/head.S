@@ -48,6 +48,8 @@ primary_entry:
     isb
     mov     x0, #(3 << 20)                  // CPACR_EL1.FPEN = 0b11: no FP/SIMD traps
     msr     cpacr_el1, x0
+    adr     x0, early_vectors               // any exception before the high vectors:
+    msr     vbar_el1, x0                    // exit with EARLY_BOOT_FAILED, not a hang
     isb
 
     // Clear .bss with aligned stores (Device memory while the MMU is off).
@@ -173,6 +175,16 @@ el2_to_el1:
     msr     elr_el2, x30                    // "return" straight to the caller at EL1
     isb
     eret
+
+// Early exception vectors (PA, through the identity map once the MMU is on):
+// every exception before primary_switched installs the real ones ends here.
+    .balign 0x800
+early_vectors:
+    .rept 16
+    .balign 0x80
+    mov     x1, #{exit_early}
+    b       semihost_exit_phys
+    .endr
 
 // Failures before any console exists: report through the semihosting exit
 // code (documented in README.md), never hang.

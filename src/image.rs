@@ -204,8 +204,14 @@ pub fn build(flavour: Flavour, quiet: bool) -> Result<Kernel, String> {
     }
     let elf_path = target_dir.join("aarch64-unknown-none/release/vakern");
     let data = std::fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
-    let elf = Elf::parse(data).map_err(|e| e.to_string())?;
+    let elf = Elf::parse(data.clone()).map_err(|e| e.to_string())?;
     let summary = check_kernel(&elf).map_err(|e| format!("kernel check failed: {e}"))?;
+    // Fill in the symbol table (same bytes in the ELF for GDB and in the Image).
+    let mut data = data;
+    let ksyms = crate::kallsyms::patch(&elf, &mut data)?;
+    std::fs::write(&elf_path, &data).map_err(|e| format!("{}: {e}", elf_path.display()))?;
+    let elf = Elf::parse(data).map_err(|e| e.to_string())?;
+    let summary = format!("{summary}; {ksyms} bytes of symbols");
     let (bytes, image_size) = elf_to_image(&elf)?;
     let image = target_dir.join("Image");
     std::fs::write(&image, &bytes).map_err(|e| format!("{}: {e}", image.display()))?;

@@ -5,6 +5,7 @@
 pub mod disasm;
 pub mod elf;
 pub mod image;
+pub mod kallsyms;
 pub mod qemu;
 pub mod tools;
 

@@ -1,6 +1,7 @@
 //! `cargo run`: build the kernel and boot it in QEMU. See `--help`.
 
-use std::process::ExitCode;
+use std::io::{IsTerminal, Write};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
 use vakern::image::{self, Flavour};
 use vakern::qemu::{DtbSource, Machine};
@@ -29,7 +30,11 @@ Device tree:
   --no-dtb            enter the kernel with x0 = 0 (no device tree)
   --load-addr PA      with --raw-dtb/--no-dtb: load the Image at PA (default 0x40200000)
 Running:
-  --gdb [PORT]        start paused and wait for GDB on PORT (default 1234)
+  --gdb [PORT]        start QEMU paused and gdb-multiarch attached to it on PORT
+                      (default 1234), with the kernel's symbols and the helpers
+                      of scripts/gdb/vakern.py; the console goes to
+                      target/console.log
+  --gdb-wait [PORT]   start QEMU paused, waiting for a GDB you attach yourself
   --icount            deterministic instruction counting (-icount shift=0)
   --timeout SECS      kill QEMU after SECS (default 60 with --poweroff/--test,
                       3600 otherwise)
@@ -50,6 +55,7 @@ struct Args {
     timeout: Option<u64>,
     print_cmd: bool,
     build_only: bool,
+    gdb_attach: bool,
 }
 
 fn parse(argv: &[String]) -> Result<Option<Args>, String> {
@@ -61,6 +67,7 @@ fn parse(argv: &[String]) -> Result<Option<Args>, String> {
         timeout: None,
         print_cmd: false,
         build_only: false,
+        gdb_attach: false,
     };
     let mut it = argv.iter().peekable();
     while let Some(arg) = it.next() {
@@ -91,7 +98,8 @@ fn parse(argv: &[String]) -> Result<Option<Args>, String> {
                 a.machine.kernel_pa =
                     u64::from_str_radix(&t, 16).map_err(|_| format!("--load-addr {v:?}: not a hex address"))?;
             }
-            "--gdb" => {
+            "--gdb" | "--gdb-wait" => {
+                a.gdb_attach = arg == "--gdb";
                 let port = match it.peek() {
                     Some(p) if !p.starts_with("--") => {
                         let p = it.next().unwrap();
@@ -132,6 +140,31 @@ fn parse(argv: &[String]) -> Result<Option<Args>, String> {
     Ok(Some(a))
 }
 
+/// Run gdb-multiarch attached to the paused QEMU; stop QEMU when GDB ends.
+fn run_gdb(elf: &std::path::Path, port: u16, qemu: &mut std::process::Child) -> ExitCode {
+    let root = tools::project_root();
+    eprintln!("vakern: QEMU is paused at the first instruction; console output goes to target/console.log");
+    eprintln!("vakern: in GDB: `vk-phys-symbols` for symbols before the MMU is on, `vk-help` for the helpers");
+    let status = Command::new("gdb-multiarch")
+        .arg("-q")
+        .arg(elf)
+        .arg("-ex")
+        .arg(format!("source {}", root.join("scripts/gdb/vakern.py").display()))
+        .arg("-ex")
+        .arg(format!("target remote :{port}"))
+        .status();
+    let _ = qemu.kill();
+    let _ = qemu.wait();
+    match status {
+        Ok(s) if s.success() => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("vakern: cannot start gdb-multiarch: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let args = match parse(&argv) {
@@ -160,7 +193,11 @@ fn main() -> ExitCode {
         eprintln!("vakern: {e}");
         return ExitCode::FAILURE;
     }
-    let mut cmd = match args.machine.command(&kernel.image) {
+    let mut machine = args.machine.clone();
+    if args.gdb_attach {
+        machine.console_file = Some(tools::project_root().join("target/console.log"));
+    }
+    let mut cmd = match machine.command(&kernel.image) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("vakern: {e}");
@@ -174,11 +211,14 @@ fn main() -> ExitCode {
             .collect();
         eprintln!("vakern: {}", parts.join(" "));
     }
-    if let Some(port) = args.machine.gdb_port {
-        eprintln!(
-            "vakern: QEMU is paused; attach with: gdb-multiarch {} -ex 'target remote :{port}'",
-            kernel.elf.display()
-        );
+    // A terminal goes straight to QEMU (which puts it in raw mode); any other
+    // input is forwarded and followed by Ctrl-D, so `echo ptdump | cargo run`
+    // powers off when its input ends.
+    let forward = !args.gdb_attach && !std::io::stdin().is_terminal();
+    if forward {
+        cmd.stdin(Stdio::piped());
+    } else if args.gdb_attach {
+        cmd.stdin(Stdio::null());
     }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
@@ -187,6 +227,23 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if forward {
+        if let Some(mut to_qemu) = child.stdin.take() {
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut std::io::stdin().lock(), &mut to_qemu);
+                let _ = to_qemu.write_all(&[vakern::qemu::END_OF_INPUT]);
+            });
+        }
+    }
+    if let Some(port) = machine.gdb_port {
+        if args.gdb_attach {
+            return run_gdb(&kernel.elf, port, &mut child);
+        }
+        eprintln!(
+            "vakern: QEMU is paused; attach with: gdb-multiarch {} -ex 'source scripts/gdb/vakern.py' -ex 'target remote :{port}'",
+            kernel.elf.display()
+        );
+    }
     let (code, timed_out) = vakern::qemu::wait(&mut child, args.machine.timeout);
     if timed_out {
         eprintln!("vakern: timed out after {} s; QEMU killed", args.machine.timeout.as_secs());

@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 pub const SHIM_KERNEL_PA: u64 = 0x4020_0000;
 /// Physical address the boot loader shim places a raw DTB at.
 pub const SHIM_DTB_PA: u64 = 0x4400_0000;
+/// The byte the monitor reads as end of input (Ctrl-D).
+pub const END_OF_INPUT: u8 = 0x04;
 /// Above this much RAM QEMU gets a memory backend that reserves nothing.
 pub const BACKEND_ABOVE: u64 = 16 << 30;
 
@@ -68,6 +70,8 @@ pub struct Machine {
     pub timeout: Duration,
     /// Where the boot loader shim loads the Image (raw DTB or no DTB only).
     pub kernel_pa: u64,
+    /// Send the console to this file instead of stdio (used with GDB).
+    pub console_file: Option<PathBuf>,
     /// Extra QEMU arguments.
     pub extra: Vec<String>,
 }
@@ -86,6 +90,7 @@ impl Default for Machine {
             icount: false,
             timeout: Duration::from_secs(60),
             kernel_pa: SHIM_KERNEL_PA,
+            console_file: None,
             extra: Vec::new(),
         }
     }
@@ -217,7 +222,11 @@ impl Machine {
         } else {
             c.args(["-m", &self.ram]);
         }
-        c.args(["-nographic", "-nic", "none", "-no-reboot"]);
+        match &self.console_file {
+            None => c.arg("-nographic"),
+            Some(f) => c.args(["-display", "none", "-monitor", "none", "-serial"]).arg(format!("file:{}", f.display())),
+        };
+        c.args(["-nic", "none", "-no-reboot"]);
         c.args(["-semihosting-config", "enable=on,target=native"]);
         match &self.dtb {
             DtbSource::Qemu | DtbSource::QemuFile(_) => {
@@ -258,7 +267,8 @@ impl Machine {
         self.run_with_input(image, None)
     }
 
-    /// Like [`Machine::run`], writing `input` to the console first.
+    /// Like [`Machine::run`], typing `input` on the console, then Ctrl-D
+    /// (end of input: the monitor powers off).
     pub fn run_with_input(&self, image: &Path, input: Option<&[u8]>) -> Result<Outcome, String> {
         let mut cmd = self.command(image)?;
         cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() });
@@ -266,7 +276,8 @@ impl Machine {
         let start = Instant::now();
         let mut child = cmd.spawn().map_err(|e| format!("cannot start qemu-system-aarch64: {e}"))?;
         if let (Some(data), Some(mut stdin)) = (input, child.stdin.take()) {
-            let data = data.to_vec();
+            let mut data = data.to_vec();
+            data.push(END_OF_INPUT);
             std::thread::spawn(move || {
                 let _ = stdin.write_all(&data);
             });

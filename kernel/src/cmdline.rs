@@ -5,6 +5,7 @@
 //! | `test=NAME` | run self-test NAME after boot, exit with its verdict |
 //! | `poweroff` | power off (exit code 0) once boot is complete |
 //! | `loglevel=N` | print messages of level N or more severe (3 err .. 7 debug) |
+//! | `ptdump` | dump the kernel page tables once boot is complete |
 //!
 //! Unknown options are listed in a warning and otherwise ignored, as Linux
 //! does; a malformed value of a known option is a warning too.
@@ -20,10 +21,21 @@ pub struct Options<'a> {
     pub poweroff: bool,
     /// `loglevel=N`.
     pub loglevel: Option<u8>,
+    /// `ptdump`.
+    pub ptdump: bool,
 }
 
 /// Parse `line`; warn about what is not understood.
 pub fn parse(line: &str) -> Options<'_> {
+    parse_inner(line, true)
+}
+
+/// Parse `line` again, without repeating the warnings.
+pub fn parse_quiet(line: &str) -> Options<'_> {
+    parse_inner(line, false)
+}
+
+fn parse_inner(line: &str, warn: bool) -> Options<'_> {
     let mut o = Options::default();
     for word in line.split_ascii_whitespace() {
         let (key, value) = match word.split_once('=') {
@@ -33,11 +45,14 @@ pub fn parse(line: &str) -> Options<'_> {
         match (key, value) {
             ("test", Some(v)) if !v.is_empty() => o.test = Some(v),
             ("poweroff", None) => o.poweroff = true,
+            ("ptdump", None) => o.ptdump = true,
             ("loglevel", Some(v)) => match v.parse::<u8>() {
                 Ok(n) if n <= 8 => o.loglevel = Some(n),
-                _ => pr_warn!("loglevel: {:?} is not a level 0..8, ignored", v),
+                _ if warn => pr_warn!("loglevel: {:?} is not a level 0..8, ignored", v),
+                _ => {}
             },
-            _ => pr_warn!("Unknown kernel command line parameter {:?}, ignored", word),
+            _ if warn => pr_warn!("Unknown kernel command line parameter {:?}, ignored", word),
+            _ => {}
         }
     }
     o

@@ -183,3 +183,46 @@ impl TableAccess for LinearTables {
         flush_tlb_kernel_page(va);
     }
 }
+
+/// Read-only access to any live table by physical address, for walks and
+/// dumps (fault reports, ptdump, the monitor). A table is reached through
+/// the linear map once it exists, or through the image mapping if it is one
+/// of the image's static tables; anything else reads as invalid.
+pub struct PhysTables;
+
+impl PhysTables {
+    /// Descriptor `idx` of the table at `pa`, if the table can be reached.
+    pub fn try_read(&mut self, pa: u64, idx: usize) -> Option<u64> {
+        let (text, end) = physaddr::image_bounds();
+        let (pa_text, pa_end) = (physaddr::kimg_to_phys(text), physaddr::kimg_to_phys(end));
+        let va = if pa >= pa_text && pa < pa_end {
+            physaddr::phys_to_kimg(pa)
+        } else if physaddr::linear_map_ready() && crate::memblock::is_mapped_ram(pa) {
+            physaddr::phys_to_virt_unchecked(pa)
+        } else {
+            return None;
+        };
+        // SAFETY: a table page reachable at `va`; idx < 512.
+        Some(unsafe { (va as *const u64).add(idx).read_volatile() })
+    }
+}
+
+impl TableAccess for PhysTables {
+    type Table = u64;
+
+    fn alloc_table(&mut self, _level: u32) -> Result<u64, MapError> {
+        Err(MapError::NoMemory) // read-only access
+    }
+    fn table_at(&mut self, pa: u64, _level: u32) -> u64 {
+        pa
+    }
+    fn read(&mut self, t: u64, idx: usize) -> u64 {
+        self.try_read(t, idx).unwrap_or(0)
+    }
+    fn write(&mut self, _t: u64, _idx: usize, _desc: u64) {
+        panic!("PhysTables is read-only");
+    }
+    fn populate(&mut self, _parent: u64, _idx: usize, _level: u32, _child: u64) {
+        panic!("PhysTables is read-only");
+    }
+}

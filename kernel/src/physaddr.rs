@@ -38,11 +38,21 @@ use vakern_mm::layout::{self, PAGE_OFFSET};
 pub const MEMSTART_UNSET: u64 = u64::MAX;
 
 /// Physical address of the start of the linear map (Linux `memstart_addr`).
-#[doc(alias = "memstart_addr")]
 static MEMSTART_ADDR: AtomicU64 = AtomicU64::new(MEMSTART_UNSET);
 /// VA - PA of the kernel image (Linux `kimage_voffset`).
-#[doc(alias = "kimage_voffset")]
 static KIMAGE_VOFFSET: AtomicU64 = AtomicU64::new(0);
+// Linux's names for the two values, as global symbols for GDB
+// (scripts/gdb/vakern.py). They are aliases: the kernel itself uses the
+// local statics, so no access goes through the GOT.
+core::arch::global_asm!(
+    ".globl memstart_addr",
+    ".set memstart_addr, {m}",
+    ".globl kimage_voffset",
+    ".set kimage_voffset, {k}",
+    m = sym MEMSTART_ADDR,
+    k = sym KIMAGE_VOFFSET,
+);
+
 /// Physical end (exclusive) of the highest RAM in the linear map.
 static RAM_END: AtomicU64 = AtomicU64::new(0);
 /// Physical start of the lowest RAM in the linear map.

@@ -117,7 +117,7 @@ pub fn log(level: Level, args: fmt::Arguments) {
     }
     let (s, us) = timestamp();
     let tag = match level {
-        Level::Err => "ERROR: ",
+        Level::Err => "",
         Level::Warn => "WARNING: ",
         _ => "",
     };

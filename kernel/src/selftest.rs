@@ -53,7 +53,7 @@ impl core::fmt::Display for Names {
         for (i, (name, _, _)) in TESTS.iter().enumerate() {
             write!(f, "{}{}", if i > 0 { ", " } else { "" }, name)?;
         }
-        write!(f, ", exit:N, dv:CASE (see kernel/src/selftest.rs)")
+        write!(f, ", exit:N, dv:CASE, fault:KIND (see kernel/src/selftest.rs)")
     }
 }
 
@@ -62,6 +62,7 @@ pub fn exists(name: &str) -> bool {
     TESTS.iter().any(|t| t.0 == name)
         || name.strip_prefix("exit:").is_some_and(|n| n.parse::<u32>().is_ok())
         || name.strip_prefix("dv:").is_some_and(|c| crate::dv_corpus::CASES.iter().any(|k| k.0 == c))
+        || name.strip_prefix("fault:").is_some_and(|k| crate::faults::KINDS.iter().any(|f| f.0 == k))
 }
 
 /// Tests that must run before memory is set up (the `debug_virtual` corpus
@@ -80,6 +81,12 @@ pub fn run(name: &str) -> ! {
     }
     if let Some(case) = name.strip_prefix("dv:") {
         crate::dv_corpus::run(case);
+    }
+    if let Some(kind) = name.strip_prefix("fault:") {
+        pr_info!("selftest fault:{}: triggering a deliberate fault", kind);
+        let e = crate::faults::trigger(kind).err().unwrap_or("returned");
+        crate::pr_err!("selftest fault:{}: FAIL: {}", kind, e);
+        semihosting::exit(exit::TEST_FAILED);
     }
     let Some((_, what, f)) = TESTS.iter().find(|t| t.0 == name) else {
         crate::fatal!(exit::BOOT_ERROR, "test={}: no such self-test", name)

@@ -69,7 +69,8 @@ pub unsafe extern "C" fn start_kernel(dtb_pa: u64, entry_el: u64, pa_text: u64, 
     let dtb = Dtb::new(blob).unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "device tree at PA {}: {}", Addr(dtb_pa), e));
     pr_info!("DTB at PA {} ({} bytes), mapped at {}", Addr(dtb_pa), dtb.total_size(), Addr(blob.as_ptr() as u64));
     let mut info = dtb::parse_memory(&dtb).unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "device tree: {}", e));
-    let bootargs = info.bootargs.unwrap_or("");
+    let bootargs: &'static str = info.bootargs.unwrap_or("");
+    BOOTARGS.call_once(|| bootargs);
     pr_info!("Kernel command line: {}", bootargs);
     let opts = cmdline::parse(bootargs);
     if let Some(l) = opts.loglevel {
@@ -99,6 +100,18 @@ pub unsafe extern "C" fn start_kernel(dtb_pa: u64, entry_el: u64, pa_text: u64, 
     fixmap::clear_fixmap(FixSlot::EarlyCon);
     pr_info!("Console: PL011 at PA {} moved to ioremap address {}", Addr(EARLYCON_PA), Addr(uart.0));
 
+    // From here on the boot CPU runs on a vmalloc'd stack with a guard page.
+    let stack = crate::stack::alloc(0).unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "kernel stack: {}", e));
+    pr_info!("Kernel stack: [{}, {}), guard page at {}", Addr(stack.base), Addr(stack.top), Addr(stack.base - 4096));
+    // SAFETY: the new stack is mapped and unused; nothing on the boot stack
+    // is needed again (the options are re-read from the device tree).
+    unsafe { crate::stack::switch_to(&stack, rest_init) }
+}
+
+/// The rest of boot, on the vmalloc'd kernel stack.
+extern "C" fn rest_init() -> ! {
+    let bootargs = BOOTARGS.get().copied().unwrap_or("");
+    let opts = cmdline::parse_quiet(bootargs);
     print_layout();
     pr_info!(
         "Memory: {} free of {} in the page allocator ({} free range(s))",
@@ -109,7 +122,9 @@ pub unsafe extern "C" fn start_kernel(dtb_pa: u64, entry_el: u64, pa_text: u64, 
     if cfg!(feature = "debug_virtual") {
         pr_info!("debug_virtual: {} report(s) during boot", physaddr::reports());
     }
-
+    if opts.ptdump {
+        crate::ptdump::dump(&mut |l| println!("{}", l));
+    }
     if let Some(t) = opts.test {
         selftest::run(t);
     }
@@ -118,11 +133,11 @@ pub unsafe extern "C" fn start_kernel(dtb_pa: u64, entry_el: u64, pa_text: u64, 
         pr_info!("Powering off (poweroff on the command line).");
         semihosting::exit(exit::SUCCESS);
     }
-    pr_info!("Idle. Stop QEMU with Ctrl-A X.");
-    loop {
-        aarch64_cpu::asm::wfe();
-    }
+    crate::monitor::run()
 }
+
+/// The command line, kept for `rest_init` (the DTB stays mapped in the fixmap).
+static BOOTARGS: spin::Once<&'static str> = spin::Once::new();
 
 /// Print the virtual memory layout with the real values (Linux 4.x printed
 /// this as "Virtual kernel memory layout").

@@ -124,6 +124,25 @@ pub fn vmalloc(size: u64) -> Result<VirtAddr, VmError> {
     Ok(VirtAddr(va))
 }
 
+/// A kernel stack of `size` bytes with an unmapped guard page below it (and
+/// the usual one above). Returns the lowest mapped address.
+pub fn vmalloc_stack(size: u64) -> Result<VirtAddr, VmError> {
+    if size == 0 || size > MAX_VMALLOC || !size.is_multiple_of(PAGE_SIZE) {
+        return Err(VmError::BadSize(size));
+    }
+    let mut guard = VMALLOC.lock();
+    let v = guard.as_mut().expect("vmalloc used before init");
+    let va = reserve_va(v, size + PAGE_SIZE)? + PAGE_SIZE;
+    let mut pages = Vec::new();
+    for i in 0..size / PAGE_SIZE {
+        let pa = page_alloc::alloc_pages(1).ok_or(VmError::NoMemory)?;
+        pages.push(pa);
+        map_page(va + i * PAGE_SIZE, pa.0, PAGE_SIZE, Prot::KERNEL_RW)?;
+    }
+    v.areas.push(Area { va, size, kind: AreaKind::Vmalloc(pages) });
+    Ok(VirtAddr(va))
+}
+
 /// `ioremap`: map `size` bytes of device registers at `pa` as Device-nGnRE.
 pub fn ioremap(pa: PhysAddr, size: u64) -> Result<VirtAddr, VmError> {
     let base = layout::align_down(pa.0, PAGE_SIZE);

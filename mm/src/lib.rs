@@ -12,9 +12,11 @@
 
 pub mod addr;
 pub mod dtb;
+pub mod esr;
 pub mod exit;
 pub mod fmt;
 pub mod layout;
 pub mod pgtable;
+pub mod ptdump;
 pub mod pte;
 pub mod ranges;
