@@ -86,21 +86,37 @@ pub fn lookup(addr: u64) -> Option<Found> {
     Some(Found { name, offset: off - start, size })
 }
 
-/// The address of the function called `name`.
+/// The address of the function called `name`: its full path
+/// (`vakern::setup::start_kernel`) or, if only one function has it, its last
+/// component (`start_kernel`).
 pub fn address_of(name: &str) -> Option<u64> {
     let t = table();
-    if u32_at(t, 0)? != MAGIC {
+    if u32_at(t, 0)? != MAGIC || name.is_empty() {
         return None;
     }
     let (text, _) = image_bounds();
+    let mut by_suffix = None;
+    let mut suffix_matches = 0;
     for i in 0..u32_at(t, 4)? as usize {
         let e = 8 + i * 12;
         let (start, name_off) = (u32_at(t, e)? as u64, u32_at(t, e + 8)? as usize);
         let names = t.get(name_off..)?;
         let len = names.iter().position(|&b| b == 0)?;
-        if &names[..len] == name.as_bytes() {
+        let full = &names[..len];
+        if full == name.as_bytes() {
             return Some(text + start);
         }
+        if full.len() > name.len() + 2
+            && full.ends_with(name.as_bytes())
+            && full[..full.len() - name.len()].ends_with(b"::")
+        {
+            by_suffix = Some(text + start);
+            suffix_matches += 1;
+        }
     }
-    None
+    if suffix_matches == 1 {
+        by_suffix
+    } else {
+        None
+    }
 }

@@ -91,8 +91,27 @@ pub fn parse_addr(s: &str) -> Result<u64, String> {
         None => t.parse::<u64>().ok(),
     };
     parsed
+        .or_else(|| linker_symbol(s))
         .or_else(|| kallsyms::address_of(s))
-        .ok_or_else(|| alloc::format!("{s:?} is not a number or a known function"))
+        .ok_or_else(|| alloc::format!("{s:?} is not a number, a section symbol or a known function"))
+}
+
+/// The image's section symbols by name.
+fn linker_symbol(name: &str) -> Option<u64> {
+    extern "C" {
+        static _etext: u8;
+        static __end_rodata: u8;
+        static _edata: u8;
+    }
+    let (text, end) = physaddr::image_bounds();
+    Some(match name {
+        "_text" => text,
+        "_etext" => &raw const _etext as u64,
+        "__end_rodata" => &raw const __end_rodata as u64,
+        "_edata" => &raw const _edata as u64,
+        "_end" => end,
+        _ => return None,
+    })
 }
 
 fn execute(line: &str) {
