@@ -80,12 +80,12 @@ fn poweroff_boot_prints_layout_and_exits_zero() {
     let c = &out.console;
     for needle in [
         "Virtual kernel memory layout:",
-        "modules : 0xffff_0000_0000_0000 - 0xffff_0000_0800_0000",
-        "vmalloc : 0xffff_0000_0800_0000 - 0xffff_7dff_bfff_0000",
-        "fixed   : 0xffff_7dff_fe60_0000 - 0xffff_7dff_fec0_0000",
-        "PCI I/O : 0xffff_7dff_fee0_0000 - 0xffff_7dff_ffe0_0000",
-        "vmemmap : 0xffff_7e00_0000_0000 - 0xffff_8000_0000_0000",
-        "memory  : 0xffff_8000_0000_0000 - 0xffff_8000_4000_0000",
+        "    modules : 0xffff_0000_0000_0000 - 0xffff_0000_0800_0000",
+        "    vmalloc : 0xffff_0000_0800_0000 - 0xffff_7dff_bfff_0000",
+        "      fixed : 0xffff_7dff_fe60_0000 - 0xffff_7dff_fec0_0000",
+        "    PCI I/O : 0xffff_7dff_fee0_0000 - 0xffff_7dff_ffe0_0000",
+        "    vmemmap : 0xffff_7e00_0000_0000 - 0xffff_8000_0000_0000",
+        "     memory : 0xffff_8000_0000_0000 - 0xffff_8000_4000_0000",
         "Kernel command line: poweroff",
         "DTB at PA 0x0000_0000_4800_0000 (1048576 bytes)",
         "Boot complete.",

@@ -24,7 +24,7 @@ fn ram_128m() {
     let c = linear_alloc_vmalloc(ram("128M"));
     // 128 MiB at 0x4000_0000: 64 blocks of 2 MiB, so one level-2 table.
     assert!(c.contains("linear map tables: L1 1 L2 1 L3 0"), "{c}");
-    assert!(c.contains("memory  : 0xffff_8000_0000_0000 - 0xffff_8000_0800_0000"), "{c}");
+    assert!(c.contains("     memory : 0xffff_8000_0000_0000 - 0xffff_8000_0800_0000"), "{c}");
 }
 
 #[test]
@@ -44,7 +44,7 @@ fn ram_4g() {
 #[test]
 fn ram_16g() {
     let c = linear_alloc_vmalloc(ram("16G"));
-    assert!(c.contains("memory  : 0xffff_8000_0000_0000 - 0xffff_8004_0000_0000"), "{c}");
+    assert!(c.contains("     memory : 0xffff_8000_0000_0000 - 0xffff_8004_0000_0000"), "{c}");
 }
 
 #[test]

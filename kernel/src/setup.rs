@@ -143,12 +143,11 @@ static BOOTARGS: spin::Once<&'static str> = spin::Once::new();
 /// this as "Virtual kernel memory layout").
 pub fn print_layout() {
     let at = physaddr::placement();
-    // SAFETY: linker symbols, addresses only.
     let (etext, rodata_end, edata) =
         (&raw const _etext as u64, &raw const __end_rodata as u64, &raw const _edata as u64);
     let row = |name: &str, start: u64, end: u64| {
         println!(
-            "    {:<8}: {} - {}   ({:>9})",
+            "{:>11} : {} - {}   ({:>9})",
             name,
             Addr(start),
             Addr(end),
@@ -158,10 +157,10 @@ pub fn print_layout() {
     println!("Virtual kernel memory layout:");
     for r in layout::layout_rows(&at) {
         if r.name == "  .image" {
-            row("  .text", at.text, etext);
-            row("  .rodata", etext, rodata_end);
-            row("  .data", rodata_end, edata);
-            row("  .bss", edata, at.end);
+            row(".text", at.text, etext);
+            row(".rodata", etext, rodata_end);
+            row(".data", rodata_end, edata);
+            row(".bss", edata, at.end);
         } else {
             row(r.name, r.start, r.end);
         }
