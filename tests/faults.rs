@@ -189,9 +189,21 @@ fn ptdump_shows_regions_runs_and_attributes() {
     );
     // The UART's ioremap: one device page.
     assert!(c.lines().any(|l| l.contains("4K PTE") && l.contains("DEVICE/nGnRE")), "no UART mapping:\n{c}");
-    // The linear map: one 1 GiB block, RW, NX.
-    let lin = line("0xffff800000000000-0xffff800040000000");
-    assert!(lin.contains("1G PUD") && lin.contains(" RW NX ") && lin.contains("BLK"), "{lin}");
+    // The linear map: 2 MiB blocks up to the image's alias, whose text and
+    // rodata are read-only pages, then read-write again.
+    let lin = line("0xffff800000000000-0xffff800000200000");
+    assert!(lin.contains("2M PMD") && lin.contains(" RW NX ") && lin.contains("BLK"), "{lin}");
+    let alias = line("0xffff800000200000-");
+    assert!(alias.contains(" PTE ") && alias.contains(" ro NX "), "{alias}");
+    assert!(c.contains("Checked W+X mappings: passed, no W+X pages found"), "{c}");
     // No writable and executable run anywhere.
     assert!(!c.lines().any(|l| l.starts_with("0x") && l.contains(" RW x ")), "W+X mapping:\n{c}");
+}
+
+#[test]
+fn wx_checker_catches_a_writable_executable_page() {
+    let c = selftest(machine(), "wx-violation", 3, false);
+    assert!(c.contains("Checked W+X mappings: FAILED, 1 W+X pages found"), "{c}");
+    assert!(c.contains("Checked executable mappings: FAILED, 1 executable pages outside the kernel text"), "{c}");
+    assert!(c.contains("Kernel panic - not syncing: W^X violated"), "{c}");
 }

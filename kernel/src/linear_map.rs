@@ -15,9 +15,11 @@ use crate::physaddr::{self, image_bounds, kimg_to_phys, pa_symbol};
 use crate::{image_sym, pr_info};
 use aarch64_cpu::registers::{ReadWriteable, Writeable, TCR_EL1, TTBR0_EL1, TTBR1_EL1};
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use vakern_mm::dtb::MAX_RAM_RANGES;
 use vakern_mm::fmt::{Addr, Size};
 use vakern_mm::pgtable::{self, MapError, MapFlags, TableCounts};
 use vakern_mm::pte::Prot;
+use vakern_mm::ranges::{Range, RangeSet};
 
 /// The kernel's root table for the upper half, from `paging_init` on.
 pub static mut SWAPPER_PG_DIR: Table = Table::new();
@@ -48,6 +50,32 @@ pub fn image_table_counts() -> [u64; 4] {
     IMAGE_TABLES.each_ref().map(|a| a.load(Relaxed))
 }
 
+/// The pieces of the linear map, `(pa, size, prot)` in address order, handed
+/// to `each`: the mapped RAM, with the image's text and rodata cut out as
+/// read-only pieces.
+pub fn linear_pieces(
+    mapped: &RangeSet<MAX_RAM_RANGES>,
+    each: &mut dyn FnMut(u64, u64, Prot) -> Result<(), MapError>,
+) -> Result<(), MapError> {
+    let (text, _) = image_bounds();
+    let ro = Range { base: kimg_to_phys(text), end: kimg_to_phys(&raw const __end_rodata as u64) };
+    for r in mapped.iter() {
+        if !r.overlaps(&ro) {
+            each(r.base, r.size(), Prot::KERNEL_RW)?;
+            continue;
+        }
+        let (a, b) = (ro.base.max(r.base), ro.end.min(r.end));
+        if r.base < a {
+            each(r.base, a - r.base, Prot::KERNEL_RW)?;
+        }
+        each(a, b - a, Prot::KERNEL_RO)?;
+        if b < r.end {
+            each(b, r.end - b, Prot::KERNEL_RW)?;
+        }
+    }
+    Ok(())
+}
+
 /// Build `swapper_pg_dir`, switch TTBR1 to it and drop the identity map.
 pub fn paging_init() -> Result<(), MapError> {
     let mut t = FixmapTables::new();
@@ -63,13 +91,17 @@ pub fn paging_init() -> Result<(), MapError> {
         add(&IMAGE_TABLES, &c);
     }
 
-    // The linear map: every mapped RAM range, never executable.
+    // The linear map: every mapped RAM range, never executable. The alias
+    // of the image's text and rodata is read-only too (Linux's rodata=full),
+    // so no kernel page is writable through one mapping and executable
+    // through another.
     let mem = memblock::memory().expect("memblock set up before paging_init");
-    for r in mem.mapped.iter() {
-        let va = physaddr::__va(r.base);
-        let c = pgtable::map_range(&mut t, pgd, va, r.base, r.size(), Prot::KERNEL_RW, MapFlags::LARGEST)?;
+    linear_pieces(&mem.mapped, &mut |base, size, prot| {
+        let va = physaddr::__va(base);
+        let c = pgtable::map_range(&mut t, pgd, va, base, size, prot, MapFlags::LARGEST)?;
         add(&LINEAR_TABLES, &c);
-    }
+        Ok(())
+    })?;
 
     crate::fixmap::fixmap_link(&mut t, pgd);
     t.finish();

@@ -47,6 +47,7 @@ pub mod stack;
 pub mod traps;
 pub mod util;
 pub mod vmalloc;
+pub mod wx;
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {

@@ -62,6 +62,7 @@ pub fn exists(name: &str) -> bool {
     TESTS.iter().any(|t| t.0 == name)
         || name.strip_prefix("exit:").is_some_and(|n| n.parse::<u32>().is_ok())
         || name.strip_prefix("dv:").is_some_and(|c| crate::dv_corpus::CASES.iter().any(|k| k.0 == c))
+        || name == "wx-violation"
         || name.strip_prefix("fault:").is_some_and(|k| crate::faults::KINDS.iter().any(|f| f.0 == k))
 }
 
@@ -81,6 +82,21 @@ pub fn run(name: &str) -> ! {
     }
     if let Some(case) = name.strip_prefix("dv:") {
         crate::dv_corpus::run(case);
+    }
+    if name == "wx-violation" {
+        // Map one vmalloc page writable and executable, then run the check:
+        // it must find exactly that page and stop the kernel.
+        let va = layout::VMALLOC_START + (1 << 39);
+        let pa = page_alloc::alloc_pages(1).expect("page");
+        let prot = pte::Prot { write: true, exec: true, mem: MemType::Normal };
+        let mut t = LinearTables::new();
+        pgtable::map_range(&mut t, LinearTables::root(), va, pa.0, PAGE_SIZE, prot, pgtable::MapFlags::PAGES)
+            .expect("map a W+X page");
+        crate::mmu::sync_tables();
+        pr_info!("selftest wx-violation: mapped {} writable and executable", Addr(va));
+        crate::wx::check_and_report();
+        crate::pr_err!("selftest wx-violation: FAIL: the check did not stop the kernel");
+        semihosting::exit(exit::TEST_FAILED);
     }
     if let Some(kind) = name.strip_prefix("fault:") {
         pr_info!("selftest fault:{}: triggering a deliberate fault", kind);
@@ -282,9 +298,21 @@ fn test_linear() -> Outcome {
         let (_, d) = w.leaf().ok_or("linear range not mapped")?;
         check!(d & pte::PXN != 0 && d & pte::UXN != 0, "linear map at {} is executable", Addr(physaddr::__va(r.base)));
     }
+    // The image's alias: text and rodata read-only, never executable.
+    let (text, _) = physaddr::image_bounds();
+    let alias = physaddr::lm_alias(physaddr::ImageAddr::from_raw(text));
+    check!(at_s1e1r(alias.0).is_some() && at_s1e1w(alias.0).is_none(), "the linear alias of the text is writable");
+    let alias_ro = physaddr::lm_alias(image_sym!(PROBE));
+    check!(at_s1e1r(alias_ro.0).is_some() && at_s1e1w(alias_ro.0).is_none(), "the linear alias of rodata is writable");
     // Table pages: exactly the fewest possible for the mapped ranges.
     let got = linear_map::linear_table_counts();
-    let want = pgtable::min_tables(mem.mapped.iter().map(|r| (physaddr::__va(r.base), r.size())));
+    // The linear map is cut where the image's read-only alias starts and ends.
+    let mut pieces = Vec::new();
+    let _ = linear_map::linear_pieces(&mem.mapped, &mut |pa, size, _| {
+        pieces.push((physaddr::__va(pa), size));
+        Ok(())
+    });
+    let want = pgtable::min_tables(pieces.into_iter());
     pr_info!(
         "linear map tables: L1 {} L2 {} L3 {}; fewest possible: L1 {} L2 {} L3 {}",
         got[1],

@@ -122,6 +122,7 @@ extern "C" fn rest_init() -> ! {
     if cfg!(feature = "debug_virtual") {
         pr_info!("debug_virtual: {} report(s) during boot", physaddr::reports());
     }
+    crate::wx::check_and_report();
     if opts.ptdump {
         crate::ptdump::dump(&mut |l| println!("{}", l));
     }
