@@ -11,6 +11,7 @@
 #   vk-break-fault        break on the kernel's exception handler (and do_mem_abort if present)
 #   vk-phys-symbols [PA]  reload the symbols at the physical addresses used before the MMU is on
 #   vk-virt-symbols       reload the symbols at their linked (virtual) addresses
+#   vk-help               list the helpers
 #
 # The first half of this file is plain Python with no use of `gdb`: address arithmetic,
 # descriptor and ESR decoding, the table walker and the page-table dump work over
@@ -297,14 +298,6 @@ def decode_desc(desc, level):
     return d
 
 
-def format_size(n):
-    """Sizes the way a page-table dump prints them: 4K, 2M, 1G, 88K, 1T."""
-    for unit, shift in (("P", 50), ("T", 40), ("G", 30), ("M", 20), ("K", 10)):
-        if n >= (1 << shift) and n % (1 << shift) == 0:
-            return "%d%s" % (n >> shift, unit)
-    return "%dB" % n
-
-
 def format_leaf_attrs(desc):
     """Attributes of a block/page descriptor, spelled out (used by vk-walk)."""
     attr = (desc >> 2) & 7
@@ -329,19 +322,20 @@ def format_leaf_attrs(desc):
     return ", ".join(parts)
 
 
-def ptdump_attrs(desc):
-    """Fixed-width attribute columns for the page-table dump."""
+def ptdump_attrs(desc, level=3):
+    """Fixed-width attribute columns of the page-table dump (the kernel's layout)."""
     attr = (desc >> 2) & 7
     cols = [
         "USR" if desc & D_AP1 else "   ",
         "ro" if desc & D_AP2 else "RW",
         "NX" if desc & D_PXN else "x ",
-        "SHD" if (desc >> 8) & 3 == 3 else ("OSH" if (desc >> 8) & 3 == 2 else "   "),
+        "SHD" if (desc >> 8) & 3 == 3 else "   ",
         "AF" if desc & D_AF else "  ",
         "NG" if desc & D_NG else "  ",
         "CON" if desc & D_CONT else "   ",
+        "BLK" if desc_kind(desc | D_VALID, level) == "block" else "   ",
         "UXN" if desc & D_UXN else "   ",
-        PTDUMP_MEM_NAMES.get(attr, "ATTR%d" % attr),
+        PTDUMP_MEM_NAMES.get(attr, "ATTRIDX%d" % attr),
     ]
     return " ".join(cols)
 
@@ -380,6 +374,8 @@ def tcr_fields(tcr):
 
 def tcr_warnings(tcr):
     """What in TCR_EL1 differs from what the walker assumes (4 KiB, 48-bit VAs)."""
+    if tcr == 0:
+        return ["TCR_EL1 is 0 (not programmed yet): assuming 48-bit VAs and the 4 KiB granule"]
     f = tcr_fields(tcr)
     w = []
     if f["t0sz"] != 16:
@@ -565,21 +561,40 @@ RUN_ATTR_MASK = (MASK64 & ~ADDR_MASK) & ~0x3
 
 
 class Run(object):
-    def __init__(self, start, end, level, desc, region, pa):
-        self.start, self.end, self.level, self.desc, self.region, self.pa = start, end, level, desc, region, pa
+    """[start, end) mapped by entries of one level with the same attributes."""
+
+    def __init__(self, start, end, level, desc, pa):
+        self.start, self.end, self.level, self.desc, self.pa = start, end, level, desc, pa
         self.pa_end = pa + (end - start)
 
     @property
     def key(self):
         return (self.level, self.desc & RUN_ATTR_MASK)
 
+    def __repr__(self):
+        return "Run(%s-%s, level %d, %s)" % (hex16(self.start), hex16(self.end), self.level, hex16(self.desc))
+
+
+def ptdump_markers(text=None, end=None):
+    """(start, name) of each region of the upper half, in address order: the same
+    markers the kernel's own dump prints (kernel/src/ptdump.rs)."""
+    m = [(MODULES_VADDR, "Modules"), (VMALLOC_START, "vmalloc() area")]
+    if text is not None and end is not None:
+        m.append((text, "Kernel image"))
+        m.append(((end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1), "vmalloc() area (after the image)"))
+    m += [(VMALLOC_END, "Unused hole"), (FIXADDR_START, "Fixmap"), (PCI_IO_START, "PCI I/O"),
+          (VMEMMAP_START, "vmemmap"), (PAGE_OFFSET, "Linear mapping")]
+    return m
+
 
 def ptdump_runs(root_pa, read_table, start=VA_START, end=1 << 64, base_va=VA_START,
-                text=None, text_end=None, split_phys=False, max_tables=8192):
+                split_phys=False, max_tables=8192):
     """Runs of same-level, same-attribute leaf entries of the tables at `root_pa`
     that overlap [start, end). `read_table(pa)` returns the 512 entries of the
     table at physical `pa`. Invalid entries are skipped one entry at a time at
-    the level where they are found, so an empty 512 GiB slot costs one read.
+    the level where they are found, so an empty 512 GiB slot costs nothing more
+    than its entry in the root table. With split_phys, runs also break where the
+    output addresses stop being contiguous.
     Returns (runs, problems): problems are text lines (reserved entries, read errors)."""
     runs = []
     problems = []
@@ -594,15 +609,14 @@ def ptdump_runs(root_pa, read_table, start=VA_START, end=1 << 64, base_va=VA_STA
     def leaf(va, level, desc):
         size = level_size(level)
         pa = desc_output(desc, level)
-        region = classify(va, text, text_end)
         c = cur[0]
         if (c is not None and c.end == va and c.key == (level, desc & RUN_ATTR_MASK)
-                and c.region == region and (not split_phys or c.pa_end == pa)):
+                and (not split_phys or c.pa_end == pa)):
             c.end = va + size
             c.pa_end = c.pa + (c.end - c.start)
             return
         close()
-        cur[0] = Run(va, va + size, level, desc, region, pa)
+        cur[0] = Run(va, va + size, level, desc, pa)
 
     def visit(table_pa, level, va_base):
         tables[0] += 1
@@ -638,21 +652,59 @@ def ptdump_runs(root_pa, read_table, start=VA_START, end=1 << 64, base_va=VA_STA
     return runs, problems
 
 
-def format_ptdump(runs, show_phys=False):
-    """Lines of the dump: a ---[ region ]--- marker when the region changes, then
-    0xSTART-0xEND  SIZE LEVEL attrs per run."""
+def format_size(n):
+    """Sizes as the page-table dump prints them: whole KiB, scaled while divisible by 1024
+    (4K, 88K, 2M, 600M, 1G)."""
+    if n % 1024:
+        return "%dB" % n
+    n >>= 10
+    units = "KMGTPE"
+    u = 0
+    while n and n % 1024 == 0 and u + 1 < len(units):
+        n //= 1024
+        u += 1
+    return "%d%s" % (n, units[u])
+
+
+def ptdump_line(start, end, level, desc, pa=None):
+    """One run in the kernel's (Linux's kernel_page_tables) layout:
+    0xSTART-0xEND   SIZE LEVEL attribute columns MEMTYPE"""
+    line = "0x%016x-0x%016x   %10s %s %s" % (start, u64(end), format_size(end - start), LEVEL_UPPER[level],
+                                           ptdump_attrs(desc, level))
+    if pa is not None:
+        line += "  -> PA 0x%x" % pa
+    return line
+
+
+def format_ptdump(runs, markers=None, show_phys=False, start=VA_START, end=1 << 64):
+    """Lines of the dump: every region marker overlapping [start, end) as
+    ---[ Name ]---, each followed by the runs (split at marker boundaries) in it."""
+    if markers is None:
+        markers = ptdump_markers()
+    bounds = [m[0] for m in markers[1:]] + [1 << 64]
     lines = []
-    region = None
-    for r in runs:
-        if r.region != region:
-            region = r.region
-            lines.append("---[ %s ]---" % region)
-        line = "0x%016x-0x%016x %7s %-3s  %s" % (
-            r.start, u64(r.end), format_size(r.end - r.start),
-            LEVEL_UPPER[r.level], ptdump_attrs(r.desc))
-        if show_phys:
-            line += "  -> PA 0x%x" % r.pa
-        lines.append(line)
+    ri = 0
+    pieces = []
+    for r in runs:  # split runs where a marker starts inside them
+        s0, pa = r.start, r.pa
+        for b in sorted(m[0] for m in markers):
+            if s0 < b < r.end:
+                pieces.append((s0, b, r, pa))
+                pa += b - s0
+                s0 = b
+        pieces.append((s0, r.end, r, pa))
+    for (mstart, name), mend in zip(markers, bounds):
+        if mend <= start or mstart >= end:  # region outside the requested range
+            continue
+        lines.append("---[ %s ]---" % name)
+        while ri < len(pieces) and pieces[ri][0] < mend:
+            s0, e0, r, pa = pieces[ri]
+            lines.append(ptdump_line(s0, e0, r.level, r.desc, pa if show_phys else None))
+            ri += 1
+    while ri < len(pieces):  # below the first marker (cannot happen in the upper half)
+        s0, e0, r, pa = pieces[ri]
+        lines.append(ptdump_line(s0, e0, r.level, r.desc, pa if show_phys else None))
+        ri += 1
     return lines
 
 
@@ -816,18 +868,22 @@ def format_esr(esr, far=None):
             else:
                 lines.append("  ISV = 0 (no syndrome for the access register)")
             lines.append("  CM = %d, WnR = %d (%s)" % (d["cm"], d["wnr"], "write" if d["wnr"] else "read"))
-        kind = "data" if d["is_data_abort"] else "instruction"
         if far is not None:
             if d["fnv"]:
                 lines.append("FAR_EL1 = %s (not valid: FnV = 1)" % hex16(far))
             else:
-                lines.append("FAR_EL1 = %s: %s %s at this address" % (hex16(far), kind, "fetch" if kind == "instruction" else ("write" if d.get("wnr") else "read")))
+                if not d["is_data_abort"]:
+                    what = "instruction fetch"
+                else:
+                    what = "data write" if d["wnr"] else "data read"
+                lines.append("FAR_EL1 = %s: %s at this address" % (hex16(far), what))
     else:
         if "imm16" in d:
             lines.append("  imm16 = 0x%04x" % d["imm16"])
         if d["ec"] == 0x18:
             lines.append("  %s S%d_%d_C%d_C%d_%d, Rt = x%d" % (
-                "MRS (read)" if d["read"] else "MSR (write)", d["op0"], d["op1"], d["crn"], d["crm"], d["op2"], d["rt"]))
+                "MRS (read)" if d["read"] else "MSR (write)",
+                d["op0"], d["op1"], d["crn"], d["crm"], d["op2"], d["rt"]))
         if far is not None:
             lines.append("FAR_EL1 = %s (not meaningful for this class)" % hex16(far))
     return lines
@@ -888,7 +944,8 @@ except ImportError:  # plain Python (tests)
 
 if gdb is not None:
 
-    _state = {"offset": 0, "pa_text": None, "file": None}
+    # Where vk-phys-symbols put the symbols: offset added to link addresses, PA of _text.
+    _state = {"offset": 0, "pa_text": None}
 
     def _reg(*names):
         """A register by one of its names, or None if the target has none of them."""
@@ -907,10 +964,25 @@ if gdb is not None:
 
     def _need_target():
         try:
-            if gdb.selected_inferior().pid <= 0 or gdb.selected_thread() is None:
-                raise gdb.GdbError("not connected to a running target (target remote :PORT first)")
+            ok = gdb.selected_inferior().pid > 0 and gdb.selected_thread() is not None
         except gdb.error:
+            ok = False
+        if not ok:
             raise gdb.GdbError("not connected to a running target (target remote :PORT first)")
+        _ensure_virtual()
+
+    def _ensure_virtual():
+        """QEMU keeps the physical-memory mode across GDB connections: if a session died
+        inside a physical read, every later virtual read would silently be physical."""
+        try:
+            out = gdb.execute("maintenance packet qqemu.PhyMemMode", to_string=True)
+        except gdb.error:
+            return
+        if 'received: "1"' in out:
+            gdb.execute("maintenance packet Qqemu.PhyMemMode:0", to_string=True)
+            gdb.execute("maintenance flush dcache", to_string=True)
+            gdb.write("vakern: the gdbstub was left in physical-memory mode (by an earlier session?); "
+                      "switched back to virtual addresses\n")
 
     def _info_address(name):
         try:
@@ -938,10 +1010,11 @@ if gdb is not None:
                     pass
         return _info_address(name)
 
-    def _search_minsyms(kind, regex):
-        """(address, name) pairs from `info variables|functions -n REGEX` non-debugging lines."""
+    def _search_minsyms(kind, word, regex):
+        """(address, name) of the non-debugging symbols that `info variables|functions WORD`
+        lists and whose name matches the Python `regex`."""
         try:
-            out = gdb.execute("info %s -n %s" % (kind, regex), to_string=True)
+            out = gdb.execute("info %s %s" % (kind, word), to_string=True)
         except gdb.error:
             return []
         res = []
@@ -952,25 +1025,27 @@ if gdb is not None:
                 continue
             if in_nondebug:
                 m = re.match(r"\s*(0x[0-9a-fA-F]+)\s+(\S.*)$", line)
-                if m:
+                if m and re.search(regex, m.group(2).strip()):
                     res.append((int(m.group(1), 16), m.group(2).strip()))
         return res
 
     # Kernel variables: the exported names first, then the Rust statics they are renamed from.
     _VARS = {
         "memstart_addr": (["memstart_addr", "vakern::physaddr::memstart_addr", "vakern::physaddr::MEMSTART_ADDR"],
-                          r"(^|::)(memstart_addr|MEMSTART_ADDR)(::h[0-9a-f]{16})?$"),
+                          "MEMSTART_ADDR", r"(^|::)MEMSTART_ADDR(::h[0-9a-f]{16})?$"),
         "kimage_voffset": (["kimage_voffset", "vakern::physaddr::kimage_voffset", "vakern::physaddr::KIMAGE_VOFFSET"],
-                           r"(^|::)(kimage_voffset|KIMAGE_VOFFSET)(::h[0-9a-f]{16})?$"),
+                           "KIMAGE_VOFFSET", r"(^|::)KIMAGE_VOFFSET(::h[0-9a-f]{16})?$"),
     }
 
     def _kernel_var_address(var):
-        names, regex = _VARS[var]
+        """(address, the name it was found under) of a kernel variable: the exported
+        name, the Rust static by path, then the static's hashed (mangled) symbol."""
+        names, word, regex = _VARS[var]
         for n in names:
             a = _lookup_address(n)
             if a is not None:
                 return a, n
-        for a, n in _search_minsyms("variables", "'%s'" % regex):
+        for a, n in _search_minsyms("variables", word, regex):
             return a, n
         return None, None
 
@@ -1325,8 +1400,9 @@ data aborts, ISV, CM and WnR."""
 Usage: vk-ptdump [-p] [START [END]]
 
 One line per run of entries with the same level and attributes:
-  0xSTART-0xEND  SIZE LEVEL attributes
-under a ---[ region ]--- marker when the region of the layout changes.
+  0xSTART-0xEND   SIZE LEVEL attributes
+under a ---[ Region ]--- marker per region of the layout: the same format and
+markers as the kernel's own dump (the `ptdump` boot option), so they can be diffed.
 START/END limit the dump (default: the whole upper half). -p also prints the
 physical address of each run and splits runs that are not physically contiguous.
 Invalid entries are skipped at the level they are found, so empty space is cheap."""
@@ -1368,20 +1444,42 @@ Invalid entries are skipped at the level they are found, so empty space is cheap
                 return cache[pa]
 
             with _PhysMode():
-                runs, problems = ptdump_runs(root, read_table, start, end, VA_START, text, tend, phys)
-            _print(format_ptdump(runs, phys))
+                runs, problems = ptdump_runs(root, read_table, start, end, VA_START, phys)
+            _print(format_ptdump(runs, ptdump_markers(text, tend), phys, start, end))
             for p in problems:
                 gdb.write("warning: %s\n" % p)
             if not runs:
                 gdb.write("(no valid mappings in range)\n")
+
+    def _break_at_entry(name, addr):
+        """A breakpoint on the first instruction of `name`, so the arguments (x0, x1)
+        are intact. "*NAME" is parsed as C (the Rust parser does not see linker
+        symbols); GDB keeps that language for the breakpoint and re-resolves it
+        when the symbols move (vk-phys-symbols)."""
+        lang = gdb.parameter("language")
+        try:
+            gdb.execute("set language c", to_string=True)
+            try:
+                return gdb.Breakpoint("*" + name)
+            except gdb.error:
+                pass
+        finally:
+            gdb.execute("set language %s" % lang, to_string=True)
+        for spec in (name, "*0x%x" % addr):
+            try:
+                return gdb.Breakpoint(spec)
+            except gdb.error:
+                continue
+        return None
 
     class VkBreakFault(gdb.Command):
         """Set breakpoints on the kernel's exception handler.
 
 Usage: vk-break-fault
 
-Breaks on handle_exception (the Rust handler the vectors call) and on
-do_mem_abort if the kernel has that symbol. After the stop, vk-esr decodes the
+Breaks on the first instruction of handle_exception (the Rust handler the
+vectors call, so its arguments are still in x0/x1) and of do_mem_abort if the
+kernel has that symbol. After the stop, vk-esr decodes the
 live ESR_EL1/FAR_EL1 and vk-walk $FAR_EL1 shows the tables for the address."""
 
         def __init__(self):
@@ -1395,10 +1493,10 @@ live ESR_EL1/FAR_EL1 and vk-walk $FAR_EL1 shows the tables for the address."""
                     if name == "handle_exception":
                         gdb.write("no symbol handle_exception in %s\n" % _objfile_path())
                     continue
-                try:
-                    bp = gdb.Breakpoint(name)
-                except gdb.error:
-                    bp = gdb.Breakpoint("*0x%x" % addr)
+                bp = _break_at_entry(name, addr)
+                if bp is None:
+                    gdb.write("could not set a breakpoint on %s\n" % name)
+                    continue
                 locs = getattr(bp, "locations", None)
                 where = ", ".join("0x%x" % loc.address for loc in locs) if locs else "0x%x" % addr
                 gdb.write("breakpoint %d on %s at %s\n" % (bp.number, name, where))
@@ -1407,7 +1505,7 @@ live ESR_EL1/FAR_EL1 and vk-walk $FAR_EL1 shows the tables for the address."""
                 raise gdb.GdbError("no exception handler symbol found")
 
     def _reload_symbols(offset):
-        path = _state["file"] or _objfile_path()
+        path = _objfile_path()
         if not path:
             raise gdb.GdbError("no symbol file loaded")
         confirm = gdb.parameter("confirm")
@@ -1419,7 +1517,6 @@ live ESR_EL1/FAR_EL1 and vk-walk $FAR_EL1 shows the tables for the address."""
                 gdb.execute("symbol-file %s" % path, to_string=True)
         finally:
             gdb.execute("set confirm %s" % ("on" if confirm else "off"))
-        _state["file"] = path
         return path
 
     class VkPhysSymbols(gdb.Command):
@@ -1466,7 +1563,27 @@ Undoes vk-phys-symbols: `symbol-file FILE` without an offset."""
             gdb.write("symbols of %s at their linked addresses: _text %s\n" % (
                 path, "?" if now is None else hex16(now)))
 
-    for _cls in (VkV2P, VkP2V, VkWalk, VkEsr, VkPtdump, VkBreakFault, VkPhysSymbols, VkVirtSymbols):
+    _COMMANDS = (("vk-v2p VA", VkV2P), ("vk-p2v PA", VkP2V), ("vk-walk VA", VkWalk),
+                 ("vk-esr [VALUE]", VkEsr), ("vk-ptdump [-p] [START [END]]", VkPtdump),
+                 ("vk-break-fault", VkBreakFault), ("vk-phys-symbols [PA]", VkPhysSymbols),
+                 ("vk-virt-symbols", VkVirtSymbols))
+
+    class VkHelp(gdb.Command):
+        """List the vakern GDB helpers with a line about each.
+
+Usage: vk-help          (then `help vk-NAME` for the details of one)"""
+
+        def __init__(self):
+            super(VkHelp, self).__init__("vk-help", gdb.COMMAND_SUPPORT)
+
+        def invoke(self, arg, from_tty):
+            for usage, cls in _COMMANDS:
+                gdb.write("  %-30s %s\n" % (usage, cls.__doc__.splitlines()[0]))
+            gdb.write("`help vk-NAME` for details. Tables are read physically through QEMU's gdbstub "
+                      "(Qqemu.PhyMemMode).\n")
+
+    for _usage, _cls in _COMMANDS:
         _cls()
+    VkHelp()
     gdb.write("vakern GDB helpers loaded: vk-v2p vk-p2v vk-walk vk-esr vk-ptdump vk-break-fault "
-              "vk-phys-symbols vk-virt-symbols (help vk-...)\n")
+              "vk-phys-symbols vk-virt-symbols (vk-help lists them)\n")
