@@ -37,20 +37,36 @@ use vakern_mm::layout::{self, PAGE_OFFSET};
 /// real (page-aligned) value can be mistaken for it. Linux uses -1.
 pub const MEMSTART_UNSET: u64 = u64::MAX;
 
-/// Physical address of the start of the linear map (Linux `memstart_addr`).
-static MEMSTART_ADDR: AtomicU64 = AtomicU64::new(MEMSTART_UNSET);
-/// VA - PA of the kernel image (Linux `kimage_voffset`).
-static KIMAGE_VOFFSET: AtomicU64 = AtomicU64::new(0);
+/// The values every translation reads, together in one page-aligned block
+/// so that the fast paths address them with a single `adrp` and no `add`:
+/// `__pa` picks its offset with bit 47 as an index (see [`virt_to_phys`]).
+#[repr(C, align(4096))]
+struct Translation {
+    /// What `__pa` subtracts, by bit 47 of the address: `[0]` =
+    /// `kimage_voffset` (the image rule), `[1]` = `PAGE_OFFSET - memstart_addr`
+    /// (the linear rule).
+    pa_offset: [AtomicU64; 2],
+    /// Linux `memstart_addr` (`PHYS_OFFSET`); odd until memory is discovered.
+    memstart: AtomicU64,
+    /// `kimage_voffset + memstart_addr`: what `lm_alias` subtracts before the OR.
+    lm_alias_offset: AtomicU64,
+}
+
+static TRANSLATION: Translation = Translation {
+    pa_offset: [AtomicU64::new(0), AtomicU64::new(PAGE_OFFSET.wrapping_sub(MEMSTART_UNSET))],
+    memstart: AtomicU64::new(MEMSTART_UNSET),
+    lm_alias_offset: AtomicU64::new(MEMSTART_UNSET),
+};
+
 // Linux's names for the two values, as global symbols for GDB
-// (scripts/gdb/vakern.py). They are aliases: the kernel itself uses the
-// local statics, so no access goes through the GOT.
+// (scripts/gdb/vakern.py). They are aliases into TRANSLATION: the kernel
+// itself uses the local static, so no access goes through the GOT.
 core::arch::global_asm!(
-    ".globl memstart_addr",
-    ".set memstart_addr, {m}",
     ".globl kimage_voffset",
-    ".set kimage_voffset, {k}",
-    m = sym MEMSTART_ADDR,
-    k = sym KIMAGE_VOFFSET,
+    ".set kimage_voffset, {t}",
+    ".globl memstart_addr",
+    ".set memstart_addr, {t} + 16",
+    t = sym TRANSLATION,
 );
 
 /// Physical end (exclusive) of the highest RAM in the linear map.
@@ -69,7 +85,9 @@ extern "C" {
 
 /// Record `kimage_voffset`, once, at entry to `start_kernel`.
 pub fn set_kimage_voffset(v: u64) {
-    KIMAGE_VOFFSET.store(v, Relaxed);
+    TRANSLATION.pa_offset[0].store(v, Relaxed);
+    let m = TRANSLATION.memstart.load(Relaxed);
+    TRANSLATION.lm_alias_offset.store(v.wrapping_add(m), Relaxed);
 }
 
 /// Record `memstart_addr` and the RAM the linear map covers (`memblock.rs`).
@@ -77,7 +95,9 @@ pub fn set_memstart(memstart: u64, ram_start: u64, ram_end: u64) {
     assert!(memstart & 1 == 0, "memstart_addr must be page aligned");
     RAM_START.store(ram_start, Relaxed);
     RAM_END.store(ram_end, Relaxed);
-    MEMSTART_ADDR.store(memstart, Relaxed);
+    TRANSLATION.pa_offset[1].store(PAGE_OFFSET.wrapping_sub(memstart), Relaxed);
+    TRANSLATION.lm_alias_offset.store(kimage_voffset().wrapping_add(memstart), Relaxed);
+    TRANSLATION.memstart.store(memstart, Relaxed);
 }
 
 /// Mark the linear map as live (`linear_map.rs`).
@@ -93,12 +113,12 @@ pub fn linear_map_ready() -> bool {
 /// `kimage_voffset`: VA - PA of the image.
 #[inline(always)]
 pub fn kimage_voffset() -> u64 {
-    KIMAGE_VOFFSET.load(Relaxed)
+    TRANSLATION.pa_offset[0].load(Relaxed)
 }
 
 /// `memstart_addr` as stored, without the check (for the boot log and tests).
 pub fn memstart_addr_raw() -> u64 {
-    MEMSTART_ADDR.load(Relaxed)
+    TRANSLATION.memstart.load(Relaxed)
 }
 
 /// Physical RAM covered by the linear map, `[start, end)`.
@@ -120,7 +140,7 @@ pub fn image_bounds() -> (u64, u64) {
 pub fn placement() -> layout::Placement {
     let (text, end) = image_bounds();
     let linear_end = if linear_map_ready() {
-        addr::phys_to_virt(RAM_END.load(Relaxed), MEMSTART_ADDR.load(Relaxed))
+        addr::phys_to_virt(RAM_END.load(Relaxed), TRANSLATION.memstart.load(Relaxed))
     } else {
         PAGE_OFFSET
     };
@@ -139,7 +159,7 @@ pub fn region_of(va: u64) -> layout::Region {
 #[inline(always)]
 #[track_caller]
 pub fn phys_offset() -> u64 {
-    let m = MEMSTART_ADDR.load(Relaxed);
+    let m = TRANSLATION.memstart.load(Relaxed);
     #[cfg(feature = "debug_virtual")]
     if m & 1 != 0 {
         bug(format_args!("PHYS_OFFSET read before memstart_addr was set"), Location::caller());
@@ -155,7 +175,36 @@ pub fn phys_offset() -> u64 {
 pub fn virt_to_phys(va: VirtAddr) -> PhysAddr {
     #[cfg(feature = "debug_virtual")]
     check_virt_to_phys(va.0, Location::caller());
-    PhysAddr(addr::virt_to_phys(va.0, phys_offset_unchecked(), kimage_voffset()))
+    PhysAddr(virt_to_phys_nodebug(va.0))
+}
+
+/// Linux's `__virt_to_phys_nodebug`: four instructions. Bit 47 picks the rule
+/// (set for the linear map, clear for the image; Linux's own fast test),
+/// and indexes the two offsets in the page-aligned [`TRANSLATION`] block:
+/// `adrp` (the block's page is its address), `ubfx`, `ldr`, `sub`. For any
+/// address that is linear or in the image this equals
+/// `vakern_mm::addr::virt_to_phys`; the host tests and the self-tests check
+/// it. Misuse (neither kind) is what `debug_virtual` is for.
+#[inline(always)]
+pub fn virt_to_phys_nodebug(va: u64) -> u64 {
+    let pa: u64;
+    // SAFETY: reads one word of TRANSLATION, which is page aligned, so the
+    // page address from `adrp` is the block's own address.
+    unsafe {
+        core::arch::asm!(
+            "adrp {t}, {tbl}",
+            "ubfx {i}, {va}, #47, #1",
+            "ldr {i}, [{t}, {i}, lsl #3]",
+            "sub {pa}, {va}, {i}",
+            tbl = sym TRANSLATION,
+            va = in(reg) va,
+            t = out(reg) _,
+            i = out(reg) _,
+            pa = lateout(reg) pa,
+            options(pure, readonly, nostack, preserves_flags)
+        );
+    }
+    pa
 }
 
 /// `__pa` for a raw address (from a register, the monitor, a pointer cast).
@@ -214,7 +263,9 @@ pub fn lm_alias(sym: ImageAddr) -> VirtAddr {
     if !linear_map_ready() {
         bug(format_args!("lm_alias({}) used before the linear map exists", Addr(sym.0)), Location::caller());
     }
-    phys_to_virt(pa_symbol(sym))
+    #[cfg(feature = "debug_virtual")]
+    check_pa_symbol(sym.0, Location::caller());
+    VirtAddr(sym.0.wrapping_sub(TRANSLATION.lm_alias_offset.load(Relaxed)) | PAGE_OFFSET)
 }
 
 /// `__kimg_to_phys`: the image rule, unchecked.
@@ -251,7 +302,7 @@ pub fn virt_addr_valid(va: u64) -> bool {
     if !is_lm_address(va) || !linear_map_ready() {
         return false;
     }
-    let pa = addr::lm_to_phys(va, MEMSTART_ADDR.load(Relaxed));
+    let pa = addr::lm_to_phys(va, TRANSLATION.memstart.load(Relaxed));
     let (start, end) = ram_bounds();
     pa >= start && pa < end && crate::memblock::is_mapped_ram(pa)
 }
@@ -277,7 +328,13 @@ pub fn pfn_valid(pfn: u64) -> bool {
 
 #[inline(always)]
 fn phys_offset_unchecked() -> u64 {
-    MEMSTART_ADDR.load(Relaxed)
+    TRANSLATION.memstart.load(Relaxed)
+}
+
+/// `lm_alias` as the composition Linux defines, `__va(__pa_symbol(sym))`,
+/// for the self-test that compares it with the one-subtraction fast path.
+pub fn lm_alias_composed(sym: ImageAddr) -> VirtAddr {
+    VirtAddr(addr::phys_to_virt(addr::kimg_to_phys(sym.0, kimage_voffset()), phys_offset_unchecked()))
 }
 
 /// `__va` without any check, for building deliberately bad addresses in
@@ -336,7 +393,7 @@ fn check_virt_to_phys(va: u64, caller: &'static Location<'static>) {
 #[cfg(feature = "debug_virtual")]
 #[inline(never)]
 fn check_phys_to_virt(pa: u64, caller: &'static Location<'static>) {
-    if MEMSTART_ADDR.load(Relaxed) & 1 == 0 && !crate::memblock::is_mapped_ram(pa) {
+    if TRANSLATION.memstart.load(Relaxed) & 1 == 0 && !crate::memblock::is_mapped_ram(pa) {
         report(format_args!("phys_to_virt used for non-RAM physical address: {} at {}", Addr(pa), caller));
     }
 }

@@ -444,6 +444,20 @@ fn test_translate() -> Outcome {
     let bytes = unsafe { core::slice::from_raw_parts(alias.as_ptr::<u8>(), 64) };
     check!(bytes == &PROBE[..], "lm_alias(PROBE) reads different bytes");
     check!(physaddr::__pa(alias.0) == physaddr::pa_symbol(image_sym!(PROBE)).0, "__pa(lm_alias(x)) != __pa_symbol(x)");
+    // The fast paths agree with the plain arithmetic of vakern_mm::addr.
+    check!(alias == physaddr::lm_alias_composed(image_sym!(PROBE)), "lm_alias fast path disagrees with __va(__pa_symbol())");
+    let (po, ko) = (physaddr::phys_offset(), physaddr::kimage_voffset());
+    let (text0, end0) = physaddr::image_bounds();
+    let mut rng = XorShift(0x1234_5678_9abc_def1);
+    for _ in 0..1000 {
+        let r = mem.mapped.iter().nth((rng.next_u64() % mem.mapped.len() as u64) as usize).unwrap();
+        let pa = r.base + rng.next_u64() % r.size();
+        let lin = vakern_mm::addr::phys_to_virt(pa, po);
+        check!(physaddr::__pa(lin) == vakern_mm::addr::virt_to_phys(lin, po, ko), "__pa fast path wrong at {}", Addr(lin));
+        let img = text0 + rng.next_u64() % (end0 - text0);
+        let nodebug = physaddr::virt_to_phys_nodebug(img);
+        check!(nodebug == vakern_mm::addr::virt_to_phys(img, po, ko), "__pa fast path wrong at {}", Addr(img));
+    }
     // __pa_symbol(_end) is allowed.
     let (_, end) = physaddr::image_bounds();
     let pa_end = physaddr::__pa_symbol(end);
