@@ -37,6 +37,7 @@ _head:
     .section ".idmap.text", "ax"
 primary_entry:
     mov     x19, x0                         // x19 = DTB physical address (callee-saved)
+    mrs     x23, cntpct_el0                 // x23..x25: boot-phase timestamps (bootstats)
     mrs     x20, CurrentEL
     ubfx    x20, x20, #2, #2                // x20 = entry exception level
     cmp     x20, #2
@@ -134,6 +135,7 @@ primary_entry:
     ic      iallu                           // drop instructions fetched with the MMU off
     dsb     nsh
     isb
+    mrs     x24, cntpct_el0                 // identity map built, MMU on
 
     // Stage 3: relocate and map the image high (Rust, still at the PA).
     mov     x0, x21                         // physical address of _text
@@ -141,6 +143,7 @@ primary_entry:
     bl      early_map_kernel                // x0 = kimage_voffset, or 0 on failure
     cbz     x0, early_fail
     mov     x22, x0                         // x22 = kimage_voffset = VA - PA
+    mrs     x25, cntpct_el0                 // image relocated and mapped high
 
     // Stage 4: continue in the upper half. The stack moves to its high alias.
     mov     x0, sp
@@ -215,6 +218,9 @@ primary_switched:
     mov     x1, x20                         // entry exception level
     mov     x2, x21                         // physical address of _text
     mov     x3, x22                         // kimage_voffset
+    mov     x4, x23                         // the three stub timestamps
+    mov     x5, x24
+    mov     x6, x25
     bl      {start_kernel}
 6:  wfe                                     // start_kernel never returns
     b       6b

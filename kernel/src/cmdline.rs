@@ -6,6 +6,7 @@
 //! | `poweroff` | power off (exit code 0) once boot is complete |
 //! | `loglevel=N` | print messages of level N or more severe (3 err .. 7 debug) |
 //! | `ptdump` | dump the kernel page tables once boot is complete |
+//! | `bootstats` | print the cost of each boot phase in counter ticks |
 //!
 //! Unknown options are listed in a warning and otherwise ignored, as Linux
 //! does; a malformed value of a known option is a warning too.
@@ -23,6 +24,8 @@ pub struct Options<'a> {
     pub loglevel: Option<u8>,
     /// `ptdump`.
     pub ptdump: bool,
+    /// `bootstats`.
+    pub bootstats: bool,
 }
 
 /// Parse `line`; warn about what is not understood.
@@ -46,6 +49,7 @@ fn parse_inner(line: &str, warn: bool) -> Options<'_> {
             ("test", Some(v)) if !v.is_empty() => o.test = Some(v),
             ("poweroff", None) => o.poweroff = true,
             ("ptdump", None) => o.ptdump = true,
+            ("bootstats", None) => o.bootstats = true,
             ("loglevel", Some(v)) => match v.parse::<u8>() {
                 Ok(n) if n <= 8 => o.loglevel = Some(n),
                 _ if warn => pr_warn!("loglevel: {:?} is not a level 0..8, ignored", v),

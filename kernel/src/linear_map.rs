@@ -120,6 +120,7 @@ pub fn paging_init() -> Result<(), MapError> {
     aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
     mmu::flush_tlb_all();
 
+    crate::bootstats::now(crate::bootstats::Phase::LinearMap);
     let lin = linear_table_counts();
     let (ram_start, ram_end) = physaddr::ram_bounds();
     pr_info!(

@@ -21,6 +21,7 @@
 extern crate alloc;
 
 pub mod boot;
+pub mod bootstats;
 pub mod cmdline;
 pub mod dv_corpus;
 pub mod early;

@@ -128,8 +128,9 @@ pub fn arm64_memblock_init(info: &mut MemoryInfo, dtb_pa: u64, dtb_size: u64) ->
 
     let ram_start = mapped.iter().next().map_or(0, |r| r.base);
     let ram_end = mapped.iter().last().map_or(0, |r| r.end);
+    let holes = mapped.len() > 1;
     MEMORY.call_once(|| Memory { ram, mapped, reserved });
-    physaddr::set_memstart(memstart, ram_start, ram_end);
+    physaddr::set_memstart(memstart, ram_start, ram_end, holes);
     Ok(memstart)
 }
 

@@ -50,12 +50,33 @@ struct Translation {
     memstart: AtomicU64,
     /// `kimage_voffset + memstart_addr`: what `lm_alias` subtracts before the OR.
     lm_alias_offset: AtomicU64,
+    /// For the `debug_virtual` fast checks: the first linear address past
+    /// RAM (`u64::MAX` until the linear map exists) …
+    linear_limit: AtomicU64,
+    /// … the physical RAM bounds (`[0, u64::MAX)` until memory is known) …
+    ram_start: AtomicU64,
+    ram_end: AtomicU64,
+    /// … and whether RAM has holes, so that the bounds are not enough.
+    holes: AtomicU64,
+    /// `va ^ PAGE_OFFSET` below this is linear RAM for sure (0 while RAM has
+    /// holes, so every address takes the full check; 2^47 until the linear
+    /// map exists).
+    linear_fast_size: AtomicU64,
+    /// `pa - ram_start` below this is mapped RAM for sure (0 with holes;
+    /// `u64::MAX` until memory is known).
+    ram_fast_size: AtomicU64,
 }
 
 static TRANSLATION: Translation = Translation {
     pa_offset: [AtomicU64::new(0), AtomicU64::new(PAGE_OFFSET.wrapping_sub(MEMSTART_UNSET))],
     memstart: AtomicU64::new(MEMSTART_UNSET),
     lm_alias_offset: AtomicU64::new(MEMSTART_UNSET),
+    linear_limit: AtomicU64::new(u64::MAX),
+    ram_start: AtomicU64::new(0),
+    ram_end: AtomicU64::new(u64::MAX),
+    holes: AtomicU64::new(0),
+    linear_fast_size: AtomicU64::new(1 << 47),
+    ram_fast_size: AtomicU64::new(u64::MAX),
 };
 
 // Linux's names for the two values, as global symbols for GDB
@@ -69,10 +90,6 @@ core::arch::global_asm!(
     t = sym TRANSLATION,
 );
 
-/// Physical end (exclusive) of the highest RAM in the linear map.
-static RAM_END: AtomicU64 = AtomicU64::new(0);
-/// Physical start of the lowest RAM in the linear map.
-static RAM_START: AtomicU64 = AtomicU64::new(u64::MAX);
 /// True once the linear map is live (`paging_init` switched to it).
 static LINEAR_MAP_READY: AtomicBool = AtomicBool::new(false);
 /// Number of `debug_virtual` reports so far.
@@ -90,11 +107,14 @@ pub fn set_kimage_voffset(v: u64) {
     TRANSLATION.lm_alias_offset.store(v.wrapping_add(m), Relaxed);
 }
 
-/// Record `memstart_addr` and the RAM the linear map covers (`memblock.rs`).
-pub fn set_memstart(memstart: u64, ram_start: u64, ram_end: u64) {
+/// Record `memstart_addr` and the RAM the linear map covers (`memblock.rs`):
+/// `[ram_start, ram_end)`, with `holes` if that span is not all mapped RAM.
+pub fn set_memstart(memstart: u64, ram_start: u64, ram_end: u64, holes: bool) {
     assert!(memstart & 1 == 0, "memstart_addr must be page aligned");
-    RAM_START.store(ram_start, Relaxed);
-    RAM_END.store(ram_end, Relaxed);
+    TRANSLATION.ram_start.store(ram_start, Relaxed);
+    TRANSLATION.ram_end.store(ram_end, Relaxed);
+    TRANSLATION.holes.store(holes as u64, Relaxed);
+    TRANSLATION.ram_fast_size.store(if holes { 0 } else { ram_end - ram_start }, Relaxed);
     TRANSLATION.pa_offset[1].store(PAGE_OFFSET.wrapping_sub(memstart), Relaxed);
     TRANSLATION.lm_alias_offset.store(kimage_voffset().wrapping_add(memstart), Relaxed);
     TRANSLATION.memstart.store(memstart, Relaxed);
@@ -102,6 +122,11 @@ pub fn set_memstart(memstart: u64, ram_start: u64, ram_end: u64) {
 
 /// Mark the linear map as live (`linear_map.rs`).
 pub fn set_linear_map_ready() {
+    let end = TRANSLATION.ram_end.load(Relaxed);
+    let limit = addr::phys_to_virt(end, TRANSLATION.memstart.load(Relaxed));
+    TRANSLATION.linear_limit.store(limit, Relaxed);
+    let holes = TRANSLATION.holes.load(Relaxed) != 0;
+    TRANSLATION.linear_fast_size.store(if holes { 0 } else { limit - PAGE_OFFSET }, Relaxed);
     LINEAR_MAP_READY.store(true, Relaxed);
 }
 
@@ -123,7 +148,12 @@ pub fn memstart_addr_raw() -> u64 {
 
 /// Physical RAM covered by the linear map, `[start, end)`.
 pub fn ram_bounds() -> (u64, u64) {
-    (RAM_START.load(Relaxed), RAM_END.load(Relaxed))
+    let (start, end) = (TRANSLATION.ram_start.load(Relaxed), TRANSLATION.ram_end.load(Relaxed));
+    if end == u64::MAX {
+        (u64::MAX, 0)
+    } else {
+        (start, end)
+    }
 }
 
 /// Number of `debug_virtual` reports so far (always 0 without the feature).
@@ -139,11 +169,7 @@ pub fn image_bounds() -> (u64, u64) {
 /// Where things are, for classifying addresses.
 pub fn placement() -> layout::Placement {
     let (text, end) = image_bounds();
-    let linear_end = if linear_map_ready() {
-        addr::phys_to_virt(RAM_END.load(Relaxed), TRANSLATION.memstart.load(Relaxed))
-    } else {
-        PAGE_OFFSET
-    };
+    let linear_end = if linear_map_ready() { TRANSLATION.linear_limit.load(Relaxed) } else { PAGE_OFFSET };
     layout::Placement { text, end, linear_end }
 }
 
@@ -174,7 +200,7 @@ pub fn phys_offset() -> u64 {
 #[track_caller]
 pub fn virt_to_phys(va: VirtAddr) -> PhysAddr {
     #[cfg(feature = "debug_virtual")]
-    check_virt_to_phys(va.0, Location::caller());
+    check_virt_to_phys(va.0);
     PhysAddr(virt_to_phys_nodebug(va.0))
 }
 
@@ -222,7 +248,7 @@ pub fn __pa(va: u64) -> u64 {
 #[track_caller]
 pub fn phys_to_virt(pa: PhysAddr) -> VirtAddr {
     #[cfg(feature = "debug_virtual")]
-    check_phys_to_virt(pa.0, Location::caller());
+    check_phys_to_virt(pa.0);
     VirtAddr(addr::phys_to_virt(pa.0, phys_offset()))
 }
 
@@ -242,7 +268,7 @@ pub fn __va(pa: u64) -> u64 {
 #[track_caller]
 pub fn pa_symbol(sym: ImageAddr) -> PhysAddr {
     #[cfg(feature = "debug_virtual")]
-    check_pa_symbol(sym.0, Location::caller());
+    check_pa_symbol(sym.0);
     PhysAddr(addr::kimg_to_phys(sym.0, kimage_voffset()))
 }
 
@@ -260,11 +286,11 @@ pub fn __pa_symbol(va: u64) -> u64 {
 #[track_caller]
 pub fn lm_alias(sym: ImageAddr) -> VirtAddr {
     #[cfg(feature = "debug_virtual")]
-    if !linear_map_ready() {
-        bug(format_args!("lm_alias({}) used before the linear map exists", Addr(sym.0)), Location::caller());
+    if TRANSLATION.linear_limit.load(Relaxed) == u64::MAX {
+        lm_alias_bug(sym.0, Location::caller());
     }
     #[cfg(feature = "debug_virtual")]
-    check_pa_symbol(sym.0, Location::caller());
+    check_pa_symbol(sym.0);
     VirtAddr(sym.0.wrapping_sub(TRANSLATION.lm_alias_offset.load(Relaxed)) | PAGE_OFFSET)
 }
 
@@ -370,50 +396,100 @@ macro_rules! image_sym {
     };
 }
 
+// The checks: a few inline comparisons on the fast path; the reports are
+// out of line and cold.
+
 #[cfg(feature = "debug_virtual")]
-#[inline(never)]
-fn check_virt_to_phys(va: u64, caller: &'static Location<'static>) {
-    if !is_lm_address(va) {
-        report(format_args!(
-            "virt_to_phys used for non-linear address: {} ({}) at {}",
-            Addr(va),
-            region_of(va).name(),
-            caller
-        ));
-    } else if linear_map_ready() && !virt_addr_valid(va) {
-        report(format_args!(
-            "virt_to_phys used for linear address beyond RAM: {} ({}) at {}",
-            Addr(va),
-            region_of(va).name(),
-            caller
-        ));
+#[inline(always)]
+#[track_caller]
+fn check_virt_to_phys(va: u64) {
+    // One comparison on the fast path: XOR with PAGE_OFFSET maps the linear
+    // range onto [0, 2^47) and everything else above it.
+    if va ^ PAGE_OFFSET >= TRANSLATION.linear_fast_size.load(Relaxed) {
+        virt_to_phys_slow(va, Location::caller());
     }
 }
 
 #[cfg(feature = "debug_virtual")]
+#[cold]
 #[inline(never)]
-fn check_phys_to_virt(pa: u64, caller: &'static Location<'static>) {
-    if TRANSLATION.memstart.load(Relaxed) & 1 == 0 && !crate::memblock::is_mapped_ram(pa) {
-        report(format_args!("phys_to_virt used for non-RAM physical address: {} at {}", Addr(pa), caller));
+fn virt_to_phys_slow(va: u64, caller: &'static Location<'static>) {
+    let t = &TRANSLATION;
+    if va < PAGE_OFFSET || va >= t.linear_limit.load(Relaxed) || (t.holes.load(Relaxed) != 0 && !virt_addr_valid(va)) {
+        virt_to_phys_report(va, caller);
     }
 }
 
 #[cfg(feature = "debug_virtual")]
+#[cold]
 #[inline(never)]
-fn check_pa_symbol(va: u64, caller: &'static Location<'static>) {
+fn virt_to_phys_report(va: u64, caller: &'static Location<'static>) {
+    let what = if is_lm_address(va) { "linear address beyond RAM" } else { "non-linear address" };
+    report(format_args!("virt_to_phys used for {}: {} ({}) at {}", what, Addr(va), region_of(va).name(), caller));
+}
+
+#[cfg(feature = "debug_virtual")]
+#[inline(always)]
+#[track_caller]
+fn check_phys_to_virt(pa: u64) {
+    let t = &TRANSLATION;
+    if pa.wrapping_sub(t.ram_start.load(Relaxed)) >= t.ram_fast_size.load(Relaxed) {
+        phys_to_virt_slow(pa, Location::caller());
+    }
+}
+
+#[cfg(feature = "debug_virtual")]
+#[cold]
+#[inline(never)]
+fn phys_to_virt_slow(pa: u64, caller: &'static Location<'static>) {
+    let t = &TRANSLATION;
+    if pa < t.ram_start.load(Relaxed)
+        || pa >= t.ram_end.load(Relaxed)
+        || (t.holes.load(Relaxed) != 0 && !crate::memblock::is_mapped_ram(pa))
+    {
+        phys_to_virt_report(pa, caller);
+    }
+}
+
+#[cfg(feature = "debug_virtual")]
+#[cold]
+#[inline(never)]
+fn phys_to_virt_report(pa: u64, caller: &'static Location<'static>) {
+    report(format_args!("phys_to_virt used for non-RAM physical address: {} at {}", Addr(pa), caller));
+}
+
+#[cfg(feature = "debug_virtual")]
+#[cold]
+#[inline(never)]
+fn lm_alias_bug(va: u64, caller: &'static Location<'static>) -> ! {
+    bug(format_args!("lm_alias({}) used before the linear map exists", Addr(va)), caller)
+}
+
+#[cfg(feature = "debug_virtual")]
+#[inline(always)]
+#[track_caller]
+fn check_pa_symbol(va: u64) {
     let (text, end) = image_bounds();
-    if va < text || va > end {
-        bug(
-            format_args!(
-                "__pa_symbol used for address outside the kernel image [{}, {}]: {} ({})",
-                Addr(text),
-                Addr(end),
-                Addr(va),
-                region_of(va).name()
-            ),
-            caller,
-        );
+    if va.wrapping_sub(text) > end - text {
+        pa_symbol_bug(va, Location::caller());
     }
+}
+
+#[cfg(feature = "debug_virtual")]
+#[cold]
+#[inline(never)]
+fn pa_symbol_bug(va: u64, caller: &'static Location<'static>) -> ! {
+    let (text, end) = image_bounds();
+    bug(
+        format_args!(
+            "__pa_symbol used for address outside the kernel image [{}, {}]: {} ({})",
+            Addr(text),
+            Addr(end),
+            Addr(va),
+            region_of(va).name()
+        ),
+        caller,
+    );
 }
 
 #[cfg(feature = "debug_virtual")]

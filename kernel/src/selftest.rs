@@ -43,6 +43,7 @@ const TESTS: &[SelfTest] = &[
     ("alloc", "the page allocator and the heap hand out only free RAM", test_alloc),
     ("vmalloc", "vmalloc/ioremap areas map the right pages with guard pages", test_vmalloc),
     ("translate", "good uses of __pa/__va/__pa_symbol/lm_alias give the right answers", test_translate),
+    ("probe-cost", "the instruction counter measures the translations (run with --icount)", test_probe_cost),
 ];
 
 /// Names of the tests, for the error message of an unknown `test=`.
@@ -445,7 +446,10 @@ fn test_translate() -> Outcome {
     check!(bytes == &PROBE[..], "lm_alias(PROBE) reads different bytes");
     check!(physaddr::__pa(alias.0) == physaddr::pa_symbol(image_sym!(PROBE)).0, "__pa(lm_alias(x)) != __pa_symbol(x)");
     // The fast paths agree with the plain arithmetic of vakern_mm::addr.
-    check!(alias == physaddr::lm_alias_composed(image_sym!(PROBE)), "lm_alias fast path disagrees with __va(__pa_symbol())");
+    check!(
+        alias == physaddr::lm_alias_composed(image_sym!(PROBE)),
+        "lm_alias fast path disagrees with __va(__pa_symbol())"
+    );
     let (po, ko) = (physaddr::phys_offset(), physaddr::kimage_voffset());
     let (text0, end0) = physaddr::image_bounds();
     let mut rng = XorShift(0x1234_5678_9abc_def1);
@@ -453,7 +457,11 @@ fn test_translate() -> Outcome {
         let r = mem.mapped.iter().nth((rng.next_u64() % mem.mapped.len() as u64) as usize).unwrap();
         let pa = r.base + rng.next_u64() % r.size();
         let lin = vakern_mm::addr::phys_to_virt(pa, po);
-        check!(physaddr::__pa(lin) == vakern_mm::addr::virt_to_phys(lin, po, ko), "__pa fast path wrong at {}", Addr(lin));
+        check!(
+            physaddr::__pa(lin) == vakern_mm::addr::virt_to_phys(lin, po, ko),
+            "__pa fast path wrong at {}",
+            Addr(lin)
+        );
         let img = text0 + rng.next_u64() % (end0 - text0);
         let nodebug = physaddr::virt_to_phys_nodebug(img);
         check!(nodebug == vakern_mm::addr::virt_to_phys(img, po, ko), "__pa fast path wrong at {}", Addr(img));
@@ -476,5 +484,81 @@ fn test_translate() -> Outcome {
     check!(!physaddr::is_lm_address(0x0000_8000_0000_0000), "a user address with bit 47 set passed __is_lm_address");
     pr_info!("debug_virtual reports so far: {}", physaddr::reports());
     check!(physaddr::reports() == 0, "{} debug_virtual report(s) during good uses", physaddr::reports());
+    Ok(())
+}
+
+// An empty function shaped like the probes (frame record in, frame record
+// out): what a call costs before any translation work.
+core::arch::global_asm!(
+    ".text",
+    ".global probe_empty",
+    "probe_empty:",
+    "stp x29, x30, [sp, #-16]!",
+    "mov x29, sp",
+    "ldp x29, x30, [sp], #16",
+    "ret",
+);
+
+extern "C" {
+    fn probe_empty(x: u64) -> u64;
+}
+
+/// Instructions retired, from PMU event counter 0 (INST_RETIRED). QEMU
+/// counts them exactly only with `-icount`.
+fn inst_retired() -> u64 {
+    let v: u64;
+    // SAFETY: reads a PMU counter that `pmu_start` set up.
+    unsafe { core::arch::asm!("isb", "mrs {v}, pmevcntr0_el0", v = out(reg) v, options(nostack)) };
+    v
+}
+
+fn pmu_start() {
+    // SAFETY: PMU set-up at EL1: event 0x08 (INST_RETIRED) on counter 0,
+    // counting at EL1, enabled.
+    unsafe {
+        core::arch::asm!(
+            "msr pmevtyper0_el0, {ev}",
+            "msr pmcntenset_el0, {one}",
+            "mrs {t}, pmcr_el0",
+            "orr {t}, {t}, #1",
+            "msr pmcr_el0, {t}",
+            "isb",
+            ev = in(reg) 0x08u64,
+            one = in(reg) 1u64,
+            t = out(reg) _,
+            options(nostack)
+        )
+    };
+}
+
+fn cost(f: unsafe extern "C" fn(u64) -> u64, arg: u64) -> u64 {
+    const N: u64 = 1000;
+    let f = core::hint::black_box(f);
+    let start = inst_retired();
+    for _ in 0..N {
+        // SAFETY: the probes and probe_empty take any u64.
+        core::hint::black_box(unsafe { f(core::hint::black_box(arg)) });
+    }
+    (inst_retired() - start) / N
+}
+
+fn test_probe_cost() -> Outcome {
+    use crate::probes;
+    pmu_start();
+    let base = cost(probe_empty, 1);
+    check!(base > 0, "the instruction counter does not count (boot with --icount)");
+    let (text, _) = physaddr::image_bounds();
+    let lin = physaddr::__va(physaddr::kimg_to_phys(text) + 0x1000);
+    let cases: [(&str, unsafe extern "C" fn(u64) -> u64, u64); 4] = [
+        ("__pa", probes::probe_pa, lin),
+        ("__va", probes::probe_va, physaddr::__pa(lin)),
+        ("__pa_symbol", probes::probe_pa_symbol, text + 0x40),
+        ("lm_alias", probes::probe_lm_alias, text + 0x40),
+    ];
+    for (name, f, arg) in cases {
+        let c = cost(f, arg);
+        check!(c >= base, "{} cost {} below the empty call {}", name, c, base);
+        pr_info!("probe-cost {}: {} instructions (call and loop overhead {} removed)", name, c - base, base);
+    }
     Ok(())
 }

@@ -42,8 +42,20 @@ extern "C" {
 ///
 /// # Safety
 /// Called once by the boot stub with the arguments it documents.
-pub unsafe extern "C" fn start_kernel(dtb_pa: u64, entry_el: u64, pa_text: u64, voffset: u64) -> ! {
+pub unsafe extern "C" fn start_kernel(
+    dtb_pa: u64,
+    entry_el: u64,
+    pa_text: u64,
+    voffset: u64,
+    t_entry: u64,
+    t_mmu: u64,
+    t_mapped: u64,
+) -> ! {
     physaddr::set_kimage_voffset(voffset);
+    let stamp = crate::bootstats::stamp;
+    stamp(crate::bootstats::Phase::Entry, t_entry);
+    stamp(crate::bootstats::Phase::MmuOn, t_mmu);
+    stamp(crate::bootstats::Phase::Mapped, t_mapped);
     fixmap::early_fixmap_init();
     fixmap::set_fixmap(FixSlot::EarlyCon, PhysAddr(EARLYCON_PA), Prot::DEVICE);
     // SAFETY: the slot now maps the PL011 as Device memory.
@@ -88,10 +100,12 @@ pub unsafe extern "C" fn start_kernel(dtb_pa: u64, entry_el: u64, pa_text: u64, 
     memblock::print_regions(&info);
     pr_info!("memstart_addr (PHYS_OFFSET) = {}", Addr(memstart));
 
+    crate::bootstats::now(crate::bootstats::Phase::Discovered);
     linear_map::paging_init().unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "paging_init: {}", e));
     page_alloc::init();
     heap::init();
     vmalloc::init();
+    crate::bootstats::now(crate::bootstats::Phase::Allocators);
 
     let uart = vmalloc::ioremap(PhysAddr(EARLYCON_PA), pl011::MMIO_SIZE)
         .unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "ioremap of the UART: {}", e));
@@ -123,6 +137,9 @@ extern "C" fn rest_init() -> ! {
         pr_info!("debug_virtual: {} report(s) during boot", physaddr::reports());
     }
     crate::wx::check_and_report();
+    if opts.bootstats {
+        crate::bootstats::print();
+    }
     if opts.ptdump {
         crate::ptdump::dump(&mut |l| println!("{}", l));
     }
