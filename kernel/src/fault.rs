@@ -10,7 +10,7 @@
 
 use crate::kallsyms;
 use crate::mmu::PhysTables;
-use crate::physaddr::{self, region_of};
+use crate::physaddr::region_of;
 use crate::stack;
 use crate::traps::{self, TrapFrame};
 use crate::util::StrBuf;
@@ -151,7 +151,7 @@ pub fn backtrace(mut fp: u64, pc: u64) {
     pr_err!("Call trace:");
     pr_err!(" {}", where_is(pc));
     for _ in 0..32 {
-        if fp == 0 || fp % 16 != 0 || !physaddr::is_lm_address(fp) && region_of(fp) == vakern_mm::layout::Region::User {
+        if fp == 0 || !fp.is_multiple_of(16) || region_of(fp) == vakern_mm::layout::Region::User {
             break;
         }
         let (Ok(next), Ok(lr)) = (traps::probe_read_u64(fp), traps::probe_read_u64(fp + 8)) else { break };

@@ -64,11 +64,7 @@ fn read_line(line: &mut String) -> bool {
                 println!();
                 return true;
             }
-            0x7f | 0x08 => {
-                if line.pop().is_some() {
-                    print!("\x08 \x08");
-                }
-            }
+            0x7f | 0x08 if line.pop().is_some() => print!("\x08 \x08"),
             0x03 => {
                 println!("^C");
                 line.clear();
