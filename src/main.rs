@@ -19,6 +19,9 @@ Machine:
   --smp N             CPUs (default 1)
   --cpu MODEL         CPU model (default cortex-a72)
   --el2               enter the kernel at EL2 (virt,virtualization=on)
+  --kaslr             randomize the image's address with QEMU's per-boot seed
+                      (default: no seed, the image stays at KIMAGE_VADDR)
+  --kaslr-seed N      randomize with a fixed seed (kaslr_seed=N), reproducibly
 Kernel:
   --append ARGS       kernel command line (/chosen/bootargs)
   --poweroff          power off once boot is complete (same as --append poweroff)
@@ -82,6 +85,12 @@ fn parse(argv: &[String]) -> Result<Option<Args>, String> {
             }
             "--cpu" => a.machine.cpu = value("--cpu")?,
             "--el2" => a.machine.el2 = true,
+            "--kaslr" => a.machine.kaslr = vakern::qemu::Kaslr::Random,
+            "--kaslr-seed" => {
+                let v = value("--kaslr-seed")?;
+                let n = v.parse().map_err(|_| format!("--kaslr-seed {v:?}: not a decimal number"))?;
+                a.machine.kaslr = vakern::qemu::Kaslr::Seed(n);
+            }
             "--append" => {
                 let v = value("--append")?;
                 a.machine.append = if a.machine.append.is_empty() { v } else { format!("{} {v}", a.machine.append) };

@@ -45,6 +45,19 @@ pub enum DtbSource {
     None,
 }
 
+/// Where the kernel's KASLR seed comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Kaslr {
+    /// No seed (`-M virt,dtb-randomness=off`): the image stays at
+    /// KIMAGE_VADDR, addresses are the same every boot.
+    #[default]
+    Off,
+    /// QEMU's random `/chosen/kaslr-seed`, new every boot.
+    Random,
+    /// A fixed seed (`kaslr_seed=N` on the command line), for reproducible runs.
+    Seed(u64),
+}
+
 /// One QEMU boot.
 #[derive(Clone, Debug)]
 pub struct Machine {
@@ -58,6 +71,8 @@ pub struct Machine {
     pub cpu: String,
     /// Enter at EL2 (`virtualization=on`).
     pub el2: bool,
+    /// KASLR seed.
+    pub kaslr: Kaslr,
     /// Kernel command line.
     pub append: String,
     /// Device tree.
@@ -84,6 +99,7 @@ impl Default for Machine {
             smp: 1,
             cpu: "cortex-a72".into(),
             el2: false,
+            kaslr: Kaslr::Off,
             append: String::new(),
             dtb: DtbSource::Qemu,
             gdb_port: None,
@@ -209,6 +225,13 @@ impl Machine {
         if self.el2 {
             machine.push_str(",virtualization=on");
         }
+        if self.kaslr != Kaslr::Random {
+            machine.push_str(",dtb-randomness=off");
+        }
+        let mut append = self.append.clone();
+        if let Kaslr::Seed(seed) = self.kaslr {
+            append = format!("{append} kaslr_seed={seed}").trim().to_string();
+        }
         c.args(["-M", &machine, "-cpu", &self.cpu, "-smp", &self.smp.to_string()]);
         if !self.numa.is_empty() {
             c.args(["-m", &self.ram]);
@@ -231,8 +254,8 @@ impl Machine {
         match &self.dtb {
             DtbSource::Qemu | DtbSource::QemuFile(_) => {
                 c.arg("-kernel").arg(image);
-                if !self.append.is_empty() {
-                    c.args(["-append", &self.append]);
+                if !append.is_empty() {
+                    c.args(["-append", &append]);
                 }
                 if let DtbSource::QemuFile(f) = &self.dtb {
                     c.arg("-dtb").arg(f);

@@ -52,14 +52,17 @@ fn gdb_stops_at_the_fault_and_agrees_with_the_kernel() {
     let c = &out.console;
     // GDB stopped in the handler and read the fault registers.
     assert!(g.contains("handle_exception"), "GDB did not stop in the handler:\n{g}");
-    let far = g.lines().find_map(|l| l.strip_prefix("FAR=")).unwrap_or_else(|| panic!("no FAR in:\n{g}")).trim().to_string();
-    let esr = g.lines().find_map(|l| l.strip_prefix("ESR=")).unwrap_or_else(|| panic!("no ESR in:\n{g}")).trim().to_string();
+    let far =
+        g.lines().find_map(|l| l.strip_prefix("FAR=")).unwrap_or_else(|| panic!("no FAR in:\n{g}")).trim().to_string();
+    let esr =
+        g.lines().find_map(|l| l.strip_prefix("ESR=")).unwrap_or_else(|| panic!("no ESR in:\n{g}")).trim().to_string();
     // The kernel's own report names the same address and ESR.
     assert!(c.contains(&format!("at virtual address {far}")), "FAR {far} not in the kernel's report:\n{c}");
     assert!(c.contains(&format!("ESR = 0x00000000{esr}")), "ESR {esr} not in the kernel's report:\n{c}");
     // The helper's decode and walk match the kernel's.
     assert!(g.contains("level 0 translation fault") && c.contains("level 0 translation fault"), "{g}\n{c}");
-    let kernel_walk = c.lines().find(|l| l.contains(&format!("[{far}] pgd="))).unwrap_or_else(|| panic!("no walk in:\n{c}"));
+    let kernel_walk =
+        c.lines().find(|l| l.contains(&format!("[{far}] pgd="))).unwrap_or_else(|| panic!("no walk in:\n{c}"));
     let pgd = kernel_walk.split("pgd=").nth(1).unwrap().split(',').next().unwrap().trim();
     assert!(g.contains(&format!("[{far}] pgd=0x{pgd}")), "GDB walk differs from the kernel's ({pgd}):\n{g}");
     // After the linear map exists, the helper's v2p agrees with the tables.

@@ -56,5 +56,5 @@ pub fn print() {
         use core::fmt::Write;
         let _ = write!(summary, " {}", d);
     }
-    pr_info!("bootstats-raw:{}", summary.as_str());
+    crate::println!("bootstats-raw:{}", summary.as_str());
 }

@@ -30,6 +30,7 @@ pub mod faults;
 pub mod fixmap;
 pub mod heap;
 pub mod kallsyms;
+pub mod kaslr;
 pub mod linear_map;
 pub mod memblock;
 pub mod mmu;

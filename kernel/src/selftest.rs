@@ -43,6 +43,7 @@ const TESTS: &[SelfTest] = &[
     ("alloc", "the page allocator and the heap hand out only free RAM", test_alloc),
     ("vmalloc", "vmalloc/ioremap areas map the right pages with guard pages", test_vmalloc),
     ("translate", "good uses of __pa/__va/__pa_symbol/lm_alias give the right answers", test_translate),
+    ("kaslr", "the image sits at its KASLR offset and the seed was wiped from the device tree", test_kaslr),
     ("probe-cost", "the instruction counter measures the translations (run with --icount)", test_probe_cost),
 ];
 
@@ -165,9 +166,9 @@ extern "C" {
 fn test_layout() -> Outcome {
     let (text, end) = physaddr::image_bounds();
     let pa = at_s1e1r(text).ok_or("the CPU cannot translate _text")?;
-    let expect = layout::KIMAGE_VADDR + (pa & (PMD_SIZE - 1));
+    let expect = layout::KIMAGE_VADDR + crate::kaslr::offset() + (pa & (PMD_SIZE - 1));
     pr_info!("_text: VA {} PA {} (from AT S1E1R)", Addr(text), Addr(pa));
-    check!(text == expect, "_text at {} but KIMAGE_VADDR + load offset is {}", Addr(text), Addr(expect));
+    check!(text == expect, "_text at {} but KIMAGE_VADDR + KASLR offset + load offset is {}", Addr(text), Addr(expect));
     let voff = physaddr::kimage_voffset();
     check!(voff == text.wrapping_sub(pa), "kimage_voffset {} != VA - PA {}", Addr(voff), Addr(text.wrapping_sub(pa)));
     check!(at_s1e1r(end - 1) == Some(pa + (end - 1 - text)), "the image is not mapped contiguously up to _end");
@@ -560,5 +561,30 @@ fn test_probe_cost() -> Outcome {
         check!(c >= base, "{} cost {} below the empty call {}", name, c, base);
         pr_info!("probe-cost {}: {} instructions (call and loop overhead {} removed)", name, c - base, base);
     }
+    Ok(())
+}
+
+fn test_kaslr() -> Outcome {
+    let (offset, source, _) = crate::kaslr::info();
+    check!(offset % PMD_SIZE == 0 && offset < crate::early::KASLR_WINDOW, "offset {:#x} outside the window", offset);
+    let (text, _) = physaddr::image_bounds();
+    check!(
+        text & !(PMD_SIZE - 1) == layout::KIMAGE_VADDR + offset,
+        "_text {} is not at KIMAGE_VADDR + {:#x}",
+        Addr(text),
+        offset
+    );
+    if source == 1 {
+        let after = crate::kaslr::SEED_IN_DTB_AFTER.get().copied().flatten();
+        check!(after == Some(0), "the device tree still holds the seed: {:?}", after);
+    }
+    // The image rule and the CPU agree on every page of the image.
+    let (t, e) = physaddr::image_bounds();
+    let mut va = t;
+    while va < e {
+        check!(at_s1e1r(va) == Some(physaddr::kimg_to_phys(va)), "image page {} translates wrongly", Addr(va));
+        va += PAGE_SIZE;
+    }
+    pr_info!("kaslr: offset {:#x}, source {}", offset, source);
     Ok(())
 }

@@ -74,6 +74,7 @@ pub unsafe extern "C" fn start_kernel(
     pr_info!("  _etext {}", Addr(etext));
     pr_info!("  _end   {}", Addr(end));
     pr_info!("kimage_voffset {} (_text VA - PA)", Addr(voffset));
+    crate::kaslr::report();
     pr_info!("debug_virtual: {}", if cfg!(feature = "debug_virtual") { "on" } else { "off" });
 
     let blob = fixmap::fixmap_remap_fdt(dtb_pa)
@@ -81,6 +82,7 @@ pub unsafe extern "C" fn start_kernel(
     let dtb = Dtb::new(blob).unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "device tree at PA {}: {}", Addr(dtb_pa), e));
     pr_info!("DTB at PA {} ({} bytes), mapped at {}", Addr(dtb_pa), dtb.total_size(), Addr(blob.as_ptr() as u64));
     let mut info = dtb::parse_memory(&dtb).unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "device tree: {}", e));
+    crate::kaslr::SEED_IN_DTB_AFTER.call_once(|| info.kaslr_seed);
     let bootargs: &'static str = info.bootargs.unwrap_or("");
     BOOTARGS.call_once(|| bootargs);
     pr_info!("Kernel command line: {}", bootargs);
