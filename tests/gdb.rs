@@ -76,3 +76,49 @@ fn python_helpers_unit_tests() {
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && text.contains("OK"), "{text}");
 }
+
+#[test]
+fn gdb_finds_the_image_under_kaslr() {
+    let k = kernel(false);
+    let port = free_port();
+    let m = Machine {
+        kaslr: vakern::qemu::Kaslr::Seed(77),
+        append: "test=hang".into(),
+        extra: vec!["-gdb".into(), format!("tcp::{port}")],
+        timeout: Duration::from_secs(20),
+        ..machine()
+    };
+    let qemu = std::thread::spawn({
+        let image = k.image.clone();
+        move || m.run(&image).unwrap()
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let script = vakern::tools::project_root().join("scripts/gdb/vakern.py");
+    let gdb = Command::new("timeout")
+        .arg("30")
+        .arg("gdb-multiarch")
+        .args(["-batch", "-nx"])
+        .arg(&k.elf)
+        .arg("-ex")
+        .arg(format!("source {}", script.display()))
+        .arg("-ex")
+        .arg(format!("target remote :{port}"))
+        .args(["-ex", "vk-kaslr", "-ex", "info symbol $pc", "-ex", "kill"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run gdb-multiarch");
+    let g = String::from_utf8_lossy(&gdb.stdout).to_string() + &String::from_utf8_lossy(&gdb.stderr);
+    let out = qemu.join().unwrap();
+    let text = out
+        .console
+        .lines()
+        .find_map(|l| l.split("_text  0x").nth(1))
+        .map(|t| t.replace('_', ""))
+        .unwrap_or_else(|| panic!("no _text in:\n{}", out.console));
+    assert_ne!(text, "ffff000008000000", "the seed did not move the image");
+    assert!(
+        g.contains(&format!("image at {text}")) || g.contains(&format!("image at 0x{text}")),
+        "vk-kaslr did not find {text}:\n{g}"
+    );
+    assert!(g.contains("in section .text"), "$pc is not in a kernel function after vk-kaslr:\n{g}");
+}

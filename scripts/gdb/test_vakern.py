@@ -554,5 +554,17 @@ class ElfTest(unittest.TestCase):
             os.unlink(path)
 
 
+class FindImage(unittest.TestCase):
+    def test_finds_the_slot_with_the_header(self):
+        base = vk.KIMAGE_VADDR + 37 * vk.PMD_SIZE
+        mapping = {base: 0x4020_0000}
+        translate = lambda va: mapping.get(va)
+        read_u32 = lambda pa: vk.IMAGE_MAGIC if pa == 0x4020_0000 + 56 else 0
+        self.assertEqual(vk.find_image(translate, read_u32), base)
+
+    def test_none_without_a_header(self):
+        self.assertIsNone(vk.find_image(lambda va: 0x4000_0000, lambda pa: 0))
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=1)

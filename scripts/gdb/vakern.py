@@ -11,6 +11,7 @@
 #   vk-break-fault        break on the kernel's exception handler (and do_mem_abort if present)
 #   vk-phys-symbols [PA]  reload the symbols at the physical addresses used before the MMU is on
 #   vk-virt-symbols       reload the symbols at their linked (virtual) addresses
+#   vk-kaslr              find where KASLR put the image and move the symbols there
 #   vk-help               list the helpers
 #
 # The first half of this file is plain Python with no use of `gdb`: address arithmetic,
@@ -926,6 +927,25 @@ def elf_symbols(path, names):
     return found
 
 
+# The KASLR window (kernel/src/early.rs): the image moves in 2 MiB steps
+# inside [KIMAGE_VADDR, KIMAGE_VADDR + 512 MiB).
+KASLR_WINDOW = 512 << 20
+IMAGE_MAGIC = 0x644d5241  # "ARM\x64" at offset 56 of the Image header
+
+
+def find_image(translate, read_u32):
+    """Find where the image runs: the first 2 MiB slot of the KASLR window
+    whose address translates (translate(va) -> PA or None) to a page that
+    starts with the Image header (read_u32(pa) reads physical memory).
+    Returns the image's virtual address or None."""
+    for k in range(KASLR_WINDOW // PMD_SIZE):
+        va = KIMAGE_VADDR + k * PMD_SIZE
+        pa = translate(va)
+        if pa is not None and read_u32(pa + 56) == IMAGE_MAGIC:
+            return va
+    return None
+
+
 def symbol_file_offset(pa_text, va_text):
     """The offset for `symbol-file -o` that moves _text from va_text to pa_text,
     as an unsigned 64-bit value (address arithmetic in GDB wraps)."""
@@ -1563,10 +1583,44 @@ Undoes vk-phys-symbols: `symbol-file FILE` without an offset."""
             gdb.write("symbols of %s at their linked addresses: _text %s\n" % (
                 path, "?" if now is None else hex16(now)))
 
+    class VkKaslr(gdb.Command):
+        """Find where KASLR put the image and move the symbols there.
+
+Usage: vk-kaslr
+
+Walks the live TTBR1 tables for each 2 MiB slot of the KASLR window
+(KIMAGE_VADDR + 0 .. 512 MiB) and takes the first one that maps the Image
+header (magic ARM\\x64 at offset 56); then `symbol-file -o OFFSET` so that
+breakpoints and symbols match the running kernel. Needs the MMU on and the
+image mapped high (any time after early_map_kernel)."""
+
+        def __init__(self):
+            super(VkKaslr, self).__init__("vk-kaslr", gdb.COMMAND_FILES)
+
+        def invoke(self, arg, from_tty):
+            _need_target()
+
+            def translate(va):
+                r = _do_walk(va)
+                return r.pa if r.ok else None
+
+            def read_u32(pa):
+                with _PhysMode():
+                    return struct.unpack("<I", _read_virt(pa, 4))[0]
+
+            va = find_image(translate, read_u32)
+            if va is None:
+                raise gdb.GdbError("no mapped Image header in the KASLR window (is the MMU on yet?)")
+            offset = u64(va - _link_text())
+            _reload_symbols(offset)
+            _state["offset"] = offset
+            _state["pa_text"] = None
+            gdb.write("image at %s: KASLR offset 0x%x; symbols moved there\n" % (hex16(va), offset))
+
     _COMMANDS = (("vk-v2p VA", VkV2P), ("vk-p2v PA", VkP2V), ("vk-walk VA", VkWalk),
                  ("vk-esr [VALUE]", VkEsr), ("vk-ptdump [-p] [START [END]]", VkPtdump),
                  ("vk-break-fault", VkBreakFault), ("vk-phys-symbols [PA]", VkPhysSymbols),
-                 ("vk-virt-symbols", VkVirtSymbols))
+                 ("vk-virt-symbols", VkVirtSymbols), ("vk-kaslr", VkKaslr))
 
     class VkHelp(gdb.Command):
         """List the vakern GDB helpers with a line about each.
@@ -1586,4 +1640,4 @@ Usage: vk-help          (then `help vk-NAME` for the details of one)"""
         _cls()
     VkHelp()
     gdb.write("vakern GDB helpers loaded: vk-v2p vk-p2v vk-walk vk-esr vk-ptdump vk-break-fault "
-              "vk-phys-symbols vk-virt-symbols (vk-help lists them)\n")
+              "vk-phys-symbols vk-virt-symbols vk-kaslr (vk-help lists them)\n")
