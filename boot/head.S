@@ -109,32 +109,8 @@ primary_entry:
     b.lo    4b
     dsb     sy                              // table writes done before the walker looks
 
-    // Translation control. IPS comes from the CPU's physical address size,
-    // capped at 48 bits (PARange 5).
-    ldr     x0, ={mair}
-    msr     mair_el1, x0
-    ldr     x0, ={tcr}
-    mrs     x1, id_aa64mmfr0_el1
-    and     x1, x1, #0xf
-    mov     x2, #5
-    cmp     x1, x2
-    csel    x1, x1, x2, lo
-    bfi     x0, x1, #32, #3                 // TCR_EL1.IPS
-    msr     tcr_el1, x0
-    adrp    x0, {idmap_pg_dir}
-    msr     ttbr0_el1, x0                   // low half: the identity map
-    adrp    x0, {init_pg_dir}
-    msr     ttbr1_el1, x0                   // high half: empty until early_map_kernel
-    isb
-    tlbi    vmalle1
-    dsb     nsh
-    isb
-    ldr     x0, ={sctlr_mmu_on}             // MMU, D-cache, I-cache, SP alignment
-    msr     sctlr_el1, x0
-    isb
-    ic      iallu                           // drop instructions fetched with the MMU off
-    dsb     nsh
-    isb
+    adrp    x1, {init_pg_dir}               // high half: empty until early_map_kernel
+    bl      enable_mmu
     mrs     x24, cntpct_el0                 // identity map built, MMU on
 
     // Stage 3: relocate and map the image high (Rust, still at the PA).
@@ -152,6 +128,70 @@ primary_entry:
     adrp    x0, primary_switched
     add     x0, x0, :lo12:primary_switched
     add     x0, x0, x22                     // high virtual address
+    br      x0
+
+// Program MAIR/TCR, load TTBR0 with the identity map and TTBR1 with x1,
+// and turn on the MMU and the caches. Shared by every CPU. IPS comes from
+// the CPU's physical address size, capped at 48 bits (PARange 5).
+enable_mmu:
+    ldr     x0, ={mair}
+    msr     mair_el1, x0
+    ldr     x0, ={tcr}
+    mrs     x2, id_aa64mmfr0_el1
+    and     x2, x2, #0xf
+    mov     x3, #5
+    cmp     x2, x3
+    csel    x2, x2, x3, lo
+    bfi     x0, x2, #32, #3                 // TCR_EL1.IPS
+    msr     tcr_el1, x0
+    adrp    x0, {idmap_pg_dir}
+    msr     ttbr0_el1, x0                   // low half: the identity map
+    msr     ttbr1_el1, x1
+    isb
+    tlbi    vmalle1
+    dsb     nsh
+    isb
+    ldr     x0, ={sctlr_mmu_on}             // MMU, D-cache, I-cache, SP alignment
+    msr     sctlr_el1, x0
+    isb
+    ic      iallu                           // drop instructions fetched with the MMU off
+    dsb     nsh
+    isb
+    ret
+
+// Secondary CPUs, started by PSCI CPU_ON with x0 = the CPU's index. Same
+// path as the boot CPU, less what is done once: EL2 -> EL1, FP/SIMD, early
+// vectors, the boot CPU's identity map in TTBR0 and the final kernel
+// tables (swapper_pg_dir) in TTBR1, MMU on, then the upper half.
+    .global secondary_entry
+secondary_entry:
+    mov     x19, x0                         // x19 = CPU index
+    mrs     x20, CurrentEL
+    ubfx    x20, x20, #2, #2
+    cmp     x20, #2
+    b.ne    1f
+    bl      el2_to_el1
+1:  ldr     x0, ={sctlr_mmu_off}
+    msr     sctlr_el1, x0
+    isb
+    mov     x0, #(3 << 20)                  // FP/SIMD
+    msr     cpacr_el1, x0
+    adr     x0, early_vectors
+    msr     vbar_el1, x0
+    isb
+    adrp    x1, {swapper_pg_dir}
+    bl      enable_mmu
+    adrp    x0, kimage_voffset              // read through the identity map
+    ldr     x22, [x0, :lo12:kimage_voffset]
+    adrp    x0, {secondary_stacks}
+    add     x0, x0, :lo12:{secondary_stacks}
+    ldr     x1, [x0, x19, lsl #3]           // this CPU's stack top (a high address)
+    mov     sp, x1
+    mov     x29, xzr
+    mov     x30, xzr
+    adrp    x0, secondary_switched
+    add     x0, x0, :lo12:secondary_switched
+    add     x0, x0, x22
     br      x0
 
 // Leave EL2 for EL1: EL1 runs AArch64, may use the counters and FP/SIMD,
@@ -208,6 +248,24 @@ semihost_exit_phys:
     .ltorg
 
     .text
+// A secondary CPU in the upper half: vectors, no identity map, then Rust.
+secondary_switched:
+    adrp    x0, __vectors
+    add     x0, x0, :lo12:__vectors
+    msr     vbar_el1, x0
+    mrs     x0, tcr_el1
+    orr     x0, x0, #(1 << 7)               // TCR_EL1.EPD0: no TTBR0 walks
+    msr     tcr_el1, x0
+    msr     ttbr0_el1, xzr
+    isb
+    tlbi    vmalle1
+    dsb     nsh
+    isb
+    mov     x0, x19
+    bl      {secondary_start}
+7:  wfe
+    b       7b
+
 // Stage 4 entry, in the upper half: exception vectors, then Rust.
 primary_switched:
     adrp    x0, __vectors

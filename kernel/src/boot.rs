@@ -89,4 +89,7 @@ core::arch::global_asm!(
     exit_early = const vakern_mm::exit::EARLY_BOOT_FAILED,
     adp_exit = const crate::semihosting::ADP_STOPPED_APPLICATION_EXIT,
     start_kernel = sym crate::setup::start_kernel,
+    swapper_pg_dir = sym crate::linear_map::SWAPPER_PG_DIR,
+    secondary_stacks = sym crate::smp::SECONDARY_STACKS,
+    secondary_start = sym crate::smp::secondary_start_kernel,
 );

@@ -45,6 +45,7 @@ pub mod ptdump;
 pub mod selftest;
 pub mod semihosting;
 pub mod setup;
+pub mod smp;
 pub mod stack;
 pub mod traps;
 pub mod util;

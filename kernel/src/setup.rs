@@ -83,6 +83,7 @@ pub unsafe extern "C" fn start_kernel(
     pr_info!("DTB at PA {} ({} bytes), mapped at {}", Addr(dtb_pa), dtb.total_size(), Addr(blob.as_ptr() as u64));
     let mut info = dtb::parse_memory(&dtb).unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "device tree: {}", e));
     crate::kaslr::SEED_IN_DTB_AFTER.call_once(|| info.kaslr_seed);
+    CPUS.call_once(|| (info.psci_method, info.cpus, info.ncpus));
     let bootargs: &'static str = info.bootargs.unwrap_or("");
     BOOTARGS.call_once(|| bootargs);
     pr_info!("Kernel command line: {}", bootargs);
@@ -128,6 +129,9 @@ pub unsafe extern "C" fn start_kernel(
 extern "C" fn rest_init() -> ! {
     let bootargs = BOOTARGS.get().copied().unwrap_or("");
     let opts = cmdline::parse_quiet(bootargs);
+    if let Some((method, cpus, n)) = CPUS.get() {
+        crate::smp::smp_init(*method, &cpus[..*n]);
+    }
     print_layout();
     pr_info!(
         "Memory: {} free of {} in the page allocator ({} free range(s))",
@@ -155,6 +159,9 @@ extern "C" fn rest_init() -> ! {
     }
     crate::monitor::run()
 }
+
+/// `/psci/method` and the CPUs' MPIDRs, kept for `rest_init`.
+static CPUS: spin::Once<(Option<&'static str>, [u64; vakern_mm::dtb::MAX_CPUS], usize)> = spin::Once::new();
 
 /// The command line, kept for `rest_init` (the DTB stays mapped in the fixmap).
 static BOOTARGS: spin::Once<&'static str> = spin::Once::new();

@@ -26,6 +26,8 @@ const TOKEN_END: u32 = 9;
 pub const MAX_DEPTH: usize = 16;
 /// Most RAM ranges kept (after merging adjacent ones).
 pub const MAX_RAM_RANGES: usize = 64;
+/// Most CPUs recorded.
+pub const MAX_CPUS: usize = 8;
 /// Most reservations kept.
 pub const MAX_RESERVED: usize = 64;
 
@@ -462,6 +464,12 @@ pub struct MemoryInfo<'a> {
     pub kaslr_seed: Option<u64>,
     /// `/chosen/stdout-path`.
     pub stdout_path: Option<&'a str>,
+    /// `/psci/method` ("hvc" or "smc"): how CPUs are started.
+    pub psci_method: Option<&'a str>,
+    /// MPIDR values of the enabled `/cpus/cpu@…` nodes, in tree order.
+    pub cpus: [u64; MAX_CPUS],
+    /// How many of `cpus` are valid.
+    pub ncpus: usize,
 }
 
 impl MemoryInfo<'_> {
@@ -551,6 +559,9 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
         bootargs: None,
         kaslr_seed: None,
         stdout_path: None,
+        psci_method: None,
+        cpus: [0; MAX_CPUS],
+        ncpus: 0,
     };
     let mut raw: [Range; MAX_RAM_RANGES] = [Range::default(); MAX_RAM_RANGES];
     let empty =
@@ -578,6 +589,13 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
                     "reg" => f.reg = Some(value),
                     _ => {}
                 }
+                if depth == 2
+                    && stack[1].name.is_empty()
+                    && stack[2].name.split('@').next() == Some("psci")
+                    && name == "method"
+                {
+                    info.psci_method = core::str::from_utf8(value).ok().map(|s| s.trim_end_matches('\0'));
+                }
                 if depth == 2 && stack[1].name.is_empty() && stack[2].name == "chosen" {
                     let text = || core::str::from_utf8(value).ok().map(|s| s.trim_end_matches('\0'));
                     match name {
@@ -593,6 +611,20 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
                 let parent = stack[depth - 1];
                 let base_name = node.name.split('@').next().unwrap_or("");
                 let is_memory = (depth == 2 && base_name == "memory") || node.device_type_memory;
+                let is_cpu = depth == 3 && stack[2].name == "cpus" && base_name == "cpu";
+                if is_cpu && !node.disabled && info.ncpus < MAX_CPUS {
+                    if let Some(reg) = node.reg {
+                        let mpidr = match parent.child_cells.0 {
+                            1 => be32(reg, 0).map(u64::from),
+                            2 => be64(reg, 0),
+                            _ => None,
+                        };
+                        if let Some(m) = mpidr {
+                            info.cpus[info.ncpus] = m;
+                            info.ncpus += 1;
+                        }
+                    }
+                }
                 let in_reserved = depth == 3
                     && stack[1].name.is_empty()
                     && stack[2].name.split('@').next() == Some("reserved-memory");

@@ -1,0 +1,54 @@
+//! SMP tests: a pass means every CPU of the machine is started with PSCI
+//! (through HVC at EL1 and SMC when entered at EL2), comes through the boot
+//! stub into the upper half on its own stack, translates every address the
+//! way CPU0 does, sees a remap made on CPU0 after broadcast TLB maintenance,
+//! and that a CPU that cannot start is reported instead of waited for.
+
+mod common;
+use common::*;
+use vakern::qemu::{Kaslr, Machine};
+
+fn smp(n: u32) -> Machine {
+    Machine { smp: n, ..machine() }
+}
+
+#[test]
+fn four_cpus_come_up_and_translate_alike() {
+    let c = selftest(smp(4), "smp", 0, false);
+    assert_eq!(count(&c, "Booted secondary processor"), 3, "{c}");
+    assert!(c.contains("SMP: Total of 4 processors activated."), "{c}");
+    assert!(c.contains("translated alike on 4 CPUs"), "{c}");
+}
+
+#[test]
+fn remap_reaches_every_cpu_at_el1_and_el2() {
+    for el2 in [false, true] {
+        let c = selftest(Machine { el2, ..smp(4) }, "smp-tlb", 0, false);
+        assert!(c.contains("a remap on CPU0 reached 3 other CPUs"), "{c}");
+        assert!(c.contains("after a local-only TLBI"), "{c}");
+    }
+}
+
+#[test]
+fn smp_with_kaslr_and_debug_virtual() {
+    let c = selftest(Machine { kaslr: Kaslr::Seed(9), ..smp(2) }, "smp", 0, true);
+    assert!(c.contains("SMP: Total of 2 processors activated."), "{c}");
+    assert!(c.contains("debug_virtual: 0 report(s) during boot"), "{c}");
+    assert!(c.contains("KASLR: image at KIMAGE_VADDR + "), "{c}");
+}
+
+#[test]
+fn a_cpu_that_cannot_start_is_reported() {
+    // The device tree claims a fifth CPU that QEMU does not have.
+    let memory =
+        "\tmemory@40000000 {\n\t\tdevice_type = \"memory\";\n\t\treg = <0x00 0x40000000 0x00 0x40000000>;\n\t};\n";
+    let dtb = custom_dtb("phantom-cpu", "1G", memory, "test=smp");
+    let dts = std::fs::read_to_string(dtb.with_extension("dts")).unwrap();
+    let at = dts.find("\t\tcpu@0 {").expect("cpu@0 in QEMU's tree");
+    let phantom = "\t\tcpu@5 {\n\t\t\tdevice_type = \"cpu\";\n\t\t\tcompatible = \"arm,cortex-a72\";\n\t\t\treg = <0x05>;\n\t\t\tenable-method = \"psci\";\n\t\t};\n";
+    let dts = format!("{}{}{}", &dts[..at], phantom, &dts[at..]);
+    let dtb = compile_dts(&dts, &scratch("dtb").join("phantom-cpu2.dtb"));
+    let c = selftest(raw(machine(), dtb), "smp", 0, false);
+    assert!(c.contains("CPU1: PSCI CPU_ON for MPIDR 0x5 failed"), "{c}");
+    assert!(c.contains("SMP: Total of 1 processors activated."), "{c}");
+}
