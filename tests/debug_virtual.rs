@@ -111,6 +111,15 @@ fn clean_boots_report_nothing() {
     }
     clean(Machine { el2: true, ..machine() }, "translate");
     clean(Machine { ram: "2G".into(), numa: vec!["1G".into(), "1G".into()], ..machine() }, "linear");
+    clean(Machine { ram: "64G".into(), ..machine() }, "linear");
+    // RAM with a hole and a no-map region (the full check path of __pa/__va).
+    let holes = "\tmemory@40000000 {\n\t\tdevice_type = \"memory\";\n\t\treg = <0x00 0x40000000 0x00 0x10000000 0x00 0x60000000 0x00 0x10000000>;\n\t};\n\
+\treserved-memory {\n\t\t#address-cells = <0x02>;\n\t\t#size-cells = <0x02>;\n\t\tranges;\n\
+\t\tsecure@4c000000 {\n\t\t\treg = <0x00 0x4c000000 0x00 0x00400000>;\n\t\t\tno-map;\n\t\t};\n\t};\n";
+    for t in ["linear", "alloc", "vmalloc", "translate"] {
+        let dtb = custom_dtb(&format!("dv-holes-{t}"), "1G", holes, &format!("test={t}"));
+        clean(raw(machine(), dtb), t);
+    }
 }
 
 fn kernel_elf(debug_virtual: bool) -> Elf {
