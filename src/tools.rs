@@ -44,8 +44,20 @@ pub fn ensure_target() -> Result<(), String> {
         return Ok(());
     }
     eprintln!("vakern: the aarch64-unknown-none target is missing; running `rustup toolchain install`");
-    let ok =
-        Command::new("rustup").arg("toolchain").arg("install").current_dir(&root).status().is_ok_and(|s| s.success());
+    // Under cargo, the rustup proxy sets RUSTUP_TOOLCHAIN, which would make
+    // rustup ignore rust-toolchain.toml (and its target list): drop it.
+    let rustup = |args: &[&str]| {
+        Command::new("rustup")
+            .args(args)
+            .current_dir(&root)
+            .env_remove("RUSTUP_TOOLCHAIN")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let mut ok = rustup(&["toolchain", "install"]);
+    if !(ok && target_installed(&root)) {
+        ok = rustup(&["target", "add", "aarch64-unknown-none"]);
+    }
     if ok && target_installed(&root) {
         Ok(())
     } else {
