@@ -14,6 +14,21 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Run gdb-multiarch in batch mode on `elf`, attached to `port`, with the
+/// helpers loaded and `commands` after; everything it printed.
+fn gdb_batch(elf: &std::path::Path, port: u16, commands: &[&str]) -> String {
+    let script = vakern::tools::project_root().join("scripts/gdb/vakern.py");
+    let mut c = Command::new("timeout");
+    c.arg("60").arg("gdb-multiarch").args(["-batch", "-nx"]).arg(elf);
+    c.arg("-ex").arg(format!("source {}", script.display()));
+    c.arg("-ex").arg(format!("target remote :{port}"));
+    for cmd in commands {
+        c.arg("-ex").arg(cmd);
+    }
+    let out = c.stdin(Stdio::null()).output().expect("run gdb-multiarch");
+    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+}
+
 #[test]
 fn gdb_stops_at_the_fault_and_agrees_with_the_kernel() {
     let k = kernel(false);
@@ -29,24 +44,20 @@ fn gdb_stops_at_the_fault_and_agrees_with_the_kernel() {
         move || m.run(&image).unwrap()
     });
     std::thread::sleep(Duration::from_millis(300));
-    let script = vakern::tools::project_root().join("scripts/gdb/vakern.py");
-    let gdb = Command::new("timeout")
-        .arg("60")
-        .arg("gdb-multiarch")
-        .args(["-batch", "-nx"])
-        .arg(&k.elf)
-        .arg("-ex")
-        .arg(format!("source {}", script.display()))
-        .arg("-ex")
-        .arg(format!("target remote :{port}"))
-        .args(["-ex", "vk-break-fault", "-ex", "continue"])
-        .args(["-ex", "printf \"FAR=%016lx\\n\", $FAR_EL1", "-ex", "printf \"ESR=%08lx\\n\", $ESR_EL1"])
-        .args(["-ex", "vk-esr", "-ex", "vk-walk $FAR_EL1", "-ex", "vk-v2p 0xffff800000000000"])
-        .args(["-ex", "continue"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run gdb-multiarch");
-    let g = String::from_utf8_lossy(&gdb.stdout).to_string() + &String::from_utf8_lossy(&gdb.stderr);
+    let g = gdb_batch(
+        &k.elf,
+        port,
+        &[
+            "vk-break-fault",
+            "continue",
+            "printf \"FAR=%016lx\\n\", $FAR_EL1",
+            "printf \"ESR=%08lx\\n\", $ESR_EL1",
+            "vk-esr",
+            "vk-walk $FAR_EL1",
+            "vk-v2p 0xffff800000000000",
+            "continue",
+        ],
+    );
     let out = qemu.join().unwrap();
     out.expect_code(4).unwrap_or_else(|e| panic!("{e}\nGDB said:\n{g}"));
     let c = &out.console;
@@ -93,21 +104,7 @@ fn gdb_finds_the_image_under_kaslr() {
         move || m.run(&image).unwrap()
     });
     std::thread::sleep(Duration::from_millis(1500));
-    let script = vakern::tools::project_root().join("scripts/gdb/vakern.py");
-    let gdb = Command::new("timeout")
-        .arg("30")
-        .arg("gdb-multiarch")
-        .args(["-batch", "-nx"])
-        .arg(&k.elf)
-        .arg("-ex")
-        .arg(format!("source {}", script.display()))
-        .arg("-ex")
-        .arg(format!("target remote :{port}"))
-        .args(["-ex", "vk-kaslr", "-ex", "info symbol $pc", "-ex", "kill"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run gdb-multiarch");
-    let g = String::from_utf8_lossy(&gdb.stdout).to_string() + &String::from_utf8_lossy(&gdb.stderr);
+    let g = gdb_batch(&k.elf, port, &["vk-kaslr", "info symbol $pc", "kill"]);
     let out = qemu.join().unwrap();
     let text = out
         .console
