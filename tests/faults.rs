@@ -12,12 +12,6 @@ fn fault(kind: &str, code: i32) -> String {
     selftest(machine(), &format!("fault:{kind}"), code, false)
 }
 
-fn has(c: &str, needles: &[&str]) {
-    for n in needles {
-        assert!(c.contains(n), "missing {n:?} in:\n{c}");
-    }
-}
-
 const COMMON: &[&str] = &[
     "Mem abort info:",
     "Internal error: Oops:",

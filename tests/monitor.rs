@@ -17,12 +17,6 @@ fn monitor(input: &str) -> String {
     out.console
 }
 
-fn has(c: &str, needles: &[&str]) {
-    for n in needles {
-        assert!(c.contains(n), "missing {n:?} in:\n{c}");
-    }
-}
-
 #[test]
 fn translation_commands() {
     let c = monitor("pa 0xffff_8000_0000_1000\nva 0x4000_0000\npa _text\nwalk 0xffff800000000000\nsym start_kernel\n");

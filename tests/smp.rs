@@ -42,13 +42,18 @@ fn a_cpu_that_cannot_start_is_reported() {
     // The device tree claims a fifth CPU that QEMU does not have.
     let memory =
         "\tmemory@40000000 {\n\t\tdevice_type = \"memory\";\n\t\treg = <0x00 0x40000000 0x00 0x40000000>;\n\t};\n";
-    let dtb = custom_dtb("phantom-cpu", "1G", memory, "test=smp");
+    let dtb = custom_dtb("phantom-cpu", "1G", memory, "test=layout");
     let dts = std::fs::read_to_string(dtb.with_extension("dts")).unwrap();
     let at = dts.find("\t\tcpu@0 {").expect("cpu@0 in QEMU's tree");
     let phantom = "\t\tcpu@5 {\n\t\t\tdevice_type = \"cpu\";\n\t\t\tcompatible = \"arm,cortex-a72\";\n\t\t\treg = <0x05>;\n\t\t\tenable-method = \"psci\";\n\t\t};\n";
     let dts = format!("{}{}{}", &dts[..at], phantom, &dts[at..]);
     let dtb = compile_dts(&dts, &scratch("dtb").join("phantom-cpu2.dtb"));
-    let c = selftest(raw(machine(), dtb), "smp", 0, false);
+    let c = selftest(raw(machine(), dtb.clone()), "layout", 0, false);
     assert!(c.contains("CPU1: PSCI CPU_ON for MPIDR 0x5 failed"), "{c}");
     assert!(c.contains("SMP: Total of 1 processors activated."), "{c}");
+    // And the smp self-test notices that a listed CPU is missing.
+    let dts = dts.replace("test=layout", "test=smp");
+    let dtb = compile_dts(&dts, &scratch("dtb").join("phantom-cpu3.dtb"));
+    let c = selftest(raw(machine(), dtb), "smp", 1, false);
+    assert!(c.contains("1 CPUs online, the device tree lists 2"), "{c}");
 }

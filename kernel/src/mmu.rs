@@ -44,8 +44,6 @@ pub struct FixmapTables {
     /// Physical address mapped in each of the four table slots.
     mapped: [Option<u64>; 4],
     next: usize,
-    /// Table pages allocated, by level.
-    pub allocated: [u64; 4],
 }
 
 const TABLE_SLOTS: [FixSlot; 4] = [FixSlot::Pgd, FixSlot::Pud, FixSlot::Pmd, FixSlot::Pte];
@@ -59,7 +57,7 @@ impl Default for FixmapTables {
 impl FixmapTables {
     /// No slot in use yet.
     pub fn new() -> FixmapTables {
-        FixmapTables { mapped: [None; 4], next: 0, allocated: [0; 4] }
+        FixmapTables { mapped: [None; 4], next: 0 }
     }
 
     /// Virtual address at which the table at `pa` can be accessed now.
@@ -87,14 +85,13 @@ impl FixmapTables {
 impl TableAccess for FixmapTables {
     type Table = PhysAddr;
 
-    fn alloc_table(&mut self, level: u32) -> Result<PhysAddr, MapError> {
+    fn alloc_table(&mut self, _level: u32) -> Result<PhysAddr, MapError> {
         let pa = crate::memblock::alloc(PAGE_SIZE, PAGE_SIZE).ok_or(MapError::NoMemory)?;
         let p = self.reach(PhysAddr(pa));
         for i in 0..512 {
             // SAFETY: the slot maps the new page.
             unsafe { p.add(i).write_volatile(0) };
         }
-        self.allocated[level as usize] += 1;
         Ok(PhysAddr(pa))
     }
 
@@ -124,10 +121,7 @@ impl TableAccess for FixmapTables {
 }
 
 /// Tables named by their linear-map address (after `paging_init`).
-pub struct LinearTables {
-    /// Table pages allocated, by level.
-    pub allocated: [u64; 4],
-}
+pub struct LinearTables;
 
 impl Default for LinearTables {
     fn default() -> Self {
@@ -138,7 +132,7 @@ impl Default for LinearTables {
 impl LinearTables {
     /// Access through the linear map.
     pub fn new() -> LinearTables {
-        LinearTables { allocated: [0; 4] }
+        LinearTables
     }
 
     /// The live kernel root table, `swapper_pg_dir`, by its linear alias.
@@ -150,12 +144,11 @@ impl LinearTables {
 impl TableAccess for LinearTables {
     type Table = VirtAddr;
 
-    fn alloc_table(&mut self, level: u32) -> Result<VirtAddr, MapError> {
+    fn alloc_table(&mut self, _level: u32) -> Result<VirtAddr, MapError> {
         let pa = crate::page_alloc::alloc_pages(1).ok_or(MapError::NoMemory)?;
         let va = physaddr::phys_to_virt(pa);
         // SAFETY: a fresh page, mapped through the linear map.
         unsafe { core::ptr::write_bytes(va.as_ptr::<u8>(), 0, PAGE_SIZE as usize) };
-        self.allocated[level as usize] += 1;
         Ok(va)
     }
 

@@ -26,7 +26,7 @@
 
 #[cfg(feature = "debug_virtual")]
 use core::panic::Location;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use vakern_mm::addr;
 pub use vakern_mm::addr::{PhysAddr, VirtAddr};
 #[cfg(feature = "debug_virtual")]
@@ -90,8 +90,6 @@ core::arch::global_asm!(
     t = sym TRANSLATION,
 );
 
-/// True once the linear map is live (`paging_init` switched to it).
-static LINEAR_MAP_READY: AtomicBool = AtomicBool::new(false);
 /// Number of `debug_virtual` reports so far.
 static REPORTS: AtomicU64 = AtomicU64::new(0);
 
@@ -127,12 +125,11 @@ pub fn set_linear_map_ready() {
     TRANSLATION.linear_limit.store(limit, Relaxed);
     let holes = TRANSLATION.holes.load(Relaxed) != 0;
     TRANSLATION.linear_fast_size.store(if holes { 0 } else { limit - PAGE_OFFSET }, Relaxed);
-    LINEAR_MAP_READY.store(true, Relaxed);
 }
 
 /// True once the linear map is live.
 pub fn linear_map_ready() -> bool {
-    LINEAR_MAP_READY.load(Relaxed)
+    TRANSLATION.linear_limit.load(Relaxed) != u64::MAX
 }
 
 /// `kimage_voffset`: VA - PA of the image.

@@ -163,6 +163,11 @@ extern "C" fn rest_init() -> ! {
 /// `/psci/method` and the CPUs' MPIDRs, kept for `rest_init`.
 static CPUS: spin::Once<(Option<&'static str>, [u64; vakern_mm::dtb::MAX_CPUS], usize)> = spin::Once::new();
 
+/// Number of CPUs the device tree lists.
+pub fn cpu_count() -> usize {
+    CPUS.get().map_or(1, |c| c.2.max(1))
+}
+
 /// The command line, kept for `rest_init` (the DTB stays mapped in the fixmap).
 static BOOTARGS: spin::Once<&'static str> = spin::Once::new();
 

@@ -39,14 +39,6 @@ pub fn guard_hit(addr: u64) -> Option<(u64, u64)> {
     })
 }
 
-/// The registered stack holding `sp`, if any.
-pub fn containing(sp: u64) -> Option<(u64, u64)> {
-    STACKS.iter().find_map(|s| {
-        let (base, top) = (s[0].load(Relaxed), s[1].load(Relaxed));
-        (base != 0 && sp >= base && sp <= top).then_some((base, top))
-    })
-}
-
 /// Continue in `f` on `stack`; the current stack is abandoned.
 ///
 /// # Safety

@@ -96,3 +96,10 @@ pub fn raw(m: Machine, dtb: PathBuf) -> Machine {
 pub fn count(console: &str, needle: &str) -> usize {
     console.lines().filter(|l| l.contains(needle)).count()
 }
+
+/// Panic, showing `c`, unless it contains every needle.
+pub fn has(c: &str, needles: &[&str]) {
+    for n in needles {
+        assert!(c.contains(n), "missing {n:?} in:\n{c}");
+    }
+}
