@@ -214,7 +214,7 @@ pub const fn is_canonical(va: u64) -> bool {
 }
 
 /// The parts of the address space a virtual address can fall in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Region {
     /// The low half, translated through TTBR0.
     User,
