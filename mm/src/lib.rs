@@ -2,7 +2,8 @@
 //!
 //! Everything here is plain arithmetic over integers and byte slices, so the
 //! kernel uses it at every boot stage and the host tests check it with
-//! `cargo test`: the layout and its regions ([`layout`]), descriptors
+//! `cargo test`: the layout flavours ([`flavour`]) and the built one's
+//! regions ([`layout`]), the CPU features they need ([`cpufeat`]), descriptors
 //! ([`pte`]), the mapper and walker over an abstract memory ([`pgtable`]),
 //! range sets for the allocators ([`ranges`]) and memory discovery from a
 //! device tree ([`dtb`]).
@@ -11,9 +12,11 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod addr;
+pub mod cpufeat;
 pub mod dtb;
 pub mod esr;
 pub mod exit;
+pub mod flavour;
 pub mod fmt;
 pub mod layout;
 pub mod pgtable;
