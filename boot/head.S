@@ -9,16 +9,18 @@
 //   4. clears .bss and sets the boot stack (both inside the image),
 //   5. builds the identity map of the image in tables reserved in .bss,
 //   6. programs MAIR/TCR/TTBR0/TTBR1 and turns on the MMU and the caches,
-//   7. calls early_map_kernel (kernel/src/early.rs), still at the physical
+//   7. calls early_map_kernel (kernel/src/early/map_kernel.rs), still at the physical
 //      address, which relocates the image and maps it at KIMAGE_VADDR,
 //   8. jumps to the high mapping and calls start_kernel.
 //
 // Everything before step 8 runs at the physical address, so it only uses
 // PC-relative addressing (adr/adrp) and constants: the image builder checks
-// this section's relocations (src/build.rs in the launcher).
+// this section's relocations (src/image.rs in the launcher).
 //
-// Constants come from Rust as `const` operands (kernel/src/boot.rs); symbols
-// in braces are filled in there too.
+// Constants come from Rust as `const` operands (kernel/src/early/head.rs);
+// symbols in braces are filled in there too. The later stages (start_kernel,
+// secondary_start_kernel, swapper_pg_dir, SECONDARY_STACKS) are named by
+// their link names, as the only references from the early code upwards.
 
     .section ".head.text", "ax"
     .global _head
@@ -179,12 +181,12 @@ secondary_entry:
     adr     x0, early_vectors
     msr     vbar_el1, x0
     isb
-    adrp    x1, {swapper_pg_dir}
+    adrp    x1, swapper_pg_dir
     bl      enable_mmu
     adrp    x0, kimage_voffset              // read through the identity map
     ldr     x22, [x0, :lo12:kimage_voffset]
-    adrp    x0, {secondary_stacks}
-    add     x0, x0, :lo12:{secondary_stacks}
+    adrp    x0, SECONDARY_STACKS
+    add     x0, x0, :lo12:SECONDARY_STACKS
     ldr     x1, [x0, x19, lsl #3]           // this CPU's stack top (a high address)
     mov     sp, x1
     mov     x29, xzr
@@ -262,7 +264,7 @@ secondary_switched:
     dsb     nsh
     isb
     mov     x0, x19
-    bl      {secondary_start}
+    bl      secondary_start_kernel
 7:  wfe
     b       7b
 
@@ -279,6 +281,6 @@ primary_switched:
     mov     x4, x23                         // the three stub timestamps
     mov     x5, x24
     mov     x6, x25
-    bl      {start_kernel}
+    bl      start_kernel
 6:  wfe                                     // start_kernel never returns
     b       6b

@@ -1,4 +1,6 @@
-//! Small helpers with no better home.
+//! Formatting without a heap: a string built in a fixed buffer, and sizes
+//! padded for the tables of the boot log. Usable from the first line of
+//! `start_kernel` on (before the heap exists).
 
 /// A string built in a fixed buffer (for padding formatted values before
 /// there is a heap). Output past the capacity is dropped.

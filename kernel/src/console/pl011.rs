@@ -1,14 +1,18 @@
 //! The PL011 UART: the console's device.
 //!
 //! The register block is described once with tock-registers. The UART is
-//! reached first through a fixmap slot (earlycon, `setup.rs`) and, once the
-//! identity map is gone and vmalloc exists, through `ioremap` (`vmalloc.rs`).
+//! reached first through a fixmap slot (earlycon, `setup/start_kernel.rs`) and, once the
+//! identity map is gone and vmalloc exists, through `ioremap` (`mm/vmalloc.rs`).
 //! QEMU's PL011 needs no baud-rate setup; the driver enables the transmitter
 //! and the receiver and polls.
 
 use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::register_bitfields;
 use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
+
+/// Physical address of the PL011 on QEMU's virt machine, used as the early
+/// console before the device tree is read (Linux: `earlycon=pl011,0x9000000`).
+pub const EARLYCON_PA: u64 = 0x0900_0000;
 
 register_bitfields! {u32,
     /// Flag register.

@@ -7,7 +7,7 @@
 //! Before a console exists nothing can be printed; fatal errors then leave
 //! through the semihosting exit code alone.
 
-use crate::pl011::Pl011;
+use crate::console::pl011::Pl011;
 use aarch64_cpu::registers::{Readable, CNTFRQ_EL0, CNTPCT_EL0};
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -131,36 +131,46 @@ pub fn log(level: Level, args: fmt::Arguments) {
 /// Print without a newline or level.
 #[macro_export]
 macro_rules! print {
-    ($($arg:tt)*) => { $crate::printk::print(format_args!($($arg)*)) };
+    ($($arg:tt)*) => { $crate::console::printk::print(format_args!($($arg)*)) };
 }
 
 /// Print a line without level or timestamp.
 #[macro_export]
 macro_rules! println {
     () => { $crate::print!("\n") };
-    ($($arg:tt)*) => { $crate::printk::print(format_args!("{}\n", format_args!($($arg)*))) };
+    ($($arg:tt)*) => { $crate::console::printk::print(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
 /// Log an error.
 #[macro_export]
 macro_rules! pr_err {
-    ($($arg:tt)*) => { $crate::printk::log($crate::printk::Level::Err, format_args!($($arg)*)) };
+    ($($arg:tt)*) => { $crate::console::printk::log($crate::console::printk::Level::Err, format_args!($($arg)*)) };
 }
 
 /// Log a warning.
 #[macro_export]
 macro_rules! pr_warn {
-    ($($arg:tt)*) => { $crate::printk::log($crate::printk::Level::Warn, format_args!($($arg)*)) };
+    ($($arg:tt)*) => { $crate::console::printk::log($crate::console::printk::Level::Warn, format_args!($($arg)*)) };
 }
 
 /// Log an informational message.
 #[macro_export]
 macro_rules! pr_info {
-    ($($arg:tt)*) => { $crate::printk::log($crate::printk::Level::Info, format_args!($($arg)*)) };
+    ($($arg:tt)*) => { $crate::console::printk::log($crate::console::printk::Level::Info, format_args!($($arg)*)) };
 }
 
 /// Log a debug message (printed with `loglevel=7`).
 #[macro_export]
 macro_rules! pr_debug {
-    ($($arg:tt)*) => { $crate::printk::log($crate::printk::Level::Debug, format_args!($($arg)*)) };
+    ($($arg:tt)*) => { $crate::console::printk::log($crate::console::printk::Level::Debug, format_args!($($arg)*)) };
+}
+
+/// Print an error and stop with `code` (a `vakern_mm::exit` code).
+#[macro_export]
+macro_rules! fatal {
+    ($code:expr, $($arg:tt)*) => {{
+        $crate::pr_err!($($arg)*);
+        $crate::pr_err!("stopping: {} (exit code {})", vakern_mm::exit::describe($code), $code);
+        $crate::arch::semihosting::exit($code)
+    }};
 }

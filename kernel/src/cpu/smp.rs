@@ -11,16 +11,17 @@
 //! invalidation is the broadcast, inner-shareable form: `tlbi vaae1is`,
 //! `tlbi vmalle1is`).
 
-use crate::physaddr::{self, pa_symbol};
-use crate::stack;
-use crate::traps::NR_CPUS;
+use crate::arch::cpu::NR_CPUS;
+use crate::cpu::psci;
+use crate::mm::physaddr::{self, pa_symbol};
+use crate::mm::stack;
 use crate::{pr_err, pr_info, pr_warn};
 use aarch64_cpu::registers::{Readable, CNTFRQ_EL0, CNTPCT_EL0, MPIDR_EL1};
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use vakern_mm::dtb::MAX_CPUS;
 
 /// How long a CPU may take to come online.
 pub const ONLINE_TIMEOUT_MS: u64 = 1000;
-const PSCI_CPU_ON_64: u64 = 0xc400_0003;
 
 /// Stack tops for the secondary CPUs, by index, read by the boot stub.
 #[no_mangle]
@@ -50,21 +51,28 @@ pub fn is_online(idx: usize) -> bool {
     idx == 0 || ONLINE.get(idx).is_some_and(|o| o.load(SeqCst))
 }
 
-fn psci_call(method: &str, func: u64, a1: u64, a2: u64, a3: u64) -> i64 {
-    let ret: u64;
-    // SAFETY: a PSCI call through the conduit the firmware (QEMU) named.
-    unsafe {
-        if method == "smc" {
-            core::arch::asm!("smc #0", inout("x0") func => ret, in("x1") a1, in("x2") a2, in("x3") a3, options(nostack));
-        } else {
-            core::arch::asm!("hvc #0", inout("x0") func => ret, in("x1") a1, in("x2") a2, in("x3") a3, options(nostack));
-        }
-    }
-    ret as i64
+/// `/psci/method` and the CPUs' MPIDRs from the device tree, kept from the
+/// parse in `start_kernel` until [`smp_init`] runs on the kernel stack.
+static CPUS: spin::Once<(Option<&'static str>, [u64; MAX_CPUS], usize)> = spin::Once::new();
+
+/// Keep what the device tree says about the CPUs for [`smp_init`].
+pub fn record_cpus(psci_method: Option<&'static str>, mpidrs: [u64; MAX_CPUS], n: usize) {
+    CPUS.call_once(|| (psci_method, mpidrs, n.min(MAX_CPUS)));
 }
 
-/// Start every CPU of the device tree other than this one.
-pub fn smp_init(psci_method: Option<&str>, mpidrs: &[u64]) {
+/// Number of CPUs the device tree lists (1 if it was not read).
+pub fn cpu_count() -> usize {
+    CPUS.get().map_or(1, |c| c.2.max(1))
+}
+
+/// Start every CPU the device tree lists other than this one.
+pub fn smp_init() {
+    if let Some((method, cpus, n)) = CPUS.get() {
+        start_secondaries(*method, &cpus[..*n]);
+    }
+}
+
+fn start_secondaries(psci_method: Option<&str>, mpidrs: &[u64]) {
     let boot_mpidr = MPIDR_EL1.get() & 0xff_00ff_ffff;
     MPIDRS[0].store(boot_mpidr, SeqCst);
     ONLINE[0].store(true, SeqCst);
@@ -104,7 +112,7 @@ pub fn smp_init(psci_method: Option<&str>, mpidrs: &[u64]) {
         // The stub reads its stack through the identity map: make it visible.
         // SAFETY: barrier only.
         unsafe { core::arch::asm!("dsb sy", options(nostack, preserves_flags)) };
-        let ret = psci_call(method, PSCI_CPU_ON_64, mpidr, entry.0, idx as u64);
+        let ret = psci::cpu_on(method, mpidr, entry.0, idx as u64);
         if ret != 0 {
             pr_err!("CPU{}: PSCI CPU_ON for MPIDR {:#x} failed with {}", idx, mpidr, ret);
             continue;

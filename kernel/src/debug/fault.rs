@@ -8,12 +8,13 @@
 //! the first entry that is not a table: Linux's `show_pte`), the registers,
 //! and the call trace from the frame records, with symbol names.
 
-use crate::kallsyms;
-use crate::mmu::PhysTables;
-use crate::physaddr::region_of;
-use crate::stack;
-use crate::traps::{self, TrapFrame};
-use crate::util::StrBuf;
+use crate::arch::cpu::cpu_id;
+use crate::console::fmt::StrBuf;
+use crate::debug::kallsyms;
+use crate::debug::traps::{self, TrapFrame};
+use crate::mm::physaddr::region_of;
+use crate::mm::stack;
+use crate::mm::table_access::PhysTables;
 use crate::{pr_err, println};
 use aarch64_cpu::registers::{Readable, TCR_EL1, TTBR0_EL1, TTBR1_EL1};
 use core::fmt::Write;
@@ -36,7 +37,7 @@ pub fn report_sync(esr_value: u64, far: u64, frame: &TrapFrame) {
             Addr(hi)
         );
         let (elo, ehi) = traps::exception_stack();
-        pr_err!("(reported on CPU{}'s exception stack [{}, {}))", traps::cpu_id(), Addr(elo), Addr(ehi));
+        pr_err!("(reported on CPU{}'s exception stack [{}, {}))", cpu_id(), Addr(elo), Addr(ehi));
     }
     if e.is_data_abort() || e.is_instruction_abort() {
         pr_err!("{}", esr::fault_headline(esr_value, far));
@@ -62,7 +63,7 @@ pub fn report_unexpected(kind: &str, origin: &str, esr_value: u64, frame: &TrapF
         "Unexpected {} exception from {} on CPU{}, ESR {:#018x} ({})",
         kind,
         origin,
-        traps::cpu_id(),
+        cpu_id(),
         esr_value,
         Esr(esr_value).ec_name()
     );
@@ -85,7 +86,7 @@ fn where_is(addr: u64) -> StrBuf<160> {
 }
 
 fn show_regs(f: &TrapFrame) {
-    pr_err!("CPU: {} PID: 0 Comm: swapper", traps::cpu_id());
+    pr_err!("CPU: {} PID: 0 Comm: swapper", cpu_id());
     pr_err!("pc : {}", where_is(f.elr));
     pr_err!("lr : {}", where_is(f.regs[30]));
     pr_err!("sp : {:016x}  pstate : {:08x}", f.sp, f.spsr);

@@ -3,7 +3,7 @@
 //! kernel prints the report and stops with exit code `FAULT` (or
 //! `RECURSIVE_FAULT` for `fault-in-handler`).
 
-use crate::traps;
+use crate::debug::traps;
 use core::sync::atomic::Ordering;
 use vakern_mm::layout::VMALLOC_START;
 

@@ -13,7 +13,7 @@
 //! Entries are sorted by address. A kernel that was not post-processed
 //! (magic missing) prints bare addresses.
 
-use crate::physaddr::image_bounds;
+use crate::mm::physaddr::image_bounds;
 
 /// Bytes reserved for the table.
 pub const KALLSYMS_SIZE: usize = 96 * 1024;

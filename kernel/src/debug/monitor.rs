@@ -7,11 +7,15 @@
 //! and the monitor carries on. End of input (Ctrl-D, which the launcher also
 //! sends when its own input ends) powers the machine off with exit code 0.
 
-use crate::fault;
-use crate::mmu::LinearTables;
-use crate::physaddr::{self, VirtAddr};
-use crate::selftest::at_s1e1r;
-use crate::{faults, heap, kallsyms, linear_map, memblock, page_alloc, print, printk, println, semihosting, vmalloc};
+use crate::arch::at::at_s1e1r;
+use crate::arch::semihosting;
+use crate::console::printk;
+use crate::debug::fault;
+use crate::debug::{fault_inject, kallsyms};
+use crate::mm::physaddr::{self, VirtAddr};
+use crate::mm::table_access::LinearTables;
+use crate::mm::{heap, linear_map, memblock, page_alloc, vmalloc};
+use crate::{print, println};
 use alloc::string::String;
 use alloc::vec::Vec;
 use vakern_mm::exit;
@@ -94,11 +98,7 @@ pub fn parse_addr(s: &str) -> Result<u64, String> {
 
 /// The image's section symbols by name.
 fn linker_symbol(name: &str) -> Option<u64> {
-    extern "C" {
-        static _etext: u8;
-        static __end_rodata: u8;
-        static _edata: u8;
-    }
+    use crate::arch::sections::{__end_rodata, _edata, _etext};
     let (text, end) = physaddr::image_bounds();
     Some(match name {
         "_text" => text,
@@ -126,11 +126,11 @@ fn execute(line: &str) {
     };
     let result = match cmd {
         "help" => want(0).map(|_| println!("{}", HELP)),
-        "layout" => want(0).map(|_| crate::setup::print_layout()),
+        "layout" => want(0).map(|_| crate::mm::layout::print_layout()),
         "pa" => want(1).and_then(|_| arg(0)).map(cmd_pa),
         "va" => want(1).and_then(|_| arg(0)).map(cmd_va),
         "walk" => want(1).and_then(|_| arg(0)).map(|va| fault::show_pte_with(va, &mut |l| println!("{}", l))),
-        "ptdump" => want(0).map(|_| crate::ptdump::dump(&mut |l| println!("{}", l))),
+        "ptdump" => want(0).map(|_| crate::debug::ptdump::dump(&mut |l| println!("{}", l))),
         "x" => want(2).and_then(|_| {
             let va = arg(0)?;
             let len = if args.len() > 1 { arg(1)? } else { 64 };
@@ -147,7 +147,7 @@ fn execute(line: &str) {
             .map(|_| println!("freed")),
         "sym" => want(1).and_then(|_| cmd_sym(args.first().copied().unwrap_or(""))),
         "fault" => match args.as_slice() {
-            [kind] => faults::trigger(kind).map_err(|e| alloc::format!("fault {kind}: {e} (kinds: {})", kinds())),
+            [kind] => fault_inject::trigger(kind).map_err(|e| alloc::format!("fault {kind}: {e} (kinds: {})", kinds())),
             _ => Err(alloc::format!("fault: give one kind: {}", kinds())),
         },
         "meminfo" => want(0).map(|_| cmd_meminfo()),
@@ -163,7 +163,7 @@ fn execute(line: &str) {
 }
 
 fn kinds() -> String {
-    faults::KINDS.iter().map(|k| k.0).collect::<Vec<_>>().join(", ")
+    fault_inject::KINDS.iter().map(|k| k.0).collect::<Vec<_>>().join(", ")
 }
 
 fn cmd_pa(va: u64) {
@@ -210,7 +210,7 @@ fn cmd_x(va: u64, len: u64) {
     while addr < va.saturating_add(len) {
         let mut bytes = Vec::new();
         for i in 0..16.min(va + len - addr) {
-            match crate::traps::probe_read(addr + i) {
+            match crate::debug::traps::probe_read(addr + i) {
                 Ok(b) => bytes.push(b),
                 Err((far, esr)) => {
                     if !bytes.is_empty() {
@@ -273,7 +273,13 @@ fn cmd_meminfo() {
     if let Some(m) = memblock::memory() {
         for r in m.ram.iter() {
             let kind = if m.mapped.covers(r) { "RAM" } else { "RAM (partly no-map)" };
-            println!("{} - {}  {:>10}  {}", Addr(r.base), Addr(r.end), crate::util::padded(Size(r.size())), kind);
+            println!(
+                "{} - {}  {:>10}  {}",
+                Addr(r.base),
+                Addr(r.end),
+                crate::console::fmt::padded(Size(r.size())),
+                kind
+            );
         }
     }
     println!("memstart_addr  {}", Addr(physaddr::memstart_addr_raw()));
@@ -293,7 +299,7 @@ fn cmd_meminfo() {
             vmalloc::AreaKind::Vmalloc(ref p) => alloc::format!("vmalloc, {} pages", p.len()),
             vmalloc::AreaKind::Ioremap(pa) => alloc::format!("ioremap of {}", Addr(pa.0)),
         };
-        println!("  {} {:>10}  {}", Addr(a.va), crate::util::padded(Size(a.size)), kind);
+        println!("  {} {:>10}  {}", Addr(a.va), crate::console::fmt::padded(Size(a.size)), kind);
     }
     let l = linear_map::linear_table_counts();
     println!("linear map tables: L1 {} L2 {} L3 {}", l[1], l[2], l[3]);

@@ -2,9 +2,9 @@
 //! live upper-half tables (TTBR1), one `---[ Region ]---` marker per region
 //! of the layout. From the `ptdump` boot option and the monitor.
 
-use crate::mmu::PhysTables;
-use crate::physaddr::image_bounds;
-use crate::util::StrBuf;
+use crate::console::fmt::StrBuf;
+use crate::mm::physaddr::image_bounds;
+use crate::mm::table_access::PhysTables;
 use aarch64_cpu::registers::{Readable, TTBR1_EL1};
 use vakern_mm::layout::*;
 use vakern_mm::ptdump::{self, Marker};

@@ -1,4 +1,7 @@
 //! Exceptions: the EL1 vector table, fault reports, and the fault-safe probe.
+//! The boot stub installs the vectors (`primary_switched`, and
+//! `secondary_switched` for the other CPUs) as it jumps to the upper half;
+//! before that, `early_vectors` in boot/head.S stop the boot with an exit code.
 //!
 //! Every vector switches to this CPU's exception stack before it touches
 //! memory (so a kernel stack overflow, which faults with SP in a guard page,
@@ -10,9 +13,11 @@
 //! `FAULT`. A second exception while reporting stops at once with
 //! `RECURSIVE_FAULT`; IRQ, FIQ and SError are reported, never waited on.
 
-use crate::fault;
-use crate::{pr_err, semihosting};
-use aarch64_cpu::registers::{Readable, ESR_EL1, FAR_EL1, MPIDR_EL1};
+use crate::arch::cpu::{cpu_id, NR_CPUS};
+use crate::arch::semihosting;
+use crate::debug::{fault, fault_inject};
+use crate::pr_err;
+use aarch64_cpu::registers::{Readable, ESR_EL1, FAR_EL1};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use vakern_mm::exit;
 
@@ -30,8 +35,6 @@ pub struct TrapFrame {
     pub spsr: u64,
 }
 
-/// Most CPUs supported (the exception stacks are static).
-pub const NR_CPUS: usize = 8;
 /// Size of each CPU's exception stack.
 pub const EXC_STACK_SIZE: usize = 16 * 1024;
 const EXC_STACK_SHIFT: u32 = EXC_STACK_SIZE.trailing_zeros();
@@ -195,11 +198,6 @@ static IN_HANDLER: [AtomicBool; NR_CPUS] = [const { AtomicBool::new(false) }; NR
 /// Set by the `fault-in-handler` test: the handler then faults while reporting.
 pub static FAULT_IN_HANDLER: AtomicBool = AtomicBool::new(false);
 
-/// This CPU's number (Aff0 of MPIDR_EL1).
-pub fn cpu_id() -> usize {
-    (MPIDR_EL1.get() & 0xff) as usize % NR_CPUS
-}
-
 /// Bounds of this CPU's exception stack.
 pub fn exception_stack() -> (u64, u64) {
     let base = &raw const EXC_STACKS as u64 + (cpu_id() * EXC_STACK_SIZE) as u64;
@@ -238,7 +236,7 @@ extern "C" fn handle_exception(vector: u64, frame: &mut TrapFrame) {
     if FAULT_IN_HANDLER.load(Ordering::Relaxed) {
         pr_err!("(fault-in-handler test: the handler now reads an unmapped address)");
         // SAFETY: deliberately faults; the nested exception stops the kernel.
-        unsafe { core::ptr::read_volatile(crate::faults::UNMAPPED_VA as *const u64) };
+        unsafe { core::ptr::read_volatile(fault_inject::UNMAPPED_VA as *const u64) };
     }
     let kind = vector % 4;
     if kind == 0 && vector / 4 == 1 {

@@ -9,12 +9,12 @@
 //! pages. Below them, a 4 MiB window maps the device tree with two 2 MiB
 //! read-only blocks (Linux's FIX_FDT).
 
-use crate::boot::Table;
-use crate::early::INIT_PG_DIR;
+use crate::arch::table::Table;
+use crate::early::map_kernel::INIT_PG_DIR;
 use crate::image_sym;
-use crate::mmu;
-use crate::physaddr::{pa_symbol, PhysAddr};
-use crate::populate::{__pgd_populate, __pmd_populate, __pud_populate};
+use crate::mm::physaddr::{pa_symbol, PhysAddr};
+use crate::mm::populate::{__pgd_populate, __pmd_populate, __pud_populate};
+use crate::mm::{table_access, tlbflush};
 use vakern_mm::dtb::{self, DtbError};
 use vakern_mm::layout::{
     self, table_index, FIXADDR_START, FIXADDR_TOP, FIX_FDT_BASE, FIX_SLOTS_BASE, PAGE_SIZE, PMD_SIZE,
@@ -66,7 +66,7 @@ pub fn early_fixmap_init() {
         __pgd_populate(pgd.add(table_index(FIXADDR_START, 0)), pa_symbol(image_sym!(BM_PUD)));
         hook_lower_levels();
     }
-    mmu::sync_tables();
+    tlbflush::sync_tables();
 }
 
 /// The fixmap's level-1 -> level-2 -> level-3 links (shared by every root).
@@ -80,7 +80,7 @@ unsafe fn hook_lower_levels() {
 
 /// Hook the fixmap into the final root table `pgd` (by physical address,
 /// reached through `tables`).
-pub fn fixmap_link(tables: &mut mmu::FixmapTables, pgd: PhysAddr) {
+pub fn fixmap_link(tables: &mut table_access::FixmapTables, pgd: PhysAddr) {
     use vakern_mm::pgtable::TableAccess;
     let pud = pa_symbol(image_sym!(BM_PUD));
     tables.populate(pgd, table_index(FIXADDR_START, 0), 0, pud);
@@ -95,9 +95,9 @@ pub fn set_fixmap(slot: FixSlot, pa: PhysAddr, prot: Prot) {
         let old = p.read_volatile();
         p.write_volatile(pte::leaf_desc(pa.0, 3, prot));
         if old & pte::VALID != 0 {
-            mmu::flush_tlb_kernel_page(va);
+            tlbflush::flush_tlb_kernel_page(va);
         } else {
-            mmu::sync_tables();
+            tlbflush::sync_tables();
         }
     }
 }
@@ -107,7 +107,7 @@ pub fn clear_fixmap(slot: FixSlot) {
     let va = fix_to_virt(slot);
     // SAFETY: as in `set_fixmap`.
     unsafe { bm(&raw mut BM_PTE).add(table_index(va, 3)).write_volatile(0) };
-    mmu::flush_tlb_kernel_page(va);
+    tlbflush::flush_tlb_kernel_page(va);
 }
 
 /// Map the device tree at `pa` read-only into the FDT window and return its
@@ -132,7 +132,7 @@ pub fn fixmap_remap_fdt(pa: u64) -> Result<&'static [u8], DtbError> {
             let va = FIX_FDT_BASE + i * PMD_SIZE;
             let p = pmd.add(table_index(va, 2));
             p.write_volatile(pte::leaf_desc(base + i * PMD_SIZE, 2, Prot::KERNEL_RO));
-            mmu::flush_tlb_kernel_page(va);
+            tlbflush::flush_tlb_kernel_page(va);
         }
     }
     let va = FIX_FDT_BASE + (pa - base);

@@ -1,8 +1,9 @@
 //! The kernel heap (kmalloc-like): linked_list_allocator over pages of the
 //! linear map, so `__pa` of any heap pointer is valid.
 
-use crate::physaddr;
-use crate::{page_alloc, pr_info};
+use crate::mm::page_alloc;
+use crate::mm::physaddr;
+use crate::pr_info;
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::NonNull;
 use linked_list_allocator::Heap;

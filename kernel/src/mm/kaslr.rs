@@ -1,9 +1,9 @@
 //! KASLR: where the image went, as decided by the early code
-//! (`early::kaslr_offset`, before relocation) from `/chosen/kaslr-seed` or
+//! (`early::kaslr::kaslr_offset`, before relocation) from `/chosen/kaslr-seed` or
 //! `kaslr_seed=N` on the command line, and turned off by `nokaslr`. The image
 //! moves in 2 MiB steps inside `[KIMAGE_VADDR, KIMAGE_VADDR + 512 MiB)`.
 
-use crate::early::{KASLR_INFO, KASLR_WINDOW};
+use crate::early::kaslr::{KASLR_INFO, KASLR_WINDOW};
 use crate::pr_info;
 use vakern_mm::fmt::{Addr, Size};
 use vakern_mm::layout::KIMAGE_VADDR;

@@ -3,15 +3,17 @@
 //! `map_mem`), then the switch to them and the end of the identity map.
 //!
 //! New table pages come from memblock and are reached through fixmap slots
-//! (`mmu::FixmapTables`), because nothing else maps them yet. The linear map
+//! (`table_access::FixmapTables`), because nothing else maps them yet. The linear map
 //! uses the largest blocks alignment allows (1 GiB, 2 MiB, contiguous runs)
 //! and is never executable. The static fixmap tables are linked into the new
 //! root by `__pa_symbol`.
 
-use crate::boot::Table;
-use crate::memblock;
-use crate::mmu::{self, FixmapTables};
-use crate::physaddr::{self, image_bounds, kimg_to_phys, pa_symbol};
+use crate::arch::sections::{__end_rodata, _etext};
+use crate::arch::table::Table;
+use crate::mm::memblock;
+use crate::mm::physaddr::{self, image_bounds, kimg_to_phys, pa_symbol};
+use crate::mm::table_access::FixmapTables;
+use crate::mm::tlbflush;
 use crate::{image_sym, pr_info};
 use aarch64_cpu::registers::{ReadWriteable, Writeable, TCR_EL1, TTBR0_EL1, TTBR1_EL1};
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -21,18 +23,15 @@ use vakern_mm::pgtable::{self, MapError, MapFlags, TableCounts};
 use vakern_mm::pte::Prot;
 use vakern_mm::ranges::{Range, RangeSet};
 
-/// The kernel's root table for the upper half, from `paging_init` on.
+/// The kernel's root table for the upper half, from `paging_init` on. The
+/// boot stub loads it for the secondary CPUs by its link name.
+#[export_name = "swapper_pg_dir"]
 pub static mut SWAPPER_PG_DIR: Table = Table::new();
 
 /// Table pages the linear map used, per level (index = level of the table).
 static LINEAR_TABLES: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
 /// Table pages the image mapping used, per level.
 static IMAGE_TABLES: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
-
-extern "C" {
-    static _etext: u8;
-    static __end_rodata: u8;
-}
 
 fn add(counts: &[AtomicU64; 4], c: &TableCounts) {
     for (a, n) in counts.iter().zip(c.per_level) {
@@ -103,24 +102,31 @@ pub fn paging_init() -> Result<(), MapError> {
         Ok(())
     })?;
 
-    crate::fixmap::fixmap_link(&mut t, pgd);
+    crate::mm::fixmap::fixmap_link(&mut t, pgd);
     t.finish();
-    mmu::sync_tables();
+    tlbflush::sync_tables();
 
     // Switch the upper half to the new tables. Both map the image alike, so
     // the code running now keeps its translation across the switch.
     TTBR1_EL1.set(pgd.0);
     aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
-    mmu::flush_tlb_all();
+    tlbflush::flush_tlb_all();
     physaddr::set_linear_map_ready();
 
     // No more identity map: TTBR0 walks are disabled and its root cleared.
     TCR_EL1.modify(TCR_EL1::EPD0::DisableTTBR0Walks);
     TTBR0_EL1.set(0);
     aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
-    mmu::flush_tlb_all();
+    tlbflush::flush_tlb_all();
 
-    crate::bootstats::now(crate::bootstats::Phase::LinearMap);
+    Ok(())
+}
+
+/// Log what `paging_init` built (separate, so that the boot-phase stamp taken
+/// after `paging_init` does not count the printing).
+pub fn report() {
+    let pgd = pa_symbol(image_sym!(SWAPPER_PG_DIR));
+    let mem = memblock::memory().expect("memblock set up before paging_init");
     let lin = linear_table_counts();
     let (ram_start, ram_end) = physaddr::ram_bounds();
     pr_info!(
@@ -142,5 +148,4 @@ pub fn paging_init() -> Result<(), MapError> {
         image_table_counts()[3]
     );
     pr_info!("Switched to swapper_pg_dir at PA {}; TTBR0 (identity map) is empty", Addr(pgd.0));
-    Ok(())
 }

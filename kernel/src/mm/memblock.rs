@@ -8,7 +8,7 @@
 //! reserves the image, the device tree and every reservation the tree lists.
 //! Until the page allocator takes over, table pages come from [`alloc`].
 
-use crate::physaddr::{self, image_bounds, kimg_to_phys};
+use crate::mm::physaddr::{self, image_bounds, kimg_to_phys};
 use crate::{pr_info, pr_warn};
 use spin::{Mutex, Once};
 use vakern_mm::dtb::{MemoryInfo, ReservedKind, MAX_RAM_RANGES};
@@ -140,7 +140,7 @@ pub fn print_regions(info: &MemoryInfo) {
     pr_info!("Memory: {} RAM range(s) from {} memory reg entr(ies)", m.ram.len(), info.ram_entries);
     pr_info!("  {:<23} {:<23} {:>10}  {}", "base", "end", "size", "kind");
     for r in m.ram.iter() {
-        pr_info!("  {} {} {:>10}  RAM", Addr(r.base), Addr(r.end), crate::util::padded(Size(r.size())));
+        pr_info!("  {} {} {:>10}  RAM", Addr(r.base), Addr(r.end), crate::console::fmt::padded(Size(r.size())));
     }
     for r in info.reservations() {
         let kind = match r.kind {
@@ -154,7 +154,7 @@ pub fn print_regions(info: &MemoryInfo) {
             "  {} {} {:>10}  {} ({})",
             Addr(r.range.base),
             Addr(r.range.end),
-            crate::util::padded(Size(r.range.size())),
+            crate::console::fmt::padded(Size(r.range.size())),
             kind,
             r.kind.label()
         );

@@ -4,8 +4,8 @@
 //! fragmentation, not with RAM: 64 GiB in one range is one entry. Freed runs
 //! merge with their neighbours. Pages are handed out lowest address first.
 
-use crate::memblock::{self, MAX_FREE_RANGES};
-use crate::physaddr::PhysAddr;
+use crate::mm::memblock::{self, MAX_FREE_RANGES};
+use crate::mm::physaddr::PhysAddr;
 use spin::Mutex;
 use vakern_mm::layout::PAGE_SIZE;
 use vakern_mm::ranges::{Range, RangeSet};

@@ -22,15 +22,19 @@
 //!   kernel stops with exit code `DEBUG_VIRTUAL_BUG` (Linux: BUG).
 //!
 //! Without the feature the same calls are the bare arithmetic of
-//! `vakern_mm::addr`, inlined: no call and no branch to a check.
+//! `vakern_mm::addr`, inlined: no call and no branch to a check. The checks
+//! themselves are in `physaddr/debug_virtual.rs`.
 
+use crate::arch::sections::{_end, _text};
+#[cfg(feature = "debug_virtual")]
+mod debug_virtual;
 #[cfg(feature = "debug_virtual")]
 use core::panic::Location;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+#[cfg(feature = "debug_virtual")]
+use debug_virtual::{bug, check_pa_symbol, check_phys_to_virt, check_virt_to_phys, lm_alias_bug};
 use vakern_mm::addr;
 pub use vakern_mm::addr::{PhysAddr, VirtAddr};
-#[cfg(feature = "debug_virtual")]
-use vakern_mm::fmt::Addr;
 use vakern_mm::layout::{self, PAGE_OFFSET};
 
 /// The value `memstart_addr` holds until memory is discovered: odd, so no
@@ -92,11 +96,6 @@ core::arch::global_asm!(
 
 /// Number of `debug_virtual` reports so far.
 static REPORTS: AtomicU64 = AtomicU64::new(0);
-
-extern "C" {
-    static _text: u8;
-    static _end: u8;
-}
 
 /// Record `kimage_voffset`, once, at entry to `start_kernel`.
 pub fn set_kimage_voffset(v: u64) {
@@ -327,7 +326,7 @@ pub fn virt_addr_valid(va: u64) -> bool {
     }
     let pa = addr::lm_to_phys(va, TRANSLATION.memstart.load(Relaxed));
     let (start, end) = ram_bounds();
-    pa >= start && pa < end && crate::memblock::is_mapped_ram(pa)
+    pa >= start && pa < end && crate::mm::memblock::is_mapped_ram(pa)
 }
 
 /// `virt_to_pfn`.
@@ -346,7 +345,7 @@ pub fn pfn_to_virt(pfn: u64) -> VirtAddr {
 
 /// `pfn_valid`: the page frame is RAM the kernel knows.
 pub fn pfn_valid(pfn: u64) -> bool {
-    pfn.checked_mul(layout::PAGE_SIZE).is_some_and(crate::memblock::is_ram)
+    pfn.checked_mul(layout::PAGE_SIZE).is_some_and(crate::mm::memblock::is_ram)
 }
 
 #[inline(always)]
@@ -389,117 +388,6 @@ impl ImageAddr {
 #[macro_export]
 macro_rules! image_sym {
     ($sym:path) => {
-        $crate::physaddr::ImageAddr::from_raw(&raw const $sym as *const u8 as u64)
+        $crate::mm::physaddr::ImageAddr::from_raw(&raw const $sym as *const u8 as u64)
     };
-}
-
-// The checks: a few inline comparisons on the fast path; the reports are
-// out of line and cold.
-
-#[cfg(feature = "debug_virtual")]
-#[inline(always)]
-#[track_caller]
-fn check_virt_to_phys(va: u64) {
-    // One comparison on the fast path: XOR with PAGE_OFFSET maps the linear
-    // range onto [0, 2^47) and everything else above it.
-    if va ^ PAGE_OFFSET >= TRANSLATION.linear_fast_size.load(Relaxed) {
-        virt_to_phys_slow(va, Location::caller());
-    }
-}
-
-#[cfg(feature = "debug_virtual")]
-#[cold]
-#[inline(never)]
-fn virt_to_phys_slow(va: u64, caller: &'static Location<'static>) {
-    let t = &TRANSLATION;
-    if va < PAGE_OFFSET || va >= t.linear_limit.load(Relaxed) || (t.holes.load(Relaxed) != 0 && !virt_addr_valid(va)) {
-        virt_to_phys_report(va, caller);
-    }
-}
-
-#[cfg(feature = "debug_virtual")]
-#[cold]
-#[inline(never)]
-fn virt_to_phys_report(va: u64, caller: &'static Location<'static>) {
-    let what = if is_lm_address(va) { "linear address beyond RAM" } else { "non-linear address" };
-    report(format_args!("virt_to_phys used for {}: {} ({}) at {}", what, Addr(va), region_of(va).name(), caller));
-}
-
-#[cfg(feature = "debug_virtual")]
-#[inline(always)]
-#[track_caller]
-fn check_phys_to_virt(pa: u64) {
-    let t = &TRANSLATION;
-    if pa.wrapping_sub(t.ram_start.load(Relaxed)) >= t.ram_fast_size.load(Relaxed) {
-        phys_to_virt_slow(pa, Location::caller());
-    }
-}
-
-#[cfg(feature = "debug_virtual")]
-#[cold]
-#[inline(never)]
-fn phys_to_virt_slow(pa: u64, caller: &'static Location<'static>) {
-    let t = &TRANSLATION;
-    if pa < t.ram_start.load(Relaxed)
-        || pa >= t.ram_end.load(Relaxed)
-        || (t.holes.load(Relaxed) != 0 && !crate::memblock::is_mapped_ram(pa))
-    {
-        phys_to_virt_report(pa, caller);
-    }
-}
-
-#[cfg(feature = "debug_virtual")]
-#[cold]
-#[inline(never)]
-fn phys_to_virt_report(pa: u64, caller: &'static Location<'static>) {
-    report(format_args!("phys_to_virt used for non-RAM physical address: {} at {}", Addr(pa), caller));
-}
-
-#[cfg(feature = "debug_virtual")]
-#[cold]
-#[inline(never)]
-fn lm_alias_bug(va: u64, caller: &'static Location<'static>) -> ! {
-    bug(format_args!("lm_alias({}) used before the linear map exists", Addr(va)), caller)
-}
-
-#[cfg(feature = "debug_virtual")]
-#[inline(always)]
-#[track_caller]
-fn check_pa_symbol(va: u64) {
-    let (text, end) = image_bounds();
-    if va.wrapping_sub(text) > end - text {
-        pa_symbol_bug(va, Location::caller());
-    }
-}
-
-#[cfg(feature = "debug_virtual")]
-#[cold]
-#[inline(never)]
-fn pa_symbol_bug(va: u64, caller: &'static Location<'static>) -> ! {
-    let (text, end) = image_bounds();
-    bug(
-        format_args!(
-            "__pa_symbol used for address outside the kernel image [{}, {}]: {} ({})",
-            Addr(text),
-            Addr(end),
-            Addr(va),
-            region_of(va).name()
-        ),
-        caller,
-    );
-}
-
-#[cfg(feature = "debug_virtual")]
-fn report(args: core::fmt::Arguments) {
-    REPORTS.fetch_add(1, Relaxed);
-    crate::pr_warn!("{}", args);
-}
-
-/// Stop the kernel for a `debug_virtual` violation (Linux's BUG).
-#[cfg(feature = "debug_virtual")]
-#[cold]
-fn bug(args: core::fmt::Arguments, caller: &'static Location<'static>) -> ! {
-    crate::pr_err!("kernel BUG at {}: {}", caller, args);
-    crate::pr_err!("debug_virtual: stopping (exit code {})", vakern_mm::exit::DEBUG_VIRTUAL_BUG);
-    crate::semihosting::exit(vakern_mm::exit::DEBUG_VIRTUAL_BUG)
 }

@@ -9,7 +9,7 @@
 //! `debug_virtual` a table handed over by its image address (instead of
 //! `lm_alias(table)`) is reported.
 
-use crate::physaddr::{self, PhysAddr, VirtAddr};
+use crate::mm::physaddr::{self, PhysAddr, VirtAddr};
 use vakern_mm::pte;
 
 /// Level-0 entry -> level-1 table, by physical address.

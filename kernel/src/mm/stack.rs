@@ -3,8 +3,8 @@
 //! fault handler runs on a separate per-CPU exception stack (`traps.rs`) and
 //! asks [`guard_hit`] whether a fault address is a stack's guard page.
 
-use crate::traps::NR_CPUS;
-use crate::vmalloc::{self, VmError};
+use crate::arch::cpu::NR_CPUS;
+use crate::mm::vmalloc::{self, VmError};
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use vakern_mm::layout::PAGE_SIZE;
 

@@ -1,4 +1,5 @@
-//! TLB maintenance and the ways the kernel reaches its page tables.
+//! The ways the kernel reaches its page tables, after the early code and
+//! from the fixmap on.
 //!
 //! The mapper in `vakern_mm::pgtable` is told how to reach a table page by a
 //! [`TableAccess`] implementation. The kernel has two:
@@ -10,34 +11,13 @@
 //!   new ones come from the page allocator, and installing one goes through
 //!   `pgd_populate`/`pud_populate`/`pmd_populate`, which take `__pa` of it.
 
-use crate::fixmap::{self, FixSlot};
-use crate::physaddr::{self, PhysAddr, VirtAddr};
-use crate::populate;
+use crate::mm::fixmap::{self, FixSlot};
+use crate::mm::physaddr::{self, PhysAddr, VirtAddr};
+use crate::mm::populate;
+use crate::mm::tlbflush::flush_tlb_kernel_page;
 use vakern_mm::layout::PAGE_SIZE;
 use vakern_mm::pgtable::{MapError, TableAccess};
 use vakern_mm::pte::Prot;
-
-/// Make earlier table writes visible to the walker.
-#[inline(always)]
-pub fn sync_tables() {
-    // SAFETY: barriers only.
-    unsafe { core::arch::asm!("dsb ishst", "isb", options(nostack, preserves_flags)) };
-}
-
-/// Invalidate the TLB entries of one kernel page on all CPUs.
-pub fn flush_tlb_kernel_page(va: u64) {
-    let arg = (va >> 12) & ((1 << 44) - 1);
-    // SAFETY: TLB maintenance only.
-    unsafe {
-        core::arch::asm!("dsb ishst", "tlbi vaae1is, {0}", "dsb ish", "isb", in(reg) arg, options(nostack, preserves_flags));
-    }
-}
-
-/// Invalidate all EL1 TLB entries on all CPUs.
-pub fn flush_tlb_all() {
-    // SAFETY: TLB maintenance only.
-    unsafe { core::arch::asm!("dsb ishst", "tlbi vmalle1is", "dsb ish", "isb", options(nostack, preserves_flags)) };
-}
 
 /// Tables named by physical address, reached through fixmap slots.
 pub struct FixmapTables {
@@ -86,7 +66,7 @@ impl TableAccess for FixmapTables {
     type Table = PhysAddr;
 
     fn alloc_table(&mut self, _level: u32) -> Result<PhysAddr, MapError> {
-        let pa = crate::memblock::alloc(PAGE_SIZE, PAGE_SIZE).ok_or(MapError::NoMemory)?;
+        let pa = crate::mm::memblock::alloc(PAGE_SIZE, PAGE_SIZE).ok_or(MapError::NoMemory)?;
         let p = self.reach(PhysAddr(pa));
         for i in 0..512 {
             // SAFETY: the slot maps the new page.
@@ -137,7 +117,7 @@ impl LinearTables {
 
     /// The live kernel root table, `swapper_pg_dir`, by its linear alias.
     pub fn root() -> VirtAddr {
-        physaddr::lm_alias(crate::image_sym!(crate::linear_map::SWAPPER_PG_DIR))
+        physaddr::lm_alias(crate::image_sym!(crate::mm::linear_map::SWAPPER_PG_DIR))
     }
 }
 
@@ -145,7 +125,7 @@ impl TableAccess for LinearTables {
     type Table = VirtAddr;
 
     fn alloc_table(&mut self, _level: u32) -> Result<VirtAddr, MapError> {
-        let pa = crate::page_alloc::alloc_pages(1).ok_or(MapError::NoMemory)?;
+        let pa = crate::mm::page_alloc::alloc_pages(1).ok_or(MapError::NoMemory)?;
         let va = physaddr::phys_to_virt(pa);
         // SAFETY: a fresh page, mapped through the linear map.
         unsafe { core::ptr::write_bytes(va.as_ptr::<u8>(), 0, PAGE_SIZE as usize) };
@@ -190,7 +170,7 @@ impl PhysTables {
         let (pa_text, pa_end) = (physaddr::kimg_to_phys(text), physaddr::kimg_to_phys(end));
         let va = if pa >= pa_text && pa < pa_end {
             physaddr::phys_to_kimg(pa)
-        } else if physaddr::linear_map_ready() && crate::memblock::is_mapped_ram(pa) {
+        } else if physaddr::linear_map_ready() && crate::mm::memblock::is_mapped_ram(pa) {
             physaddr::phys_to_virt_unchecked(pa)
         } else {
             return None;

@@ -6,9 +6,10 @@
 //! its end faults instead of corrupting a neighbour. Pages are mapped one by
 //! one into `swapper_pg_dir` through the linear map (`mmu::LinearTables`).
 
-use crate::mmu::{self, LinearTables};
-use crate::page_alloc;
-use crate::physaddr::{image_bounds, PhysAddr, VirtAddr};
+use crate::mm::page_alloc;
+use crate::mm::physaddr::{image_bounds, PhysAddr, VirtAddr};
+use crate::mm::table_access::LinearTables;
+use crate::mm::tlbflush;
 use alloc::vec::Vec;
 use spin::Mutex;
 use vakern_mm::layout::{self, PAGE_SIZE, PMD_SIZE, VMALLOC_END, VMALLOC_START};
@@ -86,7 +87,7 @@ fn reserve_va(v: &mut Vmalloc, size: u64) -> Result<u64, VmError> {
 fn map_page(va: u64, pa: u64, size: u64, prot: Prot) -> Result<(), VmError> {
     let mut t = LinearTables::new();
     let r = pgtable::map_range(&mut t, LinearTables::root(), va, pa, size, prot, MapFlags::PAGES);
-    mmu::sync_tables();
+    tlbflush::sync_tables();
     r.map(|_| ()).map_err(VmError::Map)
 }
 

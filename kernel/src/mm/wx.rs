@@ -3,17 +3,14 @@
 //! kernel text, the way Linux's ptdump "Checked W+X mappings" does. Either
 //! count being non-zero is a broken invariant: the kernel panics.
 
-use crate::mmu::PhysTables;
-use crate::physaddr::image_bounds;
+use crate::arch::sections::_etext;
+use crate::mm::physaddr::image_bounds;
+use crate::mm::table_access::PhysTables;
 use crate::pr_info;
 use aarch64_cpu::registers::{Readable, TCR_EL1, TTBR1_EL1};
 use vakern_mm::layout::{PAGE_SIZE, VA_START};
 use vakern_mm::ptdump;
 use vakern_mm::pte;
-
-extern "C" {
-    static _etext: u8;
-}
 
 /// Page counts found by [`check`].
 #[derive(Clone, Copy, Debug, Default)]

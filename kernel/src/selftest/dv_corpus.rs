@@ -9,16 +9,20 @@
 //! or `lm_alias` too early) end with `DEBUG_VIRTUAL_BUG` under the flag; without
 //! it they print the unchecked result and exit 0.
 
-use crate::fixmap::{self, FixSlot};
-use crate::physaddr::{self, ImageAddr, VirtAddr};
-use crate::{image_sym, page_alloc, pr_info, printk, semihosting, vmalloc};
+use crate::arch::semihosting;
+use crate::arch::table::Table;
+use crate::console::printk;
+use crate::mm::fixmap::{self, FixSlot};
+use crate::mm::physaddr::{self, ImageAddr, VirtAddr};
+use crate::mm::{page_alloc, vmalloc};
+use crate::{image_sym, pr_info};
 use alloc::boxed::Box;
 use vakern_mm::exit;
 use vakern_mm::fmt::Addr;
 use vakern_mm::layout::{MODULES_VADDR, PAGE_SIZE};
 
 static SOME_STATIC: u64 = 7;
-static mut IMAGE_TABLE: crate::boot::Table = crate::boot::Table::new();
+static mut IMAGE_TABLE: Table = Table::new();
 
 /// Case name and what it does (the result without the flag in brackets).
 pub const CASES: &[(&str, &str)] = &[
@@ -71,7 +75,7 @@ pub fn run(case: &str) -> ! {
         "pa-null" => physaddr::__pa(0),
         "pa-noncanonical" => physaddr::__pa(0x1234_0000_0000_0000),
         "pa-beyond-ram" => physaddr::__pa(physaddr::phys_to_virt_unchecked(ram_end) + PAGE_SIZE),
-        "va-non-ram" => physaddr::__va(crate::setup::EARLYCON_PA),
+        "va-non-ram" => physaddr::__va(crate::console::pl011::EARLYCON_PA),
         "pa-symbol-linear" => physaddr::__pa_symbol(physaddr::phys_to_virt_unchecked(ram_end - PAGE_SIZE)),
         "pa-symbol-heap" => {
             let b = Box::new(5u64);
@@ -86,7 +90,7 @@ pub fn run(case: &str) -> ! {
             // SAFETY: a fresh page of our own; the table is never made live.
             unsafe {
                 core::ptr::write_bytes(pmdp, 0, 512);
-                crate::populate::pmd_populate(pmdp, VirtAddr::of(&raw const IMAGE_TABLE));
+                crate::mm::populate::pmd_populate(pmdp, VirtAddr::of(&raw const IMAGE_TABLE));
             }
             // SAFETY: as above.
             let d = unsafe { pmdp.read_volatile() };

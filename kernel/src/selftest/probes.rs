@@ -4,7 +4,7 @@
 //! must be the bare arithmetic: no call, no branch. With it, each calls its
 //! check.
 
-use crate::physaddr::{self, ImageAddr};
+use crate::mm::physaddr::{self, ImageAddr};
 
 /// `__pa` of a raw address.
 #[no_mangle]

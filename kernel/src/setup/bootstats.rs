@@ -49,7 +49,7 @@ pub fn print() {
     let names =
         ["bss + identity map + MMU on", "image mapping + relocation", "memory discovery", "linear map", "allocators"];
     pr_info!("bootstats: counter at {} Hz", CNTFRQ_EL0.get());
-    let mut summary = crate::util::StrBuf::<256>::new();
+    let mut summary = crate::console::fmt::StrBuf::<256>::new();
     for (i, name) in names.iter().enumerate() {
         let d = s[i + 1].wrapping_sub(s[i]);
         pr_info!("bootstats: {:<28} {:>10} ticks", name, d);

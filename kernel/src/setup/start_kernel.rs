@@ -7,41 +7,27 @@
 //! map), page allocator, heap, vmalloc, the console moved to `ioremap`, the
 //! layout table, then the self-test or the idle loop.
 
-use crate::fixmap::{self, fix_to_virt, FixSlot};
-use crate::physaddr::{self, PhysAddr};
-use crate::pl011::{self, Pl011};
-use crate::{cmdline, heap, linear_map, memblock, page_alloc, printk, selftest, semihosting, vmalloc};
-use crate::{pr_info, println};
+use crate::arch::semihosting;
+use crate::console::pl011::{self, Pl011, EARLYCON_PA};
+use crate::console::printk;
+use crate::cpu::smp;
+use crate::mm::fixmap::{self, fix_to_virt, FixSlot};
+use crate::mm::physaddr::{self, PhysAddr};
+use crate::mm::{heap, linear_map, memblock, page_alloc, vmalloc};
+use crate::selftest;
+use crate::setup::{bootstats, cmdline};
+use crate::{fatal, pr_info, println};
 use vakern_mm::dtb::{self, Dtb};
 use vakern_mm::exit;
 use vakern_mm::fmt::{Addr, Size};
-use vakern_mm::layout::{self, span};
 use vakern_mm::pte::Prot;
-
-/// Physical address of the PL011 on QEMU's virt machine, used as the early
-/// console before the device tree is read (Linux: `earlycon=pl011,0x9000000`).
-pub const EARLYCON_PA: u64 = 0x0900_0000;
-
-/// Print an error and stop with `code`.
-#[macro_export]
-macro_rules! fatal {
-    ($code:expr, $($arg:tt)*) => {{
-        $crate::pr_err!($($arg)*);
-        $crate::pr_err!("stopping: {} (exit code {})", vakern_mm::exit::describe($code), $code);
-        $crate::semihosting::exit($code)
-    }};
-}
-
-extern "C" {
-    static _etext: u8;
-    static __end_rodata: u8;
-    static _edata: u8;
-}
 
 /// The kernel's Rust entry point in the upper half.
 ///
 /// # Safety
-/// Called once by the boot stub with the arguments it documents.
+/// Called once by the boot stub with the arguments it documents. The stub
+/// reaches it by its link name, so it is not mangled.
+#[no_mangle]
 pub unsafe extern "C" fn start_kernel(
     dtb_pa: u64,
     entry_el: u64,
@@ -52,10 +38,10 @@ pub unsafe extern "C" fn start_kernel(
     t_mapped: u64,
 ) -> ! {
     physaddr::set_kimage_voffset(voffset);
-    let stamp = crate::bootstats::stamp;
-    stamp(crate::bootstats::Phase::Entry, t_entry);
-    stamp(crate::bootstats::Phase::MmuOn, t_mmu);
-    stamp(crate::bootstats::Phase::Mapped, t_mapped);
+    let stamp = bootstats::stamp;
+    stamp(bootstats::Phase::Entry, t_entry);
+    stamp(bootstats::Phase::MmuOn, t_mmu);
+    stamp(bootstats::Phase::Mapped, t_mapped);
     fixmap::early_fixmap_init();
     fixmap::set_fixmap(FixSlot::EarlyCon, PhysAddr(EARLYCON_PA), Prot::DEVICE);
     // SAFETY: the slot now maps the PL011 as Device memory.
@@ -68,13 +54,13 @@ pub unsafe extern "C" fn start_kernel(
         if entry_el == 2 { " (left EL2 for EL1)" } else { "" }
     );
     let (text, end) = physaddr::image_bounds();
-    let etext = &raw const _etext as u64;
+    let etext = &raw const crate::arch::sections::_etext as u64;
     pr_info!("Kernel image loaded at PA {} ({} with .bss)", Addr(pa_text), Size(end - text));
     pr_info!("  _text  {}", Addr(text));
     pr_info!("  _etext {}", Addr(etext));
     pr_info!("  _end   {}", Addr(end));
     pr_info!("kimage_voffset {} (_text VA - PA)", Addr(voffset));
-    crate::kaslr::report();
+    crate::mm::kaslr::report();
     pr_info!("debug_virtual: {}", if cfg!(feature = "debug_virtual") { "on" } else { "off" });
 
     let blob = fixmap::fixmap_remap_fdt(dtb_pa)
@@ -82,8 +68,8 @@ pub unsafe extern "C" fn start_kernel(
     let dtb = Dtb::new(blob).unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "device tree at PA {}: {}", Addr(dtb_pa), e));
     pr_info!("DTB at PA {} ({} bytes), mapped at {}", Addr(dtb_pa), dtb.total_size(), Addr(blob.as_ptr() as u64));
     let mut info = dtb::parse_memory(&dtb).unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "device tree: {}", e));
-    crate::kaslr::SEED_IN_DTB_AFTER.call_once(|| info.kaslr_seed);
-    CPUS.call_once(|| (info.psci_method, info.cpus, info.ncpus));
+    crate::mm::kaslr::SEED_IN_DTB_AFTER.call_once(|| info.kaslr_seed);
+    smp::record_cpus(info.psci_method, info.cpus, info.ncpus);
     let bootargs: &'static str = info.bootargs.unwrap_or("");
     BOOTARGS.call_once(|| bootargs);
     pr_info!("Kernel command line: {}", bootargs);
@@ -103,12 +89,14 @@ pub unsafe extern "C" fn start_kernel(
     memblock::print_regions(&info);
     pr_info!("memstart_addr (PHYS_OFFSET) = {}", Addr(memstart));
 
-    crate::bootstats::now(crate::bootstats::Phase::Discovered);
+    bootstats::now(bootstats::Phase::Discovered);
     linear_map::paging_init().unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "paging_init: {}", e));
+    bootstats::now(bootstats::Phase::LinearMap);
+    linear_map::report();
     page_alloc::init();
     heap::init();
     vmalloc::init();
-    crate::bootstats::now(crate::bootstats::Phase::Allocators);
+    bootstats::now(bootstats::Phase::Allocators);
 
     let uart = vmalloc::ioremap(PhysAddr(EARLYCON_PA), pl011::MMIO_SIZE)
         .unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "ioremap of the UART: {}", e));
@@ -118,21 +106,19 @@ pub unsafe extern "C" fn start_kernel(
     pr_info!("Console: PL011 at PA {} moved to ioremap address {}", Addr(EARLYCON_PA), Addr(uart.0));
 
     // From here on the boot CPU runs on a vmalloc'd stack with a guard page.
-    let stack = crate::stack::alloc(0).unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "kernel stack: {}", e));
+    let stack = crate::mm::stack::alloc(0).unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "kernel stack: {}", e));
     pr_info!("Kernel stack: [{}, {}), guard page at {}", Addr(stack.base), Addr(stack.top), Addr(stack.base - 4096));
     // SAFETY: the new stack is mapped and unused; nothing on the boot stack
     // is needed again (the options are re-read from the device tree).
-    unsafe { crate::stack::switch_to(&stack, rest_init) }
+    unsafe { crate::mm::stack::switch_to(&stack, rest_init) }
 }
 
 /// The rest of boot, on the vmalloc'd kernel stack.
 extern "C" fn rest_init() -> ! {
     let bootargs = BOOTARGS.get().copied().unwrap_or("");
     let opts = cmdline::parse_quiet(bootargs);
-    if let Some((method, cpus, n)) = CPUS.get() {
-        crate::smp::smp_init(*method, &cpus[..*n]);
-    }
-    print_layout();
+    smp::smp_init();
+    crate::mm::layout::print_layout();
     pr_info!(
         "Memory: {} free of {} in the page allocator ({} free range(s))",
         Size(page_alloc::free_bytes()),
@@ -142,12 +128,12 @@ extern "C" fn rest_init() -> ! {
     if cfg!(feature = "debug_virtual") {
         pr_info!("debug_virtual: {} report(s) during boot", physaddr::reports());
     }
-    crate::wx::check_and_report();
+    crate::mm::wx::check_and_report();
     if opts.bootstats {
-        crate::bootstats::print();
+        bootstats::print();
     }
     if opts.ptdump {
-        crate::ptdump::dump(&mut |l| println!("{}", l));
+        crate::debug::ptdump::dump(&mut |l| println!("{}", l));
     }
     if let Some(t) = opts.test {
         selftest::run(t);
@@ -157,44 +143,8 @@ extern "C" fn rest_init() -> ! {
         pr_info!("Powering off (poweroff on the command line).");
         semihosting::exit(exit::SUCCESS);
     }
-    crate::monitor::run()
-}
-
-/// `/psci/method` and the CPUs' MPIDRs, kept for `rest_init`.
-static CPUS: spin::Once<(Option<&'static str>, [u64; vakern_mm::dtb::MAX_CPUS], usize)> = spin::Once::new();
-
-/// Number of CPUs the device tree lists.
-pub fn cpu_count() -> usize {
-    CPUS.get().map_or(1, |c| c.2.max(1))
+    crate::debug::monitor::run()
 }
 
 /// The command line, kept for `rest_init` (the DTB stays mapped in the fixmap).
 static BOOTARGS: spin::Once<&'static str> = spin::Once::new();
-
-/// Print the virtual memory layout with the real values (Linux 4.x printed
-/// this as "Virtual kernel memory layout").
-pub fn print_layout() {
-    let at = physaddr::placement();
-    let (etext, rodata_end, edata) =
-        (&raw const _etext as u64, &raw const __end_rodata as u64, &raw const _edata as u64);
-    let row = |name: &str, start: u64, end: u64| {
-        println!(
-            "{:>11} : {} - {}   ({:>9})",
-            name,
-            Addr(start),
-            Addr(end),
-            crate::util::padded(Size(span(start, end)))
-        );
-    };
-    println!("Virtual kernel memory layout:");
-    for r in layout::layout_rows(&at) {
-        if r.name == "  .image" {
-            row(".text", at.text, etext);
-            row(".rodata", etext, rodata_end);
-            row(".data", rodata_end, edata);
-            row(".bss", edata, at.end);
-        } else {
-            row(r.name, r.start, r.end);
-        }
-    }
-}
