@@ -49,7 +49,7 @@ primary_entry:
     ldr     x0, ={sctlr_mmu_off}            // known state: MMU and caches off
     msr     sctlr_el1, x0
     isb
-    mov     x0, #(3 << 20)                  // CPACR_EL1.FPEN = 0b11: no FP/SIMD traps
+    ldr     x0, ={cpacr_fp_on}              // CPACR_EL1.FPEN: no FP/SIMD traps
     msr     cpacr_el1, x0
     adr     x0, early_vectors               // any exception before the high vectors:
     msr     vbar_el1, x0                    // exit with EARLY_BOOT_FAILED, not a hang
@@ -140,11 +140,11 @@ enable_mmu:
     msr     mair_el1, x0
     ldr     x0, ={tcr}
     mrs     x2, id_aa64mmfr0_el1
-    and     x2, x2, #0xf
-    mov     x3, #5
+    and     x2, x2, #{parange_mask}         // ID_AA64MMFR0_EL1.PARange
+    mov     x3, #{parange_48}
     cmp     x2, x3
     csel    x2, x2, x3, lo
-    bfi     x0, x2, #32, #3                 // TCR_EL1.IPS
+    bfi     x0, x2, #{ips_shift}, #{ips_bits}   // TCR_EL1.IPS
     msr     tcr_el1, x0
     adrp    x0, {idmap_pg_dir}
     msr     ttbr0_el1, x0                   // low half: the identity map
@@ -176,7 +176,7 @@ secondary_entry:
 1:  ldr     x0, ={sctlr_mmu_off}
     msr     sctlr_el1, x0
     isb
-    mov     x0, #(3 << 20)                  // FP/SIMD
+    ldr     x0, ={cpacr_fp_on}              // FP/SIMD
     msr     cpacr_el1, x0
     adr     x0, early_vectors
     msr     vbar_el1, x0
@@ -199,13 +199,13 @@ secondary_entry:
 // Leave EL2 for EL1: EL1 runs AArch64, may use the counters and FP/SIMD,
 // and sees its own MPIDR. Returns to the caller at EL1h with DAIF masked.
 el2_to_el1:
-    mov     x0, #(1 << 31)                  // HCR_EL2.RW: EL1 is AArch64
+    ldr     x0, ={hcr}                      // HCR_EL2.RW: EL1 is AArch64
     msr     hcr_el2, x0
     mrs     x0, cnthctl_el2
-    orr     x0, x0, #3                      // EL1PCTEN | EL1PCEN
+    orr     x0, x0, #{cnthctl_el1}          // EL1PCTEN | EL1PCEN
     msr     cnthctl_el2, x0
     msr     cntvoff_el2, xzr
-    mov     x0, #0x33ff                     // CPTR_EL2: RES1 bits, no FP/SIMD trap
+    ldr     x0, ={cptr_el2}                 // CPTR_EL2: RES1 bits, no FP/SIMD trap
     msr     cptr_el2, x0
     msr     hstr_el2, xzr
     mrs     x0, mpidr_el1
@@ -215,7 +215,7 @@ el2_to_el1:
     msr     vttbr_el2, xzr
     ldr     x0, ={sctlr_mmu_off}
     msr     sctlr_el1, x0
-    mov     x0, #0x3c5                      // SPSR: EL1h, D/A/I/F masked
+    ldr     x0, ={spsr_el1h}                // SPSR: EL1h, D/A/I/F masked
     msr     spsr_el2, x0
     msr     elr_el2, x30                    // "return" straight to the caller at EL1
     isb
@@ -256,7 +256,7 @@ secondary_switched:
     add     x0, x0, :lo12:__vectors
     msr     vbar_el1, x0
     mrs     x0, tcr_el1
-    orr     x0, x0, #(1 << 7)               // TCR_EL1.EPD0: no TTBR0 walks
+    orr     x0, x0, #{tcr_epd0}             // TCR_EL1.EPD0: no TTBR0 walks
     msr     tcr_el1, x0
     msr     ttbr0_el1, xzr
     isb

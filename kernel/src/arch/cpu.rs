@@ -8,5 +8,5 @@ pub const NR_CPUS: usize = 8;
 
 /// This CPU's number (Aff0 of MPIDR_EL1).
 pub fn cpu_id() -> usize {
-    (MPIDR_EL1.get() & 0xff) as usize % NR_CPUS
+    MPIDR_EL1.read(MPIDR_EL1::Aff0) as usize % NR_CPUS
 }

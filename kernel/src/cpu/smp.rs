@@ -37,6 +37,14 @@ extern "C" {
     fn secondary_entry();
 }
 
+/// This CPU's affinity fields (Aff3..Aff0): what the device tree's `reg`
+/// of a CPU node holds.
+fn mpidr_affinity() -> u64 {
+    let affinity = [MPIDR_EL1::Aff3, MPIDR_EL1::Aff2, MPIDR_EL1::Aff1, MPIDR_EL1::Aff0];
+    let mpidr = MPIDR_EL1.get();
+    affinity.iter().fold(0, |acc, f| acc | (mpidr & (f.mask << f.shift)))
+}
+
 fn now_ms() -> u64 {
     CNTPCT_EL0.get() * 1000 / CNTFRQ_EL0.get().max(1)
 }
@@ -73,7 +81,7 @@ pub fn smp_init() {
 }
 
 fn start_secondaries(psci_method: Option<&str>, mpidrs: &[u64]) {
-    let boot_mpidr = MPIDR_EL1.get() & 0xff_00ff_ffff;
+    let boot_mpidr = mpidr_affinity();
     MPIDRS[0].store(boot_mpidr, SeqCst);
     ONLINE[0].store(true, SeqCst);
     let others: usize = mpidrs.iter().filter(|&&m| m != boot_mpidr).count();
@@ -133,7 +141,7 @@ fn start_secondaries(psci_method: Option<&str>, mpidrs: &[u64]) {
 #[no_mangle]
 pub extern "C" fn secondary_start_kernel(idx: u64) -> ! {
     let idx = idx as usize % NR_CPUS;
-    let mpidr = MPIDR_EL1.get() & 0xff_00ff_ffff;
+    let mpidr = mpidr_affinity();
     pr_info!(
         "CPU{}: Booted secondary processor 0x{:010x}, stack at {}",
         idx,

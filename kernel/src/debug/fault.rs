@@ -111,9 +111,9 @@ pub fn show_pte(va: u64) {
 pub fn show_pte_with(va: u64, emit: &mut dyn FnMut(&str)) {
     let top = va >> VA_BITS;
     let (name, ttbr, epd) = if top == 0xffff {
-        ("swapper", TTBR1_EL1.get(), TCR_EL1.get() & (1 << 23) != 0)
+        ("swapper", TTBR1_EL1.get(), TCR_EL1.matches_all(TCR_EL1::EPD1::DisableTTBR1Walks))
     } else if top == 0 {
-        ("user", TTBR0_EL1.get(), TCR_EL1.get() & (1 << 7) != 0)
+        ("user", TTBR0_EL1.get(), TCR_EL1.matches_all(TCR_EL1::EPD0::DisableTTBR0Walks))
     } else {
         let mut l = StrBuf::<96>::new();
         let _ = write!(l, "[{:016x}] address between user and kernel address ranges", va);

@@ -8,7 +8,7 @@
 //! by link name, into `start_kernel` (`setup/start_kernel.rs`).
 
 use crate::arch::semihosting::ADP_STOPPED_APPLICATION_EXIT;
-use crate::arch::sysreg::{SCTLR_MMU_OFF, SCTLR_MMU_ON, TCR_VALUE};
+use crate::arch::sysreg;
 use crate::arch::table::Table;
 use vakern_mm::pte::{self, MemType, Prot};
 
@@ -41,10 +41,20 @@ const HEADER_FLAGS: u64 = (1 << 1) | (1 << 3);
 core::arch::global_asm!(
     include_str!("../../../boot/head.S"),
     header_flags = const HEADER_FLAGS,
-    sctlr_mmu_off = const SCTLR_MMU_OFF,
-    sctlr_mmu_on = const SCTLR_MMU_ON,
-    mair = const pte::MAIR_VALUE,
-    tcr = const TCR_VALUE,
+    sctlr_mmu_off = const sysreg::SCTLR_MMU_OFF,
+    sctlr_mmu_on = const sysreg::SCTLR_MMU_ON,
+    mair = const sysreg::MAIR,
+    tcr = const sysreg::TCR_VALUE,
+    ips_shift = const sysreg::TCR_IPS_SHIFT,
+    ips_bits = const sysreg::TCR_IPS_BITS,
+    tcr_epd0 = const sysreg::TCR_EPD0,
+    parange_mask = const sysreg::PARANGE_MASK,
+    parange_48 = const sysreg::PARANGE_48,
+    cpacr_fp_on = const sysreg::CPACR_FP_ON,
+    hcr = const sysreg::HCR_EL1_AARCH64,
+    cnthctl_el1 = const sysreg::CNTHCTL_EL1_ACCESS,
+    cptr_el2 = const sysreg::CPTR_EL2_VALUE,
+    spsr_el1h = const sysreg::SPSR_EL1H_MASKED,
     idmap_block_attrs = const IDMAP_BLOCK_ATTRS,
     boot_stack = sym BOOT_STACK,
     boot_stack_size = const BOOT_STACK_SIZE,

@@ -63,13 +63,13 @@ impl core::fmt::Display for MemError {
 
 /// The CPU's physical address size in bits (ID_AA64MMFR0_EL1.PARange, capped at 48).
 pub fn pa_bits() -> u32 {
-    use aarch64_cpu::registers::{Readable, ID_AA64MMFR0_EL1};
-    match ID_AA64MMFR0_EL1.get() & 0xf {
-        0 => 32,
-        1 => 36,
-        2 => 40,
-        3 => 42,
-        4 => 44,
+    use aarch64_cpu::registers::{Readable, ID_AA64MMFR0_EL1, ID_AA64MMFR0_EL1::PARange};
+    match ID_AA64MMFR0_EL1.read_as_enum(PARange) {
+        Some(PARange::Value::Bits_32) => 32,
+        Some(PARange::Value::Bits_36) => 36,
+        Some(PARange::Value::Bits_40) => 40,
+        Some(PARange::Value::Bits_42) => 42,
+        Some(PARange::Value::Bits_44) => 44,
         _ => 48,
     }
 }

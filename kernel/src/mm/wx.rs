@@ -64,7 +64,7 @@ pub fn check_and_report() {
             r.exec_outside_text
         );
     }
-    let epd0 = TCR_EL1.get() & (1 << 7) != 0;
+    let epd0 = TCR_EL1.matches_all(TCR_EL1::EPD0::DisableTTBR0Walks);
     assert!(epd0, "the identity map (TTBR0) is still live after boot");
     assert!(r.wx_pages == 0 && r.exec_outside_text == 0, "W^X violated: {:?}", r);
 }
