@@ -5,7 +5,7 @@
 //! `cargo test`: the layout and its regions ([`layout`]), descriptors
 //! ([`pte`]), the mapper and walker over an abstract memory ([`pgtable`]),
 //! range sets for the allocators ([`ranges`]) and memory discovery from a
-//! device tree ([`dtb`]).
+//! device tree ([`dtb`], over the walker in [`fdt_walk`]).
 #![no_std]
 #![deny(missing_docs)]
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -14,7 +14,9 @@ pub mod addr;
 pub mod dtb;
 pub mod esr;
 pub mod exit;
+pub mod fdt_walk;
 pub mod fmt;
+pub mod kaslr;
 pub mod layout;
 pub mod pgtable;
 pub mod ptdump;

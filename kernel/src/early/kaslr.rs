@@ -3,11 +3,14 @@
 //!
 //! The seed is `/chosen/kaslr-seed` (wiped after use) or `kaslr_seed=N` in
 //! `/chosen/bootargs`; `nokaslr` turns it off. The device tree is reached by
-//! adding it to the identity map. What was decided is left in [`KASLR_INFO`]
+//! adding it to the identity map, and read by `vakern_mm::kaslr::scan`,
+//! which checks the whole tree with the same walker as the full parse
+//! before it uses anything in it. What was decided is left in [`KASLR_INFO`]
 //! for `mm::kaslr` to report after relocation. Runs at the physical address,
 //! from `.idmap.text` (see `early/mod.rs` for the rules).
 
 use crate::arch::table::Table;
+use vakern_mm::kaslr;
 use vakern_mm::layout::{table_index, KIMAGE_VADDR, PMD_SIZE};
 use vakern_mm::pte::{self, Prot};
 
@@ -18,8 +21,7 @@ pub const KASLR_WINDOW: u64 = 512 << 20;
 const _: () = assert!((KIMAGE_VADDR & ((1 << 30) - 1)) + KASLR_WINDOW + (4 << 20) <= 1 << 30);
 
 /// What the KASLR decision was, for the boot log: `[offset, source, seed]`
-/// with source 0 = no seed, 1 = /chosen/kaslr-seed, 2 = `kaslr_seed=` on the
-/// command line, 3 = `nokaslr`, 4 = no usable device tree.
+/// with source one of `vakern_mm::kaslr::SOURCE_*`.
 #[no_mangle]
 pub static mut KASLR_INFO: [u64; 3] = [0; 3];
 
@@ -29,33 +31,6 @@ pub static mut KASLR_INFO: [u64; 3] = [0; 3];
 pub static mut IDMAP_FDT_PUD: Table = Table::new();
 /// See [`IDMAP_FDT_PUD`].
 pub static mut IDMAP_FDT_PMD: [Table; 2] = [Table::new(), Table::new()];
-
-/// Read a big-endian u32 from the device tree (volatile, so no library call
-/// is generated for it).
-#[link_section = ".idmap.text"]
-#[inline(always)]
-fn be32(p: u64) -> u32 {
-    // SAFETY: callers only read inside the mapped device tree.
-    let b = |i: u64| unsafe { core::ptr::read_volatile((p + i) as *const u8) } as u32;
-    (b(0) << 24) | (b(1) << 16) | (b(2) << 8) | b(3)
-}
-
-/// True if the NUL-terminated string at `p` equals `want` (byte by byte,
-/// volatile: no library call).
-#[link_section = ".idmap.text"]
-#[inline(always)]
-fn str_eq(p: u64, want: &[u8]) -> bool {
-    let mut i = 0;
-    while i < want.len() {
-        // SAFETY: inside the mapped device tree.
-        if unsafe { core::ptr::read_volatile((p + i as u64) as *const u8) } != want[i] {
-            return false;
-        }
-        i += 1;
-    }
-    // SAFETY: as above.
-    unsafe { core::ptr::read_volatile((p + want.len() as u64) as *const u8) == 0 }
-}
 
 /// Map the 4 MiB around `dtb` in the identity map (2 MiB blocks, normal
 /// memory), reusing tables the image's identity map already has.
@@ -108,7 +83,8 @@ unsafe fn idmap_fdt(dtb: u64) -> bool {
 
 /// The KASLR offset for this boot, from `/chosen/kaslr-seed` (wiped after
 /// use) or `kaslr_seed=N` in `/chosen/bootargs`; 0 with `nokaslr`, without a
-/// seed, or without a usable device tree.
+/// seed, or without a device tree that passes every check of the walker
+/// (`vakern_mm::kaslr::scan`).
 ///
 /// # Safety
 /// As [`idmap_fdt`].
@@ -125,99 +101,24 @@ pub unsafe fn kaslr_offset(dtb: u64) -> u64 {
     };
     // SAFETY: forwarded.
     if dtb == 0 || dtb & 7 != 0 || dtb >= 1 << 48 || !unsafe { idmap_fdt(dtb) } {
-        return set(0, 4, 0);
+        return set(0, kaslr::SOURCE_NO_TREE, 0);
     }
-    if be32(dtb) != 0xd00d_feed || be32(dtb + 4) as u64 > 2 << 20 {
-        return set(0, 4, 0);
-    }
-    let structs = dtb + be32(dtb + 8) as u64;
-    let strings = dtb + be32(dtb + 12) as u64;
-    let struct_end = structs + be32(dtb + 36) as u64;
-    // Walk the structure block for /chosen's properties.
-    let (mut p, mut depth, mut in_chosen) = (structs, 0u32, false);
-    let (mut seed_at, mut args, mut args_len) = (0u64, 0u64, 0u64);
-    while p + 4 <= struct_end {
-        match be32(p) {
-            1 => {
-                // FDT_BEGIN_NODE: name, NUL, padding.
-                depth += 1;
-                in_chosen = depth == 2 && str_eq(p + 4, b"chosen");
-                let mut q = p + 4;
-                // SAFETY: inside the mapped device tree.
-                while q < struct_end && unsafe { core::ptr::read_volatile(q as *const u8) } != 0 {
-                    q += 1;
-                }
-                p = (q + 1 + 3) & !3;
+    // What is mapped from `dtb` on: up to the end of the second 2 MiB block.
+    let window = (dtb & !(PMD_SIZE - 1)) + 2 * PMD_SIZE - dtb;
+    // SAFETY: idmap_fdt mapped [dtb, dtb + window) as normal memory; nothing
+    // else writes it while the scan reads it.
+    let bytes = unsafe { core::slice::from_raw_parts(dtb as *const u8, window as usize) };
+    let choice = kaslr::scan(bytes);
+    match choice.source {
+        kaslr::SOURCE_DTB | kaslr::SOURCE_CMDLINE => {
+            if let Some(off) = choice.seed_offset {
+                // Wipe the seed so nothing later can read it.
+                // SAFETY: the property's 8 bytes inside the checked blob,
+                // mapped read-write; the scan's borrow has ended.
+                unsafe { core::ptr::write_volatile((dtb + off as u64) as *mut [u8; 8], [0; 8]) };
             }
-            2 => {
-                depth = depth.saturating_sub(1);
-                in_chosen = false;
-                p += 4;
-            }
-            3 => {
-                let len = be32(p + 4) as u64;
-                let name = strings + be32(p + 8) as u64;
-                if in_chosen && len == 8 && str_eq(name, b"kaslr-seed") {
-                    seed_at = p + 12;
-                } else if in_chosen && str_eq(name, b"bootargs") {
-                    (args, args_len) = (p + 12, len);
-                }
-                p = (p + 12 + len + 3) & !3;
-            }
-            4 => p += 4,
-            _ => break,
+            set(kaslr::offset_for(choice.seed, KASLR_WINDOW, PMD_SIZE), choice.source, choice.seed)
         }
+        source => set(0, source, 0),
     }
-    // The command line: `nokaslr` and `kaslr_seed=` as whole words.
-    let mut i = 0;
-    let mut cmdline_seed = None;
-    while i < args_len {
-        // SAFETY: inside bootargs.
-        let at = |k: u64| unsafe { core::ptr::read_volatile((args + k) as *const u8) };
-        if i == 0 || at(i - 1) == b' ' {
-            let word_is = |w: &[u8]| {
-                let mut k = 0;
-                while k < w.len() {
-                    if i + (k as u64) >= args_len || at(i + k as u64) != w[k] {
-                        return false;
-                    }
-                    k += 1;
-                }
-                true
-            };
-            if word_is(b"nokaslr") {
-                let next = if i + 7 < args_len { at(i + 7) } else { 0 };
-                if next == b' ' || next == 0 {
-                    return set(0, 3, 0);
-                }
-            }
-            if word_is(b"kaslr_seed=") {
-                let mut v = 0u64;
-                let mut k = i + 11;
-                while k < args_len && at(k).is_ascii_digit() {
-                    v = v.wrapping_mul(10).wrapping_add((at(k) - b'0') as u64);
-                    k += 1;
-                }
-                cmdline_seed = Some(v);
-            }
-        }
-        i += 1;
-    }
-    let (seed, source) = match cmdline_seed {
-        Some(s) => (s, 2),
-        None if seed_at != 0 => {
-            let s = ((be32(seed_at) as u64) << 32) | be32(seed_at + 4) as u64;
-            // Wipe the seed so nothing later can read it.
-            // SAFETY: the property's 8 bytes, mapped read-write.
-            unsafe { core::ptr::write_volatile(seed_at as *mut u64, 0) };
-            (s, 1)
-        }
-        None => return set(0, 0, 0),
-    };
-    // Spread the seed's bits before taking the slot.
-    let mut x = seed ^ 0x9e37_79b9_7f4a_7c15;
-    x = (x ^ (x >> 31)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x ^= x >> 29;
-    let slots = KASLR_WINDOW / PMD_SIZE;
-    set((x % slots) * PMD_SIZE, source, seed)
 }

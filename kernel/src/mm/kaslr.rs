@@ -6,6 +6,7 @@
 use crate::early::kaslr::{KASLR_INFO, KASLR_WINDOW};
 use crate::pr_info;
 use vakern_mm::fmt::{Addr, Size};
+use vakern_mm::kaslr;
 use vakern_mm::layout::KIMAGE_VADDR;
 
 /// (offset, source, seed) as the early code left them.
@@ -25,13 +26,13 @@ pub fn offset() -> u64 {
 pub fn report() {
     let (offset, source, seed) = info();
     let why = match source {
-        1 => "seed from /chosen/kaslr-seed (wiped from the device tree)",
-        2 => "seed from kaslr_seed= on the command line",
-        3 => "disabled by nokaslr",
-        4 => "no usable device tree",
+        kaslr::SOURCE_DTB => "seed from /chosen/kaslr-seed (wiped from the device tree)",
+        kaslr::SOURCE_CMDLINE => "seed from kaslr_seed= on the command line",
+        kaslr::SOURCE_DISABLED => "disabled by nokaslr",
+        kaslr::SOURCE_NO_TREE => "no usable device tree",
         _ => "no seed in the device tree",
     };
-    if offset != 0 || source == 1 || source == 2 {
+    if offset != 0 || source == kaslr::SOURCE_DTB || source == kaslr::SOURCE_CMDLINE {
         pr_info!(
             "KASLR: image at KIMAGE_VADDR + {:#x} = {} ({}, seed {:#x}; window {})",
             offset,

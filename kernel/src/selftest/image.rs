@@ -81,7 +81,7 @@ pub(super) fn test_kaslr() -> Outcome {
         Addr(text),
         offset
     );
-    if source == 1 {
+    if source == vakern_mm::kaslr::SOURCE_DTB {
         let after = kaslr::SEED_IN_DTB_AFTER.get().copied().flatten();
         check!(after == Some(0), "the device tree still holds the seed: {:?}", after);
     }
