@@ -95,7 +95,7 @@ fn board_table_is_consistent() {
                 }
                 boards::Firmware::ArmStub => {
                     // Covered by the Pi tree's /memreserve/ [0, 0x1000).
-                    assert!(boards::firmware::ARMSTUB_LEN <= 0x1000)
+                    assert!(b.firmware_blob().len() <= 0x1000, "{}: armstub too large", b.name)
                 }
                 boards::Firmware::BiosShim => {}
             }
@@ -431,6 +431,11 @@ fn linux_trees_match_the_table() {
             assert_eq!(keep(&after), keep(&t), "{}: other nodes changed", b.name);
             assert_eq!(after.memreserve, t.memreserve);
             ram += GIB;
+        }
+        // The firmware at 0 is reserved by the tree itself.
+        if b.firmware == boards::Firmware::ArmStub {
+            let len = b.firmware_blob().len() as u64;
+            assert!(t.memreserve.iter().any(|&(s, n)| s == 0 && n >= len), "{}: armstub not reserved", b.name);
         }
     }
 }
