@@ -87,6 +87,11 @@ pub struct Machine {
     pub kernel_pa: u64,
     /// Send the console to this file instead of stdio (used with GDB).
     pub console_file: Option<PathBuf>,
+    /// Stdio is a person's terminal: multiplex QEMU's own monitor on it, so
+    /// that Ctrl-A X stops QEMU (`-nographic`). Off (the default), stdio is
+    /// the serial console alone, with no monitor anywhere: bytes on stdin
+    /// reach only the kernel, never QEMU, whatever they are.
+    pub terminal: bool,
     /// Extra QEMU arguments.
     pub extra: Vec<String>,
 }
@@ -107,6 +112,7 @@ impl Default for Machine {
             timeout: Duration::from_secs(60),
             kernel_pa: SHIM_KERNEL_PA,
             console_file: None,
+            terminal: false,
             extra: Vec::new(),
         }
     }
@@ -245,9 +251,20 @@ impl Machine {
         } else {
             c.args(["-m", &self.ram]);
         }
-        match &self.console_file {
-            None => c.arg("-nographic"),
-            Some(f) => c.args(["-display", "none", "-monitor", "none", "-serial"]).arg(format!("file:{}", f.display())),
+        // QEMU's monitor can run host commands (`migrate "exec:…"`), so it
+        // is only ever multiplexed on a terminal a person types into; piped
+        // input and the tests get a plain serial console and no monitor.
+        match (&self.console_file, self.terminal) {
+            (None, true) => {
+                c.arg("-nographic");
+            }
+            (None, false) => {
+                c.args(["-display", "none", "-monitor", "none"]);
+                c.args(["-chardev", "stdio,id=console,mux=off,signal=off", "-serial", "chardev:console"]);
+            }
+            (Some(f), _) => {
+                c.args(["-display", "none", "-monitor", "none", "-serial"]).arg(format!("file:{}", f.display()));
+            }
         };
         c.args(["-nic", "none", "-no-reboot"]);
         c.args(["-semihosting-config", "enable=on,target=native"]);
@@ -350,5 +367,28 @@ pub fn wait(child: &mut Child, timeout: Duration) -> (Option<i32>, bool) {
             Ok(None) => std::thread::sleep(Duration::from_millis(5)),
             Err(_) => return (None, false),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(m: &Machine) -> Vec<String> {
+        m.command(Path::new("Image")).unwrap().get_args().map(|a| a.to_string_lossy().into_owned()).collect()
+    }
+
+    #[test]
+    fn no_monitor_unless_on_a_terminal() {
+        let a = args(&Machine::default());
+        assert!(!a.iter().any(|x| x == "-nographic" || x.contains("mon:") || x.contains("mux=on")), "{a:?}");
+        let at = a.iter().position(|x| x == "-monitor").expect("-monitor");
+        assert_eq!(a[at + 1], "none");
+        assert!(a.iter().any(|x| x == "stdio,id=console,mux=off,signal=off"), "{a:?}");
+        let a = args(&Machine { terminal: true, ..Machine::default() });
+        assert!(a.iter().any(|x| x == "-nographic"), "{a:?}");
+        let a = args(&Machine { console_file: Some("c.log".into()), terminal: true, ..Machine::default() });
+        assert!(!a.iter().any(|x| x == "-nographic"), "{a:?}");
+        assert!(a.iter().any(|x| x == "file:c.log"), "{a:?}");
     }
 }
