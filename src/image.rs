@@ -171,8 +171,22 @@ pub fn elf_to_image(elf: &Elf) -> Result<(Vec<u8>, u64), String> {
     Ok((bytes, image_size))
 }
 
+/// Replace `path` with `bytes` so that a reader (a QEMU or GDB of a test
+/// running in another process) sees the old file or the new one, never a
+/// half-written one: write a file of this process's own, then rename it.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("{}: {e}", path.display())
+    })
+}
+
 /// Build (if needed) and check the kernel in `flavour`. Serialized within
-/// the process; cargo's own lock serializes processes.
+/// the process; cargo's own lock serializes the build across processes, and
+/// the patched ELF and the Image are replaced by renaming, so that another
+/// process booting them never reads a half-written file.
 pub fn build(flavour: Flavour, quiet: bool) -> Result<Kernel, String> {
     static LOCK: Mutex<()> = Mutex::new(());
     let _g = LOCK.lock().unwrap_or_else(|p| p.into_inner());
@@ -209,12 +223,12 @@ pub fn build(flavour: Flavour, quiet: bool) -> Result<Kernel, String> {
     // Fill in the symbol table (same bytes in the ELF for GDB and in the Image).
     let mut data = data;
     let ksyms = crate::kallsyms::patch(&elf, &mut data)?;
-    std::fs::write(&elf_path, &data).map_err(|e| format!("{}: {e}", elf_path.display()))?;
+    write_atomically(&elf_path, &data)?;
     let elf = Elf::parse(data).map_err(|e| e.to_string())?;
     let summary = format!("{summary}; {ksyms} bytes of symbols");
     let (bytes, image_size) = elf_to_image(&elf)?;
     let image = target_dir.join("Image");
-    std::fs::write(&image, &bytes).map_err(|e| format!("{}: {e}", image.display()))?;
+    write_atomically(&image, &bytes)?;
     if !quiet {
         eprintln!("vakern: {} ({} bytes, {} with .bss); {}", image.display(), bytes.len(), image_size, summary);
     }

@@ -40,7 +40,7 @@ Running:
   --gdb-wait [PORT]   start QEMU paused, waiting for a GDB you attach yourself
   --icount            deterministic instruction counting (-icount shift=0)
   --timeout SECS      kill QEMU after SECS (default 60 with --poweroff/--test,
-                      3600 otherwise)
+                      or 120 per CPU with --icount as well; 3600 otherwise)
   --qemu-arg ARG      pass ARG to QEMU (repeatable)
   --print-cmd         print the QEMU command line before running it
   --build-only        build and check the Image, do not boot
@@ -145,9 +145,23 @@ fn parse(argv: &[String]) -> Result<Option<Args>, String> {
         a.machine.append = format!("{} test={t}", a.machine.append).trim().to_string();
     }
     let batch = a.poweroff || a.test.is_some();
-    a.machine.timeout = Duration::from_secs(a.timeout.unwrap_or(if batch { 60 } else { 3600 }));
+    a.machine.timeout =
+        Duration::from_secs(a.timeout.unwrap_or(default_timeout(batch, a.machine.icount, a.machine.smp)));
     a.machine.validate()?;
     Ok(Some(a))
+}
+
+/// The timeout when `--timeout` is not given, in seconds. Under `--icount`
+/// QEMU runs every CPU in one thread, round-robin, and a CPU spinning on
+/// another's answer burns its whole time slice: `--icount --smp 4 --test smp`
+/// takes about 50 s alone and over 80 s on a loaded 2-core machine, so
+/// `--icount` allows 120 s per CPU.
+fn default_timeout(batch: bool, icount: bool, smp: u32) -> u64 {
+    match (batch, icount) {
+        (false, _) => 3600,
+        (true, false) => 60,
+        (true, true) => 120 * u64::from(smp.max(1)),
+    }
 }
 
 /// Run gdb-multiarch attached to the paused QEMU; stop QEMU when GDB ends.
@@ -214,13 +228,14 @@ fn main() -> ExitCode {
     // `echo ptdump | cargo run` powers off when its input ends.
     let forward = !args.gdb_attach && !std::io::stdin().is_terminal();
     machine.terminal = !args.gdb_attach && !forward;
-    let mut cmd = match machine.command(&kernel.image) {
+    let mut invocation = match machine.command(&kernel.image) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("vakern: {e}");
             return ExitCode::from(64);
         }
     };
+    let cmd = &mut invocation.command;
     if args.print_cmd {
         let parts: Vec<String> = std::iter::once(cmd.get_program())
             .chain(cmd.get_args())
