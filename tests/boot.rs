@@ -151,3 +151,33 @@ fn unknown_command_line_options_are_warned_about() {
     assert!(out.console.contains("Unknown kernel command line parameter \"bogus=1\""), "{}", out.console);
     assert!(out.console.contains("loglevel: \"x\" is not a level"), "{}", out.console);
 }
+
+#[test]
+fn every_name_in_the_kernel_symbol_table_is_demangled() {
+    use vakern::elf::Elf;
+    let elf = Elf::parse(std::fs::read(kernel(false).elf).unwrap()).unwrap();
+    let k = elf.find_symbol("KALLSYMS").unwrap();
+    let t = &elf.data()[elf.symbol_file_range(k).unwrap()];
+    assert_eq!(&t[..4], b"KSYM");
+    let word = |o: usize| u32::from_le_bytes(t[o..o + 4].try_into().unwrap()) as usize;
+    let n = word(4);
+    assert!(n > 100, "only {n} symbols");
+    let names: Vec<&str> = (0..n)
+        .map(|i| {
+            let at = word(8 + 12 * i + 8);
+            let len = t[at..].iter().position(|&b| b == 0).unwrap();
+            std::str::from_utf8(&t[at..at + len]).unwrap()
+        })
+        .collect();
+    for name in &names {
+        // Legacy (_ZN…E) and v0 (_R…) mangled names, or a leftover hash.
+        let last = name.rsplit("::").next().unwrap();
+        let hash = last.len() == 17 && last.starts_with('h') && last[1..].bytes().all(|b| b.is_ascii_hexdigit());
+        let mangled = name.starts_with("_ZN") || name.starts_with("_R") || hash || name.contains('$');
+        assert!(!mangled, "{name:?} is not demangled");
+    }
+    // The kernel's own (legacy-mangled) and the precompiled core's (v0) alike.
+    for want in ["vakern::setup::start_kernel", "core::fmt::write", "<core::fmt::Formatter>::pad"] {
+        assert!(names.contains(&want), "{want} missing from the table");
+    }
+}

@@ -131,9 +131,9 @@ fn without_the_flag_translations_are_bare_arithmetic() {
     let elf = kernel_elf(false);
     for f in ["probe_pa", "probe_va", "probe_pa_symbol", "probe_lm_alias"] {
         let s = disasm::shape(&elf, f).unwrap();
-        assert_eq!(s.calls, 0, "{f} calls something: {s:x?}");
-        assert_eq!(s.branches, 0, "{f} branches: {s:x?}");
-        assert!(s.body <= 4, "{f} is {} instructions, more than 4: {s:x?}", s.body);
+        assert_eq!(s.calls, 0, "{f} calls something:\n{s}");
+        assert_eq!(s.branches, 0, "{f} branches:\n{s}");
+        assert!(s.body <= 4, "{f} is {} instructions, more than 4:\n{s}", s.body);
     }
 }
 
@@ -142,6 +142,6 @@ fn with_the_flag_translations_call_their_checks() {
     let elf = kernel_elf(true);
     for f in ["probe_pa", "probe_va", "probe_pa_symbol", "probe_lm_alias"] {
         let s = disasm::shape(&elf, f).unwrap();
-        assert!(s.calls + s.branches > 0, "{f} has no check: {s:x?}");
+        assert!(s.calls + s.branches > 0, "{f} has no check:\n{s}");
     }
 }
