@@ -6,6 +6,7 @@
 mod common;
 use common::*;
 use std::time::Duration;
+use test_case::test_matrix;
 use vakern::qemu::{DtbSource, Machine};
 
 #[test]
@@ -46,24 +47,20 @@ fn at_load_address(pa: u64, bootargs: &str) -> Machine {
     Machine { kernel_pa: pa, ..raw(machine(), dtb) }
 }
 
-#[test]
-fn runs_wherever_it_is_loaded() {
-    // 2 MiB-aligned load addresses across RAM, and one only 64 KiB aligned:
-    // _text keeps the load address modulo 2 MiB, kimage_voffset follows the
-    // real PA (checked inside against the CPU's own translation), and the
-    // relocated pointers work.
-    for pa in [0x4780_0000u64, 0x7fc0_0000, 0x4021_0000] {
-        for test in ["layout", "reloc"] {
-            let m = at_load_address(pa, &format!("test={test}"));
-            let out = boot(&m, false);
-            out.expect_code(0).unwrap_or_else(|e| panic!("loaded at {pa:#x}, test={test}: {e}"));
-            let text = 0xffff_0000_0800_0000u64 + (pa & 0x1f_ffff);
-            let want = format!("_text  {}", vakern::mm::fmt::Addr(text));
-            assert!(out.console.contains(&want), "loaded at {pa:#x}: missing {want:?}\n{}", out.console);
-            let voff = format!("kimage_voffset {}", vakern::mm::fmt::Addr(text.wrapping_sub(pa)));
-            assert!(out.console.contains(&voff), "loaded at {pa:#x}: missing {voff:?}");
-        }
-    }
+// 2 MiB-aligned load addresses across RAM, and one only 64 KiB aligned:
+// _text keeps the load address modulo 2 MiB, kimage_voffset follows the real
+// PA (checked inside against the CPU's own translation), and the relocated
+// pointers work.
+#[test_matrix([0x4780_0000, 0x7fc0_0000, 0x4021_0000], ["layout", "reloc"])]
+fn runs_wherever_it_is_loaded(pa: u64, test: &str) {
+    let m = at_load_address(pa, &format!("test={test}"));
+    let out = boot(&m, false);
+    out.expect_code(0).unwrap_or_else(|e| panic!("loaded at {pa:#x}, test={test}: {e}"));
+    let text = 0xffff_0000_0800_0000u64 + (pa & 0x1f_ffff);
+    let want = format!("_text  {}", vakern::mm::fmt::Addr(text));
+    assert!(out.console.contains(&want), "loaded at {pa:#x}: missing {want:?}\n{}", out.console);
+    let voff = format!("kimage_voffset {}", vakern::mm::fmt::Addr(text.wrapping_sub(pa)));
+    assert!(out.console.contains(&voff), "loaded at {pa:#x}: missing {voff:?}");
 }
 
 #[test]
