@@ -167,12 +167,12 @@ fn run_ops<const N: usize>(ops: &[(Op, Vec<(u64, Range)>)], seen: &mut [u64; 6])
     }
 }
 
-/// Runs of operations on a set of capacity `N`, `cases` runs of up to
-/// `steps` operations; the outcome counts over all runs.
+/// Runs of operations on a set of capacity `N`, `cases` runs of `steps / 2`
+/// to `steps` operations; the outcome counts over all runs.
 fn random_ops<const N: usize>(cases: u32, steps: usize) -> [u64; 6] {
     let seen = RefCell::new([0u64; 6]);
     common::runner(cases, file!())
-        .run(&prop::collection::vec(self::steps(), 1..=steps), |ops| {
+        .run(&prop::collection::vec(self::steps(), steps / 2..=steps), |ops| {
             run_ops::<N>(&ops, &mut seen.borrow_mut());
             Ok(())
         })
@@ -183,14 +183,15 @@ fn random_ops<const N: usize>(cases: u32, steps: usize) -> [u64; 6] {
 #[test]
 fn random_operations_match_bitmap() {
     // Roomy: Full never happens, the set grows fragmented.
-    let seen = random_ops::<256>(16, 500);
+    let seen = random_ops::<256>(24, 500);
     println!("capacity 256: {:?}", seen);
     assert!(seen[0] > 1000 && seen[2] > 1000 && seen[4] > 200 && seen[5] > 10, "{:?}", seen);
     // Tight: Full on add and on remove both happen.
-    let seen = random_ops::<6>(16, 500);
+    let seen = random_ops::<6>(24, 500);
     println!("capacity 6: {:?}", seen);
     assert!(seen[1] > 20 && seen[3] > 20, "Full not exercised: {:?}", seen);
-    let seen = random_ops::<1>(16, 250);
+    let seen = random_ops::<1>(48, 250);
+    println!("capacity 1: {:?}", seen);
     assert!(seen[1] > 20 && seen[3] > 20, "{:?}", seen);
 }
 
