@@ -64,59 +64,58 @@ fn parse_hex(v: &str) -> Result<u64, String> {
 struct Cli {
     /// RAM, e.g. 128M, 1G, 64G (above 16G QEMU gets a memory backend that
     /// reserves nothing)
-    #[arg(long, value_name = "SIZE", default_value = "1G", help_heading = "Machine")]
+    #[arg(long, verbatim_doc_comment, value_name = "SIZE", default_value = "1G", help_heading = "Machine")]
     ram: String,
     /// Split RAM into NUMA nodes (sizes must add up to --ram)
-    #[arg(long, value_name = "SIZE,SIZE..", value_delimiter = ',', help_heading = "Machine")]
+    #[arg(long, verbatim_doc_comment, value_name = "SIZE,SIZE..", value_delimiter = ',', help_heading = "Machine")]
     numa: Vec<String>,
     /// CPUs, 1 to 8
-    #[arg(long, value_name = "N", default_value_t = 1, help_heading = "Machine")]
+    #[arg(long, verbatim_doc_comment, value_name = "N", default_value_t = 1, help_heading = "Machine")]
     smp: u32,
     /// CPU model
-    #[arg(long, value_name = "MODEL", default_value = "cortex-a72", help_heading = "Machine")]
+    #[arg(long, verbatim_doc_comment, value_name = "MODEL", default_value = "cortex-a72", help_heading = "Machine")]
     cpu: String,
     /// Enter the kernel at EL2 (virt,virtualization=on)
-    #[arg(long, help_heading = "Machine")]
+    #[arg(long, verbatim_doc_comment, help_heading = "Machine")]
     el2: bool,
     /// Randomize the image's address with QEMU's per-boot seed (default: no
     /// seed, the image stays at KIMAGE_VADDR)
-    #[arg(long, conflicts_with = "kaslr_seed", help_heading = "Machine")]
+    #[arg(long, verbatim_doc_comment, conflicts_with = "kaslr_seed", help_heading = "Machine")]
     kaslr: bool,
     /// Randomize with a fixed seed (kaslr_seed=N), reproducibly
-    #[arg(long, value_name = "N", help_heading = "Machine")]
+    #[arg(long, verbatim_doc_comment, value_name = "N", help_heading = "Machine")]
     kaslr_seed: Option<u64>,
 
     /// Kernel command line (/chosen/bootargs); repeated, the parts are joined
-    #[arg(long, value_name = "ARGS", allow_hyphen_values = true, help_heading = "Kernel")]
+    #[arg(long, verbatim_doc_comment, value_name = "ARGS", allow_hyphen_values = true, help_heading = "Kernel")]
     append: Vec<String>,
     /// Power off once boot is complete (same as --append poweroff)
-    #[arg(long, help_heading = "Kernel")]
+    #[arg(long, verbatim_doc_comment, help_heading = "Kernel")]
     poweroff: bool,
     /// Run a self-test (test=NAME) and exit with its verdict
-    #[arg(long, value_name = "NAME", help_heading = "Kernel")]
+    #[arg(long, verbatim_doc_comment, value_name = "NAME", help_heading = "Kernel")]
     test: Option<String>,
     /// Build with the debug_virtual feature (checked translations)
-    #[arg(long, help_heading = "Kernel")]
+    #[arg(long, verbatim_doc_comment, help_heading = "Kernel")]
     debug_virtual: bool,
 
     /// Pass FILE with QEMU's -dtb (QEMU rewrites memory and /chosen)
-    #[arg(long, value_name = "FILE", group = "tree", help_heading = "Device tree")]
+    #[arg(long, verbatim_doc_comment, value_name = "FILE", group = "tree", help_heading = "Device tree")]
     dtb: Option<PathBuf>,
     /// Hand FILE to the kernel verbatim through a tiny boot loader
-    #[arg(long, value_name = "FILE", group = "tree", help_heading = "Device tree")]
+    #[arg(long, verbatim_doc_comment, value_name = "FILE", group = "tree", help_heading = "Device tree")]
     raw_dtb: Option<PathBuf>,
     /// Enter the kernel with x0 = 0 (no device tree)
-    #[arg(long, group = "tree", help_heading = "Device tree")]
+    #[arg(long, verbatim_doc_comment, group = "tree", help_heading = "Device tree")]
     no_dtb: bool,
     /// With --raw-dtb/--no-dtb: load the Image at PA (hex; default 0x40200000)
-    #[arg(long, value_name = "PA", value_parser = parse_hex, help_heading = "Device tree")]
+    #[arg(long, verbatim_doc_comment, value_name = "PA", value_parser = parse_hex, help_heading = "Device tree")]
     load_addr: Option<u64>,
 
     /// Start QEMU paused and gdb-multiarch attached to it on PORT (default
     /// 1234), with the kernel's symbols and the helpers of
     /// scripts/gdb/vakern.py; the console goes to target/console.log
-    #[arg(
-        long,
+    #[arg(long, verbatim_doc_comment,
         value_name = "PORT",
         num_args = 0..=1,
         default_missing_value = "1234",
@@ -126,23 +125,23 @@ struct Cli {
     gdb: Option<u16>,
     /// Start QEMU paused, waiting on PORT (default 1234) for a GDB you attach
     /// yourself
-    #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "1234", help_heading = "Running")]
+    #[arg(long, verbatim_doc_comment, value_name = "PORT", num_args = 0..=1, default_missing_value = "1234", help_heading = "Running")]
     gdb_wait: Option<u16>,
     /// Deterministic instruction counting (-icount shift=0)
-    #[arg(long, help_heading = "Running")]
+    #[arg(long, verbatim_doc_comment, help_heading = "Running")]
     icount: bool,
     /// Kill QEMU after SECS (default 60 with --poweroff/--test, or 120 per
     /// CPU with --icount as well; 3600 otherwise)
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Running")]
+    #[arg(long, verbatim_doc_comment, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Running")]
     timeout: Option<u64>,
     /// Pass ARG to QEMU (repeatable)
-    #[arg(long, value_name = "ARG", allow_hyphen_values = true, help_heading = "Running")]
+    #[arg(long, verbatim_doc_comment, value_name = "ARG", allow_hyphen_values = true, help_heading = "Running")]
     qemu_arg: Vec<String>,
     /// Print the QEMU command line before running it
-    #[arg(long, help_heading = "Running")]
+    #[arg(long, verbatim_doc_comment, help_heading = "Running")]
     print_cmd: bool,
     /// Build and check the Image, do not boot
-    #[arg(long, help_heading = "Running")]
+    #[arg(long, verbatim_doc_comment, help_heading = "Running")]
     build_only: bool,
 }
 
