@@ -1,5 +1,5 @@
 //! The symbol table written into the kernel after linking (see
-//! kernel/src/kallsyms.rs for the layout), with every name demangled by
+//! kernel/src/debug/kallsyms.rs for the layout), with every name demangled by
 //! `rustc-demangle` (legacy `_ZN…E` and v0 `_R…` alike, without the hash), so
 //! that backtraces and the monitor read `vakern::setup::start_kernel`.
 
@@ -38,7 +38,7 @@ pub fn build_table(elf: &Elf, text: u64, capacity: usize) -> Result<Vec<u8>, Str
     entries.extend_from_slice(&names);
     if entries.len() > capacity {
         return Err(format!(
-            "symbol table needs {} bytes, the kernel reserves {} (KALLSYMS_SIZE in kernel/src/kallsyms.rs)",
+            "symbol table needs {} bytes, the kernel reserves {} (KALLSYMS_SIZE in kernel/src/debug/kallsyms.rs)",
             entries.len(),
             capacity
         ));
