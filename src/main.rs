@@ -62,19 +62,27 @@ fn parse_hex(v: &str) -> Result<u64, String> {
     max_term_width = 100
 )]
 struct Cli {
+    /// The machine: virt (QEMU's, the default), raspi3b (Raspberry Pi 3
+    /// Model B) or zcu102 (Xilinx ZCU102). The boards boot with Linux's own
+    /// device tree for them (fetched once into target/dtbs, or --dtb FILE),
+    /// handed over verbatim with the board's true memory node
+    #[arg(long, verbatim_doc_comment, value_name = "NAME", default_value = "virt", help_heading = "Machine")]
+    machine: String,
     /// RAM, e.g. 128M, 1G, 64G (above 16G QEMU gets a memory backend that
-    /// reserves nothing)
-    #[arg(long, verbatim_doc_comment, value_name = "SIZE", default_value = "1G", help_heading = "Machine")]
-    ram: String,
+    /// reserves nothing). Default 1G; raspi3b takes only 1G, zcu102 1G to
+    /// 16G (default 4G)
+    #[arg(long, verbatim_doc_comment, value_name = "SIZE", help_heading = "Machine")]
+    ram: Option<String>,
     /// Split RAM into NUMA nodes (sizes must add up to --ram)
     #[arg(long, verbatim_doc_comment, value_name = "SIZE,SIZE..", value_delimiter = ',', help_heading = "Machine")]
     numa: Vec<String>,
-    /// CPUs, 1 to 8
+    /// CPUs, 1 to 8 (the boards: 1 to 4; raspi3b always has 4 and the
+    /// kernel is told maxcpus=N)
     #[arg(long, verbatim_doc_comment, value_name = "N", default_value_t = 1, help_heading = "Machine")]
     smp: u32,
-    /// CPU model
-    #[arg(long, verbatim_doc_comment, value_name = "MODEL", default_value = "cortex-a72", help_heading = "Machine")]
-    cpu: String,
+    /// CPU model (virt only; default cortex-a72; the boards have Cortex-A53s)
+    #[arg(long, verbatim_doc_comment, value_name = "MODEL", help_heading = "Machine")]
+    cpu: Option<String>,
     /// Enter the kernel at EL2 (virt,virtualization=on)
     #[arg(long, verbatim_doc_comment, help_heading = "Machine")]
     el2: bool,
@@ -99,7 +107,9 @@ struct Cli {
     #[arg(long, verbatim_doc_comment, help_heading = "Kernel")]
     debug_virtual: bool,
 
-    /// Pass FILE with QEMU's -dtb (QEMU rewrites memory and /chosen)
+    /// Pass FILE with QEMU's -dtb (QEMU rewrites memory and /chosen); on a
+    /// board, FILE replaces Linux's tree and is handed over verbatim
+    /// (memory node and /chosen written by the launcher)
     #[arg(long, verbatim_doc_comment, value_name = "FILE", group = "tree", help_heading = "Device tree")]
     dtb: Option<PathBuf>,
     /// Hand FILE to the kernel verbatim through a tiny boot loader
@@ -176,11 +186,17 @@ fn parse<I: IntoIterator<Item = String>>(argv: I) -> Result<Args, (u8, String)> 
 
 /// Turn the parsed options into a machine.
 fn settle(cli: Cli) -> Result<Args, String> {
+    let board = vakern::boards::board(&cli.machine)?;
+    let default = Machine::default();
+    if cli.cpu.is_some() && board.cpu_fixed {
+        return Err(format!("--cpu: {} has {} CPUs, the model cannot be chosen", board.name, board.cpu));
+    }
     let mut m = Machine {
-        ram: cli.ram,
+        board,
+        ram: cli.ram.unwrap_or_else(|| vakern::boards::qemu_size(board.ram.default)),
         numa: cli.numa,
         smp: cli.smp,
-        cpu: cli.cpu,
+        cpu: cli.cpu.unwrap_or(default.cpu),
         el2: cli.el2,
         icount: cli.icount,
         extra: cli.qemu_arg,

@@ -23,6 +23,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::boards::{fdt_edit, linux_dtbs, Board, VIRT};
+
 /// Physical address the boot loader shim places the kernel at.
 pub const SHIM_KERNEL_PA: u64 = 0x4020_0000;
 /// Physical address the boot loader shim places a raw DTB at.
@@ -62,6 +64,8 @@ pub enum Kaslr {
 /// One QEMU boot.
 #[derive(Clone, Debug)]
 pub struct Machine {
+    /// The machine: QEMU's virt or a board model ([`crate::boards`]).
+    pub board: &'static Board,
     /// RAM size, as QEMU writes it ("1G", "128M").
     pub ram: String,
     /// NUMA node sizes; their sum is the RAM.
@@ -100,6 +104,7 @@ pub struct Machine {
 impl Default for Machine {
     fn default() -> Self {
         Machine {
+            board: &VIRT,
             ram: "1G".into(),
             numa: Vec::new(),
             smp: 1,
@@ -218,6 +223,17 @@ fn write_own_file(tag: &str, bytes: &[u8]) -> Result<PathBuf, String> {
     Ok(path)
 }
 
+/// A KASLR seed for `--kaslr` on a board, where the launcher plays the
+/// firmware that would put one in `/chosen/kaslr-seed`: the host's random
+/// source, or the clock if it cannot be read.
+fn random_seed() -> u64 {
+    let mut b = [0u8; 8];
+    match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)) {
+        Ok(()) => u64::from_le_bytes(b),
+        Err(_) => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64),
+    }
+}
+
 /// The 32-byte boot loader: x0 = DTB (or 0), x1..x3 = 0, jump to the kernel.
 pub fn boot_shim(dtb_pa: u64, kernel_pa: u64) -> Vec<u8> {
     let words: [u32; 6] = [
@@ -244,7 +260,20 @@ impl Machine {
                 return Err(format!("NUMA nodes add up to {sum} bytes, RAM is {ram}"));
             }
         }
-        if self.smp == 0 || self.smp > 8 {
+        if self.is_board() {
+            self.board.check_ram(ram)?;
+            self.board.check_smp(self.smp)?;
+            if !self.numa.is_empty() {
+                return Err(format!("--numa: only the virt machine has NUMA nodes, not {}", self.board.name));
+            }
+            if matches!(self.dtb, DtbSource::Raw(_) | DtbSource::None) || self.kernel_pa != SHIM_KERNEL_PA {
+                return Err(format!(
+                    "--raw-dtb, --no-dtb and --load-addr are for virt; {} always gets its tree verbatim \
+                     (Linux's, or --dtb FILE) with the Image at {:#x}",
+                    self.board.name, self.board.kernel_pa
+                ));
+            }
+        } else if self.smp == 0 || self.smp > 8 {
             return Err(format!("--smp {}: the virt machine here takes 1 to 8 CPUs", self.smp));
         }
         if self.cpu.is_empty() || !self.cpu.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
@@ -263,6 +292,46 @@ impl Machine {
         Ok(())
     }
 
+    /// True for the board models (not virt).
+    pub fn is_board(&self) -> bool {
+        self.board.name != VIRT.name
+    }
+
+    /// The kernel command line: `append`, plus `kaslr_seed=N` for a fixed
+    /// seed and, on a board that always has more CPUs than `--smp` asks
+    /// for, `maxcpus=N`.
+    pub fn bootargs(&self) -> String {
+        let mut append = self.append.clone();
+        if let Kaslr::Seed(seed) = self.kaslr {
+            append = format!("{append} kaslr_seed={seed}");
+        }
+        if self.board.qemu_smp.is_some_and(|n| n > self.smp) {
+            append = format!("{append} maxcpus={}", self.smp);
+        }
+        append.trim().to_string()
+    }
+
+    /// The tree a board boots with: Linux's for the board (fetched once)
+    /// or `--dtb FILE`, with the board's true memory node, the command line
+    /// in `/chosen/bootargs` and, with `--kaslr`, a fresh `/chosen/kaslr-seed`.
+    pub fn board_tree(&self) -> Result<Vec<u8>, String> {
+        let b = self.board;
+        let src = match (&self.dtb, b.linux_dtb) {
+            (DtbSource::QemuFile(f), _) => f.clone(),
+            (_, Some(rel)) => linux_dtbs::ensure(rel)?,
+            (_, None) => return Err(format!("{}: no device tree to hand over", b.name)),
+        };
+        let blob = std::fs::read(&src).map_err(|e| format!("{}: {e}", src.display()))?;
+        let ram = parse_size(&self.ram)?;
+        let mut t = fdt_edit::Tree::parse(&blob).map_err(|e| format!("{}: {e}", src.display()))?;
+        t.set_memory(&b.ram_ranges(ram)).map_err(|e| format!("{}: {e}", src.display()))?;
+        t.set_chosen_string("bootargs", &self.bootargs());
+        if self.kaslr == Kaslr::Random {
+            t.set_chosen_u64("kaslr-seed", random_seed());
+        }
+        Ok(t.to_blob())
+    }
+
     /// The QEMU command for booting `image`, with the files it needs
     /// (removed when the returned [`Invocation`] is dropped).
     pub fn command(&self, image: &Path) -> Result<Invocation, String> {
@@ -270,48 +339,72 @@ impl Machine {
         let mut files = Vec::new();
         let ram = parse_size(&self.ram)?;
         let mut c = Command::new("qemu-system-aarch64");
-        let mut machine = String::from("virt");
-        if self.el2 {
-            machine.push_str(",virtualization=on");
-        }
-        if self.kaslr != Kaslr::Random {
-            machine.push_str(",dtb-randomness=off");
-        }
-        let mut append = self.append.clone();
-        if let Kaslr::Seed(seed) = self.kaslr {
-            append = format!("{append} kaslr_seed={seed}").trim().to_string();
-        }
-        c.args(["-M", &machine, "-cpu", &self.cpu, "-smp", &self.smp.to_string()]);
-        if !self.numa.is_empty() {
-            c.args(["-m", &self.ram]);
-            for (i, size) in self.numa.iter().enumerate() {
-                c.args(["-object", &format!("memory-backend-ram,id=m{i},size={size}")]);
-                c.args(["-numa", &format!("node,nodeid={i},memdev=m{i}")]);
-            }
-        } else if ram > BACKEND_ABOVE {
-            c.args(["-object", &format!("memory-backend-ram,id=ram,size={},reserve=off", self.ram)]);
-            c.args(["-machine", "memory-backend=ram", "-m", &self.ram]);
+        let append = self.bootargs();
+        if self.is_board() {
+            c.envs(self.board.qemu_env.iter().copied());
+            c.args(self.board.qemu_machine_args(ram, self.smp, self.el2)?);
         } else {
-            c.args(["-m", &self.ram]);
+            let mut machine = String::from("virt");
+            if self.el2 {
+                machine.push_str(",virtualization=on");
+            }
+            if self.kaslr != Kaslr::Random {
+                machine.push_str(",dtb-randomness=off");
+            }
+            c.args(["-M", &machine, "-cpu", &self.cpu, "-smp", &self.smp.to_string()]);
+            if !self.numa.is_empty() {
+                c.args(["-m", &self.ram]);
+                for (i, size) in self.numa.iter().enumerate() {
+                    c.args(["-object", &format!("memory-backend-ram,id=m{i},size={size}")]);
+                    c.args(["-numa", &format!("node,nodeid={i},memdev=m{i}")]);
+                }
+            } else if ram > BACKEND_ABOVE {
+                c.args(["-object", &format!("memory-backend-ram,id=ram,size={},reserve=off", self.ram)]);
+                c.args(["-machine", "memory-backend=ram", "-m", &self.ram]);
+            } else {
+                c.args(["-m", &self.ram]);
+            }
         }
         // QEMU's monitor can run host commands (`migrate "exec:…"`), so it
         // is only ever multiplexed on a terminal a person types into; piped
-        // input and the tests get a plain serial console and no monitor.
+        // input and the tests get a plain serial console and no monitor. On
+        // a board the console is the `-serial` its tree names; the other
+        // ports go nowhere.
+        let serial = |c: &mut Command, console: &str| {
+            if self.is_board() {
+                c.args(self.board.serial_args(console));
+            } else {
+                c.args(["-serial", console]);
+            }
+        };
         match (&self.console_file, self.terminal) {
-            (None, true) => {
+            (None, true) if !self.is_board() => {
                 c.arg("-nographic");
+            }
+            (None, true) => {
+                c.args(["-display", "none", "-chardev", "stdio,id=console,mux=on", "-mon", "chardev=console"]);
+                serial(&mut c, "chardev:console");
             }
             (None, false) => {
                 c.args(["-display", "none", "-monitor", "none"]);
-                c.args(["-chardev", "stdio,id=console,mux=off,signal=off", "-serial", "chardev:console"]);
+                c.args(["-chardev", "stdio,id=console,mux=off,signal=off"]);
+                serial(&mut c, "chardev:console");
             }
             (Some(f), _) => {
-                c.args(["-display", "none", "-monitor", "none", "-serial"]).arg(format!("file:{}", f.display()));
+                c.args(["-display", "none", "-monitor", "none"]);
+                serial(&mut c, &format!("file:{}", f.display()));
             }
         };
         c.args(["-nic", "none", "-no-reboot"]);
         c.args(["-semihosting-config", "enable=on,target=native"]);
         match &self.dtb {
+            _ if self.is_board() => {
+                let tree = write_own_file("tree", &self.board_tree()?)?;
+                files.push(tree.clone());
+                let fw = write_own_file("firmware", &self.board.firmware_blob())?;
+                files.push(fw.clone());
+                c.args(self.board.handover_args(image, &tree, &fw));
+            }
             DtbSource::Qemu | DtbSource::QemuFile(_) => {
                 c.arg("-kernel").arg(image);
                 if !append.is_empty() {
