@@ -75,7 +75,7 @@ pub fn run(case: &str) -> ! {
         "pa-null" => physaddr::__pa(0),
         "pa-noncanonical" => physaddr::__pa(0x1234_0000_0000_0000),
         "pa-beyond-ram" => physaddr::__pa(physaddr::phys_to_virt_unchecked(ram_end) + PAGE_SIZE),
-        "va-non-ram" => physaddr::__va(crate::console::pl011::EARLYCON_PA),
+        "va-non-ram" => physaddr::__va(printk::console_pa().unwrap_or(ram_end)),
         "pa-symbol-linear" => physaddr::__pa_symbol(physaddr::phys_to_virt_unchecked(ram_end - PAGE_SIZE)),
         "pa-symbol-heap" => {
             let b = Box::new(5u64);
