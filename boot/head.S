@@ -19,7 +19,7 @@
 //
 // Constants come from Rust as `const` operands (kernel/src/early/head.rs);
 // symbols in braces are filled in there too. The later stages (start_kernel,
-// secondary_start_kernel, swapper_pg_dir, SECONDARY_STACKS) are named by
+// secondary_start_kernel, swapper_pg_dir, SECONDARY_STACKS, SPIN_TABLE_CPU) are named by
 // their link names, as the only references from the early code upwards.
 
     .section ".head.text", "ax"
@@ -165,6 +165,17 @@ enable_mmu:
 // path as the boot CPU, less what is done once: EL2 -> EL1, FP/SIMD, early
 // vectors, the boot CPU's identity map in TTBR0 and the final kernel
 // tables (swapper_pg_dir) in TTBR1, MMU on, then the upper half.
+// A secondary CPU released from a spin table (enable-method "spin-table"):
+// the firmware enters here with x0 = 0, at EL2 or EL1, with the MMU off. The
+// CPU's index is in SPIN_TABLE_CPU, which the releasing CPU wrote and
+// cleaned to the point of coherency before the release (one CPU is released
+// at a time); from there on the path is the PSCI one.
+    .global secondary_spin_entry
+secondary_spin_entry:
+    adrp    x0, SPIN_TABLE_CPU
+    ldr     x0, [x0, :lo12:SPIN_TABLE_CPU]
+    b       secondary_entry
+
     .global secondary_entry
 secondary_entry:
     mov     x19, x0                         // x19 = CPU index

@@ -298,14 +298,14 @@ impl Machine {
     }
 
     /// The kernel command line: `append`, plus `kaslr_seed=N` for a fixed
-    /// seed and, on a board that always has more CPUs than `--smp` asks
-    /// for, `maxcpus=N`.
+    /// seed and, on a board whose tree lists more CPUs than `--smp` asks
+    /// for (the Pi always has all four), `maxcpus=N`.
     pub fn bootargs(&self) -> String {
         let mut append = self.append.clone();
         if let Kaslr::Seed(seed) = self.kaslr {
             append = format!("{append} kaslr_seed={seed}");
         }
-        if self.board.qemu_smp.is_some_and(|n| n > self.smp) {
+        if self.is_board() && self.smp < self.board.smp.1 {
             append = format!("{append} maxcpus={}", self.smp);
         }
         append.trim().to_string()

@@ -136,3 +136,44 @@ fn earlycon_syntax() {
         assert_eq!(parse_earlycon(bad), None, "{bad:?}");
     }
 }
+
+/// A pass means each board's tree gives the enable-method the board table
+/// records: spin-table with release words 0xd8 + 8 * N on the Pi, PSCI on
+/// the ZCU102, for four CPUs.
+#[test]
+fn enable_methods_of_the_linux_trees() {
+    use vakern::boards::Secondaries;
+    use vakern::mm::enable_method::{cpu_nodes, EnableMethod};
+    for b in [&RASPI3B, &ZCU102] {
+        let blob = linux_tree(b);
+        let dtb = Dtb::new(&blob).unwrap();
+        let (cpus, n) = cpu_nodes(&dtb);
+        assert_eq!(n, 4, "{}", b.name);
+        for (i, c) in cpus[..n].iter().enumerate() {
+            let c = c.unwrap();
+            assert_eq!(c.mpidr, i as u64, "{}", b.name);
+            let want = match b.secondaries {
+                Secondaries::SpinTable { first } => EnableMethod::SpinTable { release_addr: first + 8 * i as u64 },
+                Secondaries::Psci(_) => EnableMethod::Psci,
+            };
+            assert_eq!(c.method, want, "{} cpu {i}", b.name);
+        }
+    }
+    let odd = dtc("/dts-v1/;\n/ { cpus { #address-cells = <1>; #size-cells = <0>;\n\
+        cpu@0 { reg = <0>; enable-method = \"psci\"; };\n\
+        cpu@1 { reg = <1>; enable-method = \"spin-table\"; };\n\
+        cpu@2 { reg = <2>; enable-method = \"acme,magic\"; };\n\
+        cpu@3 { reg = <3>; status = \"disabled\"; enable-method = \"psci\"; };\n\
+        cpu@100 { reg = <0x100>; }; }; };\n");
+    let (cpus, n) = cpu_nodes(&Dtb::new(&odd).unwrap());
+    let got: Vec<_> = cpus[..n].iter().map(|c| c.map(|c| (c.mpidr, c.method))).collect();
+    assert_eq!(
+        got,
+        [
+            Some((0, EnableMethod::Psci)),
+            Some((1, EnableMethod::SpinTableNoAddress)),
+            Some((2, EnableMethod::Unknown("acme,magic"))),
+            Some((0x100, EnableMethod::Missing)),
+        ]
+    );
+}

@@ -15,6 +15,7 @@ pub mod addr;
 pub mod console;
 pub mod cpufeat;
 pub mod dtb;
+pub mod enable_method;
 pub mod esr;
 pub mod exit;
 pub mod fdt_walk;

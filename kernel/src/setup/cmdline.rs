@@ -7,6 +7,7 @@
 //! | `loglevel=N` | print messages of level N or more severe (3 err .. 7 debug) |
 //! | `ptdump` | dump the kernel page tables once boot is complete |
 //! | `bootstats` | print the cost of each boot phase in counter ticks |
+//! | `maxcpus=N` | bring up at most N CPUs, the boot CPU included (Linux's meaning) |
 //!
 //! Unknown options are listed in a warning and otherwise ignored, as Linux
 //! does; a malformed value of a known option is a warning too.
@@ -26,6 +27,8 @@ pub struct Options<'a> {
     pub ptdump: bool,
     /// `bootstats`.
     pub bootstats: bool,
+    /// `maxcpus=N`.
+    pub maxcpus: Option<usize>,
 }
 
 /// Parse `line`; warn about what is not understood.
@@ -50,6 +53,11 @@ fn parse_inner(line: &str, warn: bool) -> Options<'_> {
             ("poweroff", None) => o.poweroff = true,
             ("ptdump", None) => o.ptdump = true,
             ("bootstats", None) => o.bootstats = true,
+            ("maxcpus", Some(v)) => match v.parse::<usize>() {
+                Ok(n) => o.maxcpus = Some(n),
+                _ if warn => pr_warn!("maxcpus: {:?} is not a number, ignored", v),
+                _ => {}
+            },
             ("loglevel", Some(v)) => match v.parse::<u8>() {
                 Ok(n) if n <= 8 => o.loglevel = Some(n),
                 _ if warn => pr_warn!("loglevel: {:?} is not a level 0..8, ignored", v),

@@ -79,6 +79,7 @@ pub unsafe extern "C" fn start_kernel(
     let mut info = dtb::parse_memory(&dtb).unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "device tree: {}", e));
     crate::mm::kaslr::SEED_IN_DTB_AFTER.call_once(|| info.kaslr_seed);
     smp::record_cpus(info.psci_method, info.cpus, info.ncpus);
+    smp::record_enable_methods(vakern_mm::enable_method::cpu_nodes(&dtb));
     let bootargs: &'static str = info.bootargs.unwrap_or("");
     BOOTARGS.call_once(|| bootargs);
     pr_info!("Kernel command line: {}", bootargs);
@@ -128,6 +129,9 @@ pub unsafe extern "C" fn start_kernel(
 extern "C" fn rest_init() -> ! {
     let bootargs = BOOTARGS.get().copied().unwrap_or("");
     let opts = cmdline::parse_quiet(bootargs);
+    if let Some(n) = opts.maxcpus {
+        smp::set_max_cpus(n);
+    }
     smp::smp_init();
     crate::mm::layout::print_layout();
     pr_info!(
