@@ -70,7 +70,9 @@ pub fn cpu_nodes<'a>(dtb: &Dtb<'a>) -> ([Option<CpuNode<'a>>; MAX_CPUS], usize) 
                 if cpu && depth == 3 {
                     match p {
                         "reg" => reg = Some(v),
-                        "enable-method" => method = core::str::from_utf8(v).ok().map(|s| s.split('\0').next().unwrap_or("")),
+                        "enable-method" => {
+                            method = core::str::from_utf8(v).ok().map(|s| s.split('\0').next().unwrap_or(""))
+                        }
                         "cpu-release-addr" => {
                             release = match v.len() {
                                 8 => be64(v, 0),

@@ -89,6 +89,11 @@ pub fn set_max_cpus(n: usize) {
     MAX_CPUS_OPT.store(n.max(1), SeqCst);
 }
 
+/// The `maxcpus=` limit (`usize::MAX` without one).
+pub fn max_cpus() -> usize {
+    MAX_CPUS_OPT.load(SeqCst)
+}
+
 /// How the CPU `mpidr` is started: its recorded enable-method, or PSCI
 /// when the tree was not read for them.
 fn enable_method(mpidr: u64) -> EnableMethod<'static> {

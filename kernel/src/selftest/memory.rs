@@ -74,6 +74,9 @@ pub(super) fn test_linear() -> Outcome {
         }
         prev = r.end;
     }
+    for &(base, end) in &holes {
+        pr_info!("linear: hole PA {} .. {} is not mapped", Addr(base), Addr(end));
+    }
     holes.push((ram_end, ram_end + PMD_SIZE));
     for (base, end) in holes {
         for pa in [base, end - PAGE_SIZE, base + (end - base) / 2 / PAGE_SIZE * PAGE_SIZE] {
