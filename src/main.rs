@@ -391,6 +391,7 @@ mod tests {
         assert!(help.contains("7   fault inside the fault handler"), "{help}");
         assert_eq!(vakern::mm::exit::describe(8), "unknown", "a new kernel exit code needs a line here");
         for opt in [
+            "--machine",
             "--ram",
             "--numa",
             "--smp",
@@ -434,6 +435,16 @@ mod tests {
             &["--dtb", "Cargo.toml", "--no-dtb"],
             &["--gdb", "--gdb-wait"],
             &["--raw-dtb", "/nonexistent.dtb"],
+            &["--machine", "pc"],
+            &["--machine", "raspi3b", "--ram", "2G"],
+            &["--machine", "raspi3b", "--smp", "5"],
+            &["--machine", "zcu102", "--ram", "32G"],
+            &["--machine", "zcu102", "--cpu", "cortex-a72"],
+            &["--machine", "zcu102", "--numa", "2G,2G", "--ram", "4G"],
+            &["--machine", "raspi3b", "--raw-dtb", "Cargo.toml"],
+            &["--machine", "raspi3b", "--no-dtb"],
+            &["--machine", "zcu102", "--load-addr", "0x40000000"],
+            &["--machine", "raspi3b", "--dtb", "/nonexistent.dtb"],
         ] {
             match args(bad) {
                 Err((64, _)) => {}
@@ -505,5 +516,21 @@ mod tests {
         assert_eq!((a.machine.gdb_port, a.machine.append.as_str()), (Some(1234), "poweroff"));
         let a = args(&[]).unwrap_or_else(|e| panic!("{}", e.1));
         assert_eq!((a.machine.ram.as_str(), a.machine.smp, a.machine.kaslr), ("1G", 1, Kaslr::Off));
+        assert_eq!(a.machine.board.name, "virt");
+
+        // The boards: their own default RAM, --smp within their CPUs, the
+        // Pi told maxcpus when it has more cores than asked for.
+        let a = args(&["--machine", "zcu102", "--gdb-wait", "--debug-virtual"]).unwrap_or_else(|e| panic!("{}", e.1));
+        assert_eq!((a.machine.board.name, a.machine.ram.as_str(), a.machine.gdb_port), ("zcu102", "4G", Some(1234)));
+        assert!(a.flavour.debug_virtual);
+        let a = args(&["--machine", "raspi3b", "--smp", "2", "--kaslr-seed", "5", "--poweroff"])
+            .unwrap_or_else(|e| panic!("{}", e.1));
+        assert_eq!((a.machine.ram.as_str(), a.machine.smp), ("1G", 2));
+        assert_eq!(a.machine.bootargs(), "poweroff kaslr_seed=5 maxcpus=2");
+        let a = args(&["--machine", "raspi3b", "--smp", "4"]).unwrap_or_else(|e| panic!("{}", e.1));
+        assert_eq!(a.machine.bootargs(), "");
+        let a =
+            args(&["--machine", "zcu102", "--ram", "16G", "--dtb", "Cargo.toml"]).unwrap_or_else(|e| panic!("{}", e.1));
+        assert_eq!(a.machine.dtb, DtbSource::QemuFile("Cargo.toml".into()));
     }
 }

@@ -529,6 +529,39 @@ mod tests {
         assert!(a.iter().any(|x| x == "file:c.log"), "{a:?}");
     }
 
+    /// A pass means a board's console goes on the `-serial` its tree names,
+    /// the others on `null`, QEMU's monitor only on a terminal, and the tree
+    /// handed over is Linux's with the board's true RAM and the command line.
+    #[test]
+    fn boards_get_their_console_port_and_their_tree() {
+        use crate::boards::{RASPI3B, ZCU102};
+        let pi = Machine { board: &RASPI3B, smp: 2, append: "poweroff".into(), ..Machine::default() };
+        let a = args(&pi);
+        let serials: Vec<&str> =
+            a.iter().zip(a.iter().skip(1)).filter(|(k, _)| *k == "-serial").map(|(_, v)| v.as_str()).collect();
+        assert_eq!(serials, ["null", "chardev:console"], "{a:?}");
+        assert!(a.iter().any(|x| x == "stdio,id=console,mux=off,signal=off"), "{a:?}");
+        assert!(!a.iter().any(|x| x == "-kernel" || x == "-dtb" || x == "-nographic" || x.contains("mux=on")), "{a:?}");
+        let at = a.iter().position(|x| x == "-monitor").expect("-monitor");
+        assert_eq!(a[at + 1], "none");
+        let a = args(&Machine { terminal: true, ..pi.clone() });
+        assert!(a.iter().any(|x| x == "stdio,id=console,mux=on") && a.iter().any(|x| x == "chardev=console"), "{a:?}");
+
+        let inv = pi.command(Path::new("Image")).unwrap();
+        let tree = fdt_edit::Tree::parse(&std::fs::read(&inv.files()[0]).unwrap()).unwrap();
+        assert_eq!(tree.memory().unwrap(), [(0, 0x3c00_0000)]);
+        assert_eq!(tree.node("/chosen").unwrap().prop_str("bootargs"), Some("poweroff maxcpus=2"));
+        assert_eq!(std::fs::read(&inv.files()[1]).unwrap(), RASPI3B.firmware_blob());
+
+        let z = Machine { board: &ZCU102, ram: "4G".into(), kaslr: Kaslr::Random, ..Machine::default() };
+        let inv = z.command(Path::new("Image")).unwrap();
+        let tree = fdt_edit::Tree::parse(&std::fs::read(&inv.files()[0]).unwrap()).unwrap();
+        assert_eq!(tree.memory().unwrap(), [(0, 0x8000_0000), (0x8_0000_0000, 0x8000_0000)]);
+        assert_eq!(tree.node("/chosen").unwrap().prop("kaslr-seed").map(<[u8]>::len), Some(8));
+        let a: Vec<String> = inv.command.get_args().map(|x| x.to_string_lossy().into_owned()).collect();
+        assert!(a.iter().any(|x| x.ends_with("addr=0xfffc0000,force-raw=on,cpu-num=0")), "{a:?}");
+    }
+
     #[test]
     fn each_run_writes_its_own_shim_and_removes_it() {
         let m = Machine { dtb: DtbSource::None, ..Machine::default() };
