@@ -8,7 +8,8 @@
 //!
 //! Options: `--runs N` (boots per configuration, default 9),
 //! `--skip-build-times` (leave out the `cargo test` and clean-build timings),
-//! `--no-write` (print, do not rewrite BENCHMARKS.md).
+//! `--no-write` (print, do not rewrite BENCHMARKS.md), `--boards-only`
+//! (print the boards' section alone).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -107,6 +108,42 @@ fn machine_description() -> String {
     format!("{cores} cores ({cpu}), {mem} GiB RAM; {qemu}; {rustc}")
 }
 
+/// The real boards: boot to ready against the minimal Image on the same
+/// board (same hand-over: Linux's tree patched, loaded verbatim with the
+/// board's firmware step), and the ZCU102's linear-map tables around its hole.
+fn boards_section(md: &mut String, runs: usize, kernel: &Path, minimal: &Path) {
+    eprintln!("bench: boards...");
+    writeln!(md, "\n## Real boards\n\nMedian wall time from QEMU's start to its exit, {runs} runs each, the kernel (`poweroff`) and the minimal Image interleaved on the same board with the same hand-over (Linux's tree with the board's true memory node, loaded verbatim with the board's firmware step).\n").unwrap();
+    writeln!(md, "| board | RAM | minimal Image | vakern (`poweroff`) | ratio |\n|---|---|---|---|---|").unwrap();
+    let board = |name: &str, ram: &str| Machine {
+        board: vakern::boards::board(name).unwrap(),
+        ram: ram.into(),
+        timeout: Duration::from_secs(120),
+        ..Machine::default()
+    };
+    for (name, ram) in [("virt", "1G"), ("raspi3b", "1G"), ("zcu102", "4G")] {
+        let mk = Machine { append: "poweroff".into(), ..board(name, ram) };
+        let mm = board(name, ram);
+        let (mut tk, mut tm) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            tm.push(boot_seconds(&mm, minimal));
+            tk.push(boot_seconds(&mk, kernel));
+        }
+        let (a, b) = (median(&mut tm), median(&mut tk));
+        writeln!(md, "| {name} | {ram} | {:.1} ms | {:.1} ms | {:.3}× |", a * 1e3, b * 1e3, b / a).unwrap();
+        eprintln!("bench:   {name}: minimal {:.1} ms, kernel {:.1} ms, ratio {:.3}", a * 1e3, b * 1e3, b / a);
+    }
+    writeln!(md, "\nZCU102 linear-map table pages (RAM [0, 2 GiB) plus the rest from 0x8_0000_0000; the 30 GiB hole between them stays unmapped), from the `linear` self-test, next to `min_tables`:\n").unwrap();
+    writeln!(md, "| RAM | L1 | L2 | L3 | fewest possible | equal |\n|---|---|---|---|---|---|").unwrap();
+    for ram in ["4G", "16G"] {
+        let m = Machine { append: "test=linear".into(), ..board("zcu102", ram) };
+        let c = console(&m, kernel);
+        let v = numbers_after(&c, "linear map tables: ");
+        let eq = if v[0..3] == v[3..6] { "yes" } else { "**no**" };
+        writeln!(md, "| {ram} | {} | {} | {} | {} / {} / {} | {eq} |", v[0], v[1], v[2], v[3], v[4], v[5]).unwrap();
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let runs: usize =
@@ -124,6 +161,11 @@ fn main() {
     let kd = image::build(Flavour { debug_virtual: true }, true).unwrap_or_else(|e| panic!("{e}"));
     let minimal = minimal_image(&dir);
     let mut md = String::new();
+    if args.iter().any(|a| a == "--boards-only") {
+        boards_section(&mut md, runs, &k.image, &minimal);
+        println!("{md}");
+        return;
+    }
     let date = Command::new("date")
         .arg("-u")
         .arg("+%Y-%m-%d %H:%M UTC")
@@ -191,6 +233,8 @@ fn main() {
         let eq = if v[0..3] == v[3..6] { "yes" } else { "**no**" };
         writeln!(md, "| {name} | {} | {} | {} | {} / {} / {} | {eq} |", v[0], v[1], v[2], v[3], v[4], v[5]).unwrap();
     }
+
+    boards_section(&mut md, runs, &k.image, &minimal);
 
     // 4. Instructions per translation, counted by the PMU under -icount.
     eprintln!("bench: instructions per translation...");
