@@ -177,3 +177,19 @@ fn enable_methods_of_the_linux_trees() {
         ]
     );
 }
+
+/// A pass means the Raspberry Pi 4's tree, a board the launcher does not
+/// boot, still gives what a real Pi 4 would need: the mini UART behind two
+/// levels of addressing (bus 0x7e21_5040 -> CPU 0xfe21_5040) and the spin
+/// table for its secondary cores.
+#[test]
+fn raspberry_pi_4_tree() {
+    use vakern::mm::enable_method::{cpu_nodes, EnableMethod};
+    let p = linux_dtbs::ensure("broadcom/bcm2711-rpi-4-b.dtb").unwrap_or_else(|e| panic!("{e}"));
+    let blob = std::fs::read(p).unwrap();
+    let dtb = Dtb::new(&blob).unwrap();
+    assert_eq!(find_console(&dtb, "").console, uart(UartKind::Bcm2835Aux, 0xfe21_5040, Source::StdoutPath));
+    let (cpus, n) = cpu_nodes(&dtb);
+    assert_eq!(n, 4);
+    assert_eq!(cpus[1].unwrap().method, EnableMethod::SpinTable { release_addr: 0xe0 });
+}
