@@ -210,6 +210,7 @@ pub fn build(flavour: Flavour, quiet: bool) -> Result<Kernel, String> {
     let mut data = data;
     let ksyms = crate::kallsyms::patch(&elf, &mut data)?;
     std::fs::write(&elf_path, &data).map_err(|e| format!("{}: {e}", elf_path.display()))?;
+    crate::gdb_layout::write_next_to(&elf_path)?;
     let elf = Elf::parse(data).map_err(|e| e.to_string())?;
     let summary = format!("{summary}; {ksyms} bytes of symbols");
     let (bytes, image_size) = elf_to_image(&elf)?;

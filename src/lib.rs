@@ -4,6 +4,7 @@
 
 pub mod disasm;
 pub mod elf;
+pub mod gdb_layout;
 pub mod image;
 pub mod kallsyms;
 pub mod qemu;
