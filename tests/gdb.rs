@@ -83,7 +83,8 @@ fn gdb_stops_at_the_fault_and_agrees_with_the_kernel() {
 #[test]
 fn python_helpers_unit_tests() {
     let script = vakern::tools::project_root().join("scripts/gdb/test_vakern.py");
-    let out = Command::new("python3").arg(&script).output().expect("python3");
+    let table = vakern::gdb_layout::write_into(&scratch("gdb-layout")).unwrap();
+    let out = Command::new("python3").arg(&script).env("VAKERN_LAYOUT", &table).output().expect("python3");
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && text.contains("OK"), "{text}");
 }
