@@ -1,7 +1,7 @@
 //! `cargo run`: build the kernel and boot it in QEMU. See `--help`.
 
 use std::io::{IsTerminal, Write};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 use vakern::image::{self, Flavour};
 use vakern::qemu::{DtbSource, Machine};
@@ -149,31 +149,6 @@ fn parse(argv: &[String]) -> Result<Option<Args>, String> {
     Ok(Some(a))
 }
 
-/// Run gdb-multiarch attached to the paused QEMU; stop QEMU when GDB ends.
-fn run_gdb(elf: &std::path::Path, port: u16, qemu: &mut std::process::Child) -> ExitCode {
-    let root = tools::project_root();
-    eprintln!("vakern: QEMU is paused at the first instruction; console output goes to target/console.log");
-    eprintln!("vakern: in GDB: `vk-phys-symbols` for symbols before the MMU is on, `vk-help` for the helpers");
-    let status = Command::new("gdb-multiarch")
-        .arg("-q")
-        .arg(elf)
-        .arg("-ex")
-        .arg(format!("source {}", root.join("scripts/gdb/vakern.py").display()))
-        .arg("-ex")
-        .arg(format!("target remote :{port}"))
-        .status();
-    let _ = qemu.kill();
-    let _ = qemu.wait();
-    match status {
-        Ok(s) if s.success() => ExitCode::SUCCESS,
-        Ok(_) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("vakern: cannot start gdb-multiarch: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let args = match parse(&argv) {
@@ -205,6 +180,8 @@ fn main() -> ExitCode {
     let mut machine = args.machine.clone();
     if args.gdb_attach {
         machine.console_file = Some(tools::project_root().join("target/console.log"));
+    } else if machine.gdb_port.is_some() {
+        machine.console_log = Some(tools::project_root().join("target/console.log"));
     }
     let mut cmd = match machine.command(&kernel.image) {
         Ok(c) => c,
@@ -246,14 +223,16 @@ fn main() -> ExitCode {
     }
     if let Some(port) = machine.gdb_port {
         if args.gdb_attach {
-            return run_gdb(&kernel.elf, port, &mut child);
+            return vakern::debugger::attach(&kernel.elf, port, &mut child);
         }
         eprintln!(
-            "vakern: QEMU is paused; attach with: gdb-multiarch {} -ex 'source scripts/gdb/vakern.py' -ex 'target remote :{port}'",
+            "vakern: QEMU is paused (console also in target/console.log); attach with: gdb-multiarch {} -ex 'source scripts/gdb/vakern.py' -ex 'target remote :{port}'",
             kernel.elf.display()
         );
     }
-    let (code, timed_out) = vakern::qemu::wait(&mut child, args.machine.timeout);
+    // No timeout while QEMU waits for, or is stopped by, a debugger.
+    let timeout = if machine.gdb_port.is_some() { Duration::MAX } else { args.machine.timeout };
+    let (code, timed_out) = vakern::qemu::wait(&mut child, timeout);
     if timed_out {
         eprintln!("vakern: timed out after {} s; QEMU killed", args.machine.timeout.as_secs());
         return ExitCode::from(124);

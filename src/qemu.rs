@@ -79,14 +79,21 @@ pub struct Machine {
     pub dtb: DtbSource,
     /// Wait for GDB on this TCP port (`-S -gdb`).
     pub gdb_port: Option<u16>,
+    /// Wait for GDB on this Unix socket instead (`-S -gdb unix:PATH`): a
+    /// name no other process can take, unlike a port.
+    pub gdb_socket: Option<PathBuf>,
     /// Deterministic instruction counting (`-icount shift=0`).
     pub icount: bool,
     /// Kill QEMU after this long.
     pub timeout: Duration,
     /// Where the boot loader shim loads the Image (raw DTB or no DTB only).
     pub kernel_pa: u64,
-    /// Send the console to this file instead of stdio (used with GDB).
+    /// Send the console to this file instead of stdio (used with `--gdb`,
+    /// where GDB has the terminal). QEMU then runs in a process group of its
+    /// own, out of reach of the terminal's Ctrl-C, and dies with its parent.
     pub console_file: Option<PathBuf>,
+    /// Keep the console on stdio and copy it to this file too (`--gdb-wait`).
+    pub console_log: Option<PathBuf>,
     /// Extra QEMU arguments.
     pub extra: Vec<String>,
 }
@@ -103,10 +110,12 @@ impl Default for Machine {
             append: String::new(),
             dtb: DtbSource::Qemu,
             gdb_port: None,
+            gdb_socket: None,
             icount: false,
             timeout: Duration::from_secs(60),
             kernel_pa: SHIM_KERNEL_PA,
             console_file: None,
+            console_log: None,
             extra: Vec::new(),
         }
     }
@@ -203,6 +212,9 @@ impl Machine {
         if self.cpu.is_empty() || !self.cpu.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
             return Err(format!("--cpu {:?}: not a CPU model name", self.cpu));
         }
+        if self.gdb_port.is_some() && self.gdb_socket.is_some() {
+            return Err("GDB on a port and on a socket at once".into());
+        }
         if !self.kernel_pa.is_multiple_of(4096) {
             return Err(format!("kernel load address {:#x} is not page aligned", self.kernel_pa));
         }
@@ -245,10 +257,21 @@ impl Machine {
         } else {
             c.args(["-m", &self.ram]);
         }
-        match &self.console_file {
-            None => c.arg("-nographic"),
-            Some(f) => c.args(["-display", "none", "-monitor", "none", "-serial"]).arg(format!("file:{}", f.display())),
-        };
+        match (&self.console_file, &self.console_log) {
+            (Some(f), _) => {
+                c.args(["-display", "none", "-monitor", "none", "-serial"]).arg(format!("file:{}", f.display()));
+                off_the_terminal(&mut c);
+            }
+            // What -nographic sets up (console and monitor muxed on stdio), with a log.
+            (None, Some(log)) => {
+                c.args(["-display", "none", "-chardev"])
+                    .arg(format!("stdio,id=con0,mux=on,logfile={},logappend=off", qemu_opt(log)));
+                c.args(["-serial", "chardev:con0", "-mon", "chardev=con0"]);
+            }
+            (None, None) => {
+                c.arg("-nographic");
+            }
+        }
         c.args(["-nic", "none", "-no-reboot"]);
         c.args(["-semihosting-config", "enable=on,target=native"]);
         match &self.dtb {
@@ -280,6 +303,8 @@ impl Machine {
         }
         if let Some(port) = self.gdb_port {
             c.args(["-S", "-gdb", &format!("tcp::{port}")]);
+        } else if let Some(sock) = &self.gdb_socket {
+            c.args(["-S", "-gdb"]).arg(format!("unix:{},server=on,wait=off", qemu_opt(sock)));
         }
         c.args(&self.extra);
         Ok(c)
@@ -321,6 +346,27 @@ impl Machine {
     }
 }
 
+/// A path as a value in a QEMU option list, where a comma is written twice.
+fn qemu_opt(p: &Path) -> String {
+    p.display().to_string().replace(',', ",,")
+}
+
+/// Run QEMU in a process group of its own (the terminal's Ctrl-C goes to
+/// GDB, not to QEMU) and have it killed when its parent dies (else it would
+/// outlive a launcher killed by a closed terminal).
+fn off_the_terminal(c: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    c.process_group(0);
+    // SAFETY: runs in the child between fork and exec and calls only prctl,
+    // which is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        c.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+}
+
 fn collect(src: Option<impl Read + Send + 'static>, into: &Arc<Mutex<Vec<u8>>>) -> std::thread::JoinHandle<()> {
     let into = Arc::clone(into);
     std::thread::spawn(move || {
@@ -336,13 +382,14 @@ fn collect(src: Option<impl Read + Send + 'static>, into: &Arc<Mutex<Vec<u8>>>) 
     })
 }
 
-/// Wait for `child` at most `timeout`; kill it after. Returns (code, timed out).
+/// Wait for `child` at most `timeout` (`Duration::MAX`: for ever); kill it
+/// after. Returns (code, timed out).
 pub fn wait(child: &mut Child, timeout: Duration) -> (Option<i32>, bool) {
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now().checked_add(timeout);
     loop {
         match child.try_wait() {
             Ok(Some(status)) => return (status.code(), false),
-            Ok(None) if Instant::now() >= deadline => {
+            Ok(None) if deadline.is_some_and(|d| Instant::now() >= d) => {
                 let _ = child.kill();
                 let _ = child.wait();
                 return (None, true);
