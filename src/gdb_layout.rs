@@ -231,7 +231,7 @@ pub fn to_json() -> String {
 /// Write the table into `dir`; its path.
 pub fn write_into(dir: &Path) -> Result<PathBuf, String> {
     let path = dir.join(FILE_NAME);
-    std::fs::write(&path, to_json()).map_err(|e| format!("{}: {e}", path.display()))?;
+    crate::files::write_atomic(&path, to_json().as_bytes())?;
     Ok(path)
 }
 

@@ -209,13 +209,13 @@ pub fn build(flavour: Flavour, quiet: bool) -> Result<Kernel, String> {
     // Fill in the symbol table (same bytes in the ELF for GDB and in the Image).
     let mut data = data;
     let ksyms = crate::kallsyms::patch(&elf, &mut data)?;
-    std::fs::write(&elf_path, &data).map_err(|e| format!("{}: {e}", elf_path.display()))?;
+    crate::files::write_atomic(&elf_path, &data)?;
     crate::gdb_layout::write_next_to(&elf_path)?;
     let elf = Elf::parse(data).map_err(|e| e.to_string())?;
     let summary = format!("{summary}; {ksyms} bytes of symbols");
     let (bytes, image_size) = elf_to_image(&elf)?;
     let image = target_dir.join("Image");
-    std::fs::write(&image, &bytes).map_err(|e| format!("{}: {e}", image.display()))?;
+    crate::files::write_atomic(&image, &bytes)?;
     if !quiet {
         eprintln!("vakern: {} ({} bytes, {} with .bss); {}", image.display(), bytes.len(), image_size, summary);
     }

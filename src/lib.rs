@@ -5,6 +5,7 @@
 pub mod debugger;
 pub mod disasm;
 pub mod elf;
+pub mod files;
 pub mod gdb_layout;
 pub mod image;
 pub mod kallsyms;

@@ -1,4 +1,4 @@
-"""`bt` through an exception: a frame unwinder for the kernel's vectors.
+"""`bt` through an exception, and to its true end.
 
 Needs `gdb`; uses target.py and the kernel's own symbols and debug
 information. The vector code is assembly without call-frame information, so
@@ -14,6 +14,8 @@ GDB the registers of the interrupted code:
   (x0, x1), the rest still live in the registers.
 The places inside `__exception_entry` (the call, the instruction that
 restores SP) are found by disassembling it, so no offset is typed here.
+A frame filter ends `bt` at the first Rust function the boot code called
+(see OutermostFilter).
 """
 
 import re
@@ -133,7 +135,9 @@ class ExceptionUnwinder(gdb.unwinder.Unwinder):
         if code is None or (not in_vectors and pc > code.eret):
             return None
         sp = _u(pf.read_register("sp"))
-        regs = {}
+        # Until the entry saves them, the interrupted code's registers are
+        # the live ones, except those the entry has parked or changed.
+        regs = dict(("x%d" % i, _u(pf.read_register("x%d" % i))) for i in range(31))
         if in_vectors:
             # Nothing saved yet: SP is the interrupted one, x0/x1 are parked
             # in TPIDRRO_EL0/TPIDR_EL0 once the first two instructions ran.
@@ -157,6 +161,7 @@ class ExceptionUnwinder(gdb.unwinder.Unwinder):
             fid = FrameId(sp, code.entry)
         else:
             # The trap frame is complete at SP.
+            regs = {}
             o = code.offsets
             if not all(k in o for k in ("regs", "sp", "elr", "spsr")):
                 return None
@@ -184,8 +189,45 @@ class ExceptionUnwinder(gdb.unwinder.Unwinder):
         return info
 
 
+class OutermostFilter(object):
+    """bt ends at the first Rust function the boot code called: its return
+    address is 0, which GDB would show as a frame `0x0 in ?? ()` and then
+    report as "previous frame identical ... (corrupt stack?)". This frame
+    filter leaves that frame out, says so plainly when the chain ends in the
+    boot assembly (which has no call-frame information), and still prints
+    any other reason to stop."""
+
+    def __init__(self):
+        self.name = "vakern-outermost"
+        self.priority = 100
+        self.enabled = True
+
+    def filter(self, frames):
+        return _until_zero_pc(frames)
+
+
+def _until_zero_pc(frames):
+    last = None
+    for fd in frames:
+        f = fd.inferior_frame()
+        if last is not None and f.pc() == 0:
+            return
+        last = f
+        yield fd
+    if last is None:
+        return
+    reason = last.unwind_stop_reason()
+    if reason == gdb.FRAME_UNWIND_SAME_ID and last.find_sal().symtab is None:
+        # The boot stubs (primary and secondary entry) are assembly without
+        # call-frame information: the chain honestly ends in them.
+        gdb.write("(bt ends in %s: boot assembly without call-frame information)\n" % (last.name() or "assembly"))
+    elif reason >= getattr(gdb, "FRAME_UNWIND_FIRST_ERROR", gdb.FRAME_UNWIND_UNAVAILABLE):
+        gdb.write("Backtrace stopped: %s\n" % gdb.frame_stop_reason_string(reason))
+
+
 def register():
     gdb.unwinder.register_unwinder(None, ExceptionUnwinder(), replace=True)
+    gdb.frame_filters["vakern-outermost"] = OutermostFilter()
     try:
         gdb.events.new_objfile.connect(clear_cache)
         gdb.events.clear_objfiles.connect(clear_cache)
