@@ -9,16 +9,18 @@
 //   4. clears .bss and sets the boot stack (both inside the image),
 //   5. builds the identity map of the image in tables reserved in .bss,
 //   6. programs MAIR/TCR/TTBR0/TTBR1 and turns on the MMU and the caches,
-//   7. calls early_map_kernel (kernel/src/early.rs), still at the physical
+//   7. calls early_map_kernel (kernel/src/early/map_kernel.rs), still at the physical
 //      address, which relocates the image and maps it at KIMAGE_VADDR,
 //   8. jumps to the high mapping and calls start_kernel.
 //
 // Everything before step 8 runs at the physical address, so it only uses
 // PC-relative addressing (adr/adrp) and constants: the image builder checks
-// this section's relocations (src/build.rs in the launcher).
+// this section's relocations (src/image.rs in the launcher).
 //
-// Constants come from Rust as `const` operands (kernel/src/boot.rs); symbols
-// in braces are filled in there too.
+// Constants come from Rust as `const` operands (kernel/src/early/head.rs);
+// symbols in braces are filled in there too. The later stages (start_kernel,
+// secondary_start_kernel, swapper_pg_dir, SECONDARY_STACKS) are named by
+// their link names, as the only references from the early code upwards.
 
     .section ".head.text", "ax"
     .global _head
@@ -47,7 +49,7 @@ primary_entry:
     ldr     x0, ={sctlr_mmu_off}            // known state: MMU and caches off
     msr     sctlr_el1, x0
     isb
-    mov     x0, #(3 << 20)                  // CPACR_EL1.FPEN = 0b11: no FP/SIMD traps
+    ldr     x0, ={cpacr_fp_on}              // CPACR_EL1.FPEN: no FP/SIMD traps
     msr     cpacr_el1, x0
     adr     x0, early_vectors               // any exception before the high vectors:
     msr     vbar_el1, x0                    // exit with EARLY_BOOT_FAILED, not a hang
@@ -138,11 +140,11 @@ enable_mmu:
     msr     mair_el1, x0
     ldr     x0, ={tcr}
     mrs     x2, id_aa64mmfr0_el1
-    and     x2, x2, #0xf
-    mov     x3, #5
+    and     x2, x2, #{parange_mask}         // ID_AA64MMFR0_EL1.PARange
+    mov     x3, #{parange_48}
     cmp     x2, x3
     csel    x2, x2, x3, lo
-    bfi     x0, x2, #32, #3                 // TCR_EL1.IPS
+    bfi     x0, x2, #{ips_shift}, #{ips_bits}   // TCR_EL1.IPS
     msr     tcr_el1, x0
     adrp    x0, {idmap_pg_dir}
     msr     ttbr0_el1, x0                   // low half: the identity map
@@ -174,17 +176,17 @@ secondary_entry:
 1:  ldr     x0, ={sctlr_mmu_off}
     msr     sctlr_el1, x0
     isb
-    mov     x0, #(3 << 20)                  // FP/SIMD
+    ldr     x0, ={cpacr_fp_on}              // FP/SIMD
     msr     cpacr_el1, x0
     adr     x0, early_vectors
     msr     vbar_el1, x0
     isb
-    adrp    x1, {swapper_pg_dir}
+    adrp    x1, swapper_pg_dir
     bl      enable_mmu
     adrp    x0, kimage_voffset              // read through the identity map
     ldr     x22, [x0, :lo12:kimage_voffset]
-    adrp    x0, {secondary_stacks}
-    add     x0, x0, :lo12:{secondary_stacks}
+    adrp    x0, SECONDARY_STACKS
+    add     x0, x0, :lo12:SECONDARY_STACKS
     ldr     x1, [x0, x19, lsl #3]           // this CPU's stack top (a high address)
     mov     sp, x1
     mov     x29, xzr
@@ -197,13 +199,13 @@ secondary_entry:
 // Leave EL2 for EL1: EL1 runs AArch64, may use the counters and FP/SIMD,
 // and sees its own MPIDR. Returns to the caller at EL1h with DAIF masked.
 el2_to_el1:
-    mov     x0, #(1 << 31)                  // HCR_EL2.RW: EL1 is AArch64
+    ldr     x0, ={hcr}                      // HCR_EL2.RW: EL1 is AArch64
     msr     hcr_el2, x0
     mrs     x0, cnthctl_el2
-    orr     x0, x0, #3                      // EL1PCTEN | EL1PCEN
+    orr     x0, x0, #{cnthctl_el1}          // EL1PCTEN | EL1PCEN
     msr     cnthctl_el2, x0
     msr     cntvoff_el2, xzr
-    mov     x0, #0x33ff                     // CPTR_EL2: RES1 bits, no FP/SIMD trap
+    ldr     x0, ={cptr_el2}                 // CPTR_EL2: RES1 bits, no FP/SIMD trap
     msr     cptr_el2, x0
     msr     hstr_el2, xzr
     mrs     x0, mpidr_el1
@@ -213,7 +215,7 @@ el2_to_el1:
     msr     vttbr_el2, xzr
     ldr     x0, ={sctlr_mmu_off}
     msr     sctlr_el1, x0
-    mov     x0, #0x3c5                      // SPSR: EL1h, D/A/I/F masked
+    ldr     x0, ={spsr_el1h}                // SPSR: EL1h, D/A/I/F masked
     msr     spsr_el2, x0
     msr     elr_el2, x30                    // "return" straight to the caller at EL1
     isb
@@ -254,7 +256,7 @@ secondary_switched:
     add     x0, x0, :lo12:__vectors
     msr     vbar_el1, x0
     mrs     x0, tcr_el1
-    orr     x0, x0, #(1 << 7)               // TCR_EL1.EPD0: no TTBR0 walks
+    orr     x0, x0, #{tcr_epd0}             // TCR_EL1.EPD0: no TTBR0 walks
     msr     tcr_el1, x0
     msr     ttbr0_el1, xzr
     isb
@@ -262,7 +264,7 @@ secondary_switched:
     dsb     nsh
     isb
     mov     x0, x19
-    bl      {secondary_start}
+    bl      secondary_start_kernel
 7:  wfe
     b       7b
 
@@ -279,6 +281,6 @@ primary_switched:
     mov     x4, x23                         // the three stub timestamps
     mov     x5, x24
     mov     x6, x25
-    bl      {start_kernel}
+    bl      start_kernel
 6:  wfe                                     // start_kernel never returns
     b       6b

@@ -11,7 +11,7 @@ fn main() {
     println!("cargo::rustc-link-arg=-T{}", script.display());
     println!("cargo::rustc-link-arg=--defsym=__kimage_vaddr={:#x}", vakern_mm::layout::KIMAGE_VADDR);
     // A static position-independent executable whose dynamic relocations are
-    // applied by the kernel itself (kernel/src/early.rs). The fields they
+    // applied by the kernel itself (kernel/src/early/relocate.rs). The fields they
     // patch stay zero in the file, so a missed relocation cannot go unnoticed.
     for arg in ["-pie", "--no-dynamic-linker", "-z", "notext", "--no-apply-dynamic-relocs"] {
         println!("cargo::rustc-link-arg={arg}");

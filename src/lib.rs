@@ -2,6 +2,7 @@
 //! qemu-system-aarch64. `cargo run` uses it through `src/main.rs`; the
 //! integration tests in `tests/` use it to boot test kernels.
 
+pub mod boards;
 pub mod debugger;
 pub mod disasm;
 pub mod elf;

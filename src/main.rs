@@ -48,7 +48,8 @@ Running:
 
 The kernel's exit code becomes this command's exit code: 0 success, 1 self-test
 failed, 2 boot error (bad input), 3 panic, 4 fault, 5 debug_virtual stop,
-6 early boot failure. Interactive: stop QEMU with Ctrl-A X.";
+6 early boot failure. Interactive: stop QEMU with Ctrl-A X (on a terminal
+only; piped input reaches the kernel alone, never QEMU's monitor).";
 
 struct Args {
     machine: Machine,
@@ -183,6 +184,13 @@ fn main() -> ExitCode {
     } else if machine.gdb_port.is_some() {
         machine.console_log = Some(tools::project_root().join("target/console.log"));
     }
+    // A terminal goes straight to QEMU (which puts it in raw mode), with
+    // QEMU's monitor multiplexed on it for Ctrl-A X. Any other input is
+    // forwarded to a serial console that has no monitor (the monitor can run
+    // host commands, so nothing piped in may reach it), then Ctrl-D, so
+    // `echo ptdump | cargo run` powers off when its input ends.
+    let forward = !args.gdb_attach && !std::io::stdin().is_terminal();
+    machine.terminal = !args.gdb_attach && !forward;
     let mut cmd = match machine.command(&kernel.image) {
         Ok(c) => c,
         Err(e) => {
@@ -197,10 +205,6 @@ fn main() -> ExitCode {
             .collect();
         eprintln!("vakern: {}", parts.join(" "));
     }
-    // A terminal goes straight to QEMU (which puts it in raw mode); any other
-    // input is forwarded and followed by Ctrl-D, so `echo ptdump | cargo run`
-    // powers off when its input ends.
-    let forward = !args.gdb_attach && !std::io::stdin().is_terminal();
     if forward {
         cmd.stdin(Stdio::piped());
     } else if args.gdb_attach {

@@ -94,6 +94,11 @@ pub struct Machine {
     pub console_file: Option<PathBuf>,
     /// Keep the console on stdio and copy it to this file too (`--gdb-wait`).
     pub console_log: Option<PathBuf>,
+    /// Stdio is a person's terminal: multiplex QEMU's own monitor on it, so
+    /// that Ctrl-A X stops QEMU (`-nographic`). Off (the default), stdio is
+    /// the serial console alone, with no monitor anywhere: bytes on stdin
+    /// reach only the kernel, never QEMU, whatever they are.
+    pub terminal: bool,
     /// Extra QEMU arguments.
     pub extra: Vec<String>,
 }
@@ -116,6 +121,7 @@ impl Default for Machine {
             kernel_pa: SHIM_KERNEL_PA,
             console_file: None,
             console_log: None,
+            terminal: false,
             extra: Vec::new(),
         }
     }
@@ -257,19 +263,29 @@ impl Machine {
         } else {
             c.args(["-m", &self.ram]);
         }
-        match (&self.console_file, &self.console_log) {
+        // QEMU's monitor can run host commands (`migrate "exec:…"`), so it
+        // is only ever multiplexed on a terminal a person types into; piped
+        // input and the tests get a plain serial console and no monitor.
+        // `console_log` copies whatever the console shows to a file.
+        let log =
+            self.console_log.as_ref().map_or(String::new(), |l| format!(",logfile={},logappend=off", qemu_opt(l)));
+        match (&self.console_file, self.terminal) {
+            (None, true) if log.is_empty() => {
+                c.arg("-nographic");
+            }
+            // What -nographic sets up (console and monitor muxed on stdio), with the log.
+            (None, true) => {
+                c.args(["-display", "none", "-chardev"]).arg(format!("stdio,id=con0,mux=on{log}"));
+                c.args(["-serial", "chardev:con0", "-mon", "chardev=con0"]);
+            }
+            (None, false) => {
+                c.args(["-display", "none", "-monitor", "none", "-chardev"]);
+                c.arg(format!("stdio,id=console,mux=off,signal=off{log}"));
+                c.args(["-serial", "chardev:console"]);
+            }
             (Some(f), _) => {
                 c.args(["-display", "none", "-monitor", "none", "-serial"]).arg(format!("file:{}", f.display()));
                 off_the_terminal(&mut c);
-            }
-            // What -nographic sets up (console and monitor muxed on stdio), with a log.
-            (None, Some(log)) => {
-                c.args(["-display", "none", "-chardev"])
-                    .arg(format!("stdio,id=con0,mux=on,logfile={},logappend=off", qemu_opt(log)));
-                c.args(["-serial", "chardev:con0", "-mon", "chardev=con0"]);
-            }
-            (None, None) => {
-                c.arg("-nographic");
             }
         }
         c.args(["-nic", "none", "-no-reboot"]);
@@ -397,5 +413,28 @@ pub fn wait(child: &mut Child, timeout: Duration) -> (Option<i32>, bool) {
             Ok(None) => std::thread::sleep(Duration::from_millis(5)),
             Err(_) => return (None, false),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(m: &Machine) -> Vec<String> {
+        m.command(Path::new("Image")).unwrap().get_args().map(|a| a.to_string_lossy().into_owned()).collect()
+    }
+
+    #[test]
+    fn no_monitor_unless_on_a_terminal() {
+        let a = args(&Machine::default());
+        assert!(!a.iter().any(|x| x == "-nographic" || x.contains("mon:") || x.contains("mux=on")), "{a:?}");
+        let at = a.iter().position(|x| x == "-monitor").expect("-monitor");
+        assert_eq!(a[at + 1], "none");
+        assert!(a.iter().any(|x| x == "stdio,id=console,mux=off,signal=off"), "{a:?}");
+        let a = args(&Machine { terminal: true, ..Machine::default() });
+        assert!(a.iter().any(|x| x == "-nographic"), "{a:?}");
+        let a = args(&Machine { console_file: Some("c.log".into()), terminal: true, ..Machine::default() });
+        assert!(!a.iter().any(|x| x == "-nographic"), "{a:?}");
+        assert!(a.iter().any(|x| x == "file:c.log"), "{a:?}");
     }
 }

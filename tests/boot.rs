@@ -98,7 +98,7 @@ fn poweroff_boot_prints_layout_and_exits_zero() {
 fn panic_exits_with_the_panic_code() {
     let c = selftest(machine(), "panic", 3, false);
     assert!(c.contains("Kernel panic - not syncing: deliberate panic"), "{c}");
-    assert!(c.contains("selftest.rs"), "panic location missing: {c}");
+    assert!(c.contains("selftest/mod.rs"), "panic location missing: {c}");
 }
 
 #[test]

@@ -28,7 +28,7 @@ const CORPUS: &[(&str, char, &str)] = &[
         "virt_to_phys used for linear address beyond RAM: 0xffff_8000_4000_1000 (linear map beyond end of RAM)",
     ),
     ("va-non-ram", 'R', "phys_to_virt used for non-RAM physical address: 0x0000_0000_0900_0000"),
-    ("populate-image-table", 'R', "(kernel image) at src/dv_corpus.rs"),
+    ("populate-image-table", 'R', "(kernel image) at src/selftest/dv_corpus.rs"),
     ("pa-symbol-linear", 'S', "__pa_symbol used for address outside the kernel image"),
     ("pa-symbol-heap", 'S', "(linear map)"),
     ("pa-symbol-end-plus-1", 'S', "__pa_symbol used for address outside the kernel image"),

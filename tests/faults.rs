@@ -33,7 +33,7 @@ fn null_read() {
             "WnR = 0",
             "is in: user",
             "user pgtable: empty (TTBR0 walks disabled)",
-            " vakern::faults::trigger+",
+            " vakern::debug::fault_inject::trigger+",
             " vakern::selftest::run+",
         ],
     );
@@ -122,7 +122,7 @@ fn stack_overflow_is_caught_on_the_exception_stack() {
             "its guard page is below it",
             "exception stack",
             "level 3 translation fault",
-            "pc : vakern::faults::recurse+",
+            "pc : vakern::debug::fault_inject::recurse+",
         ],
     );
 }

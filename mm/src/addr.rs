@@ -1,10 +1,12 @@
-//! Address types and the translation arithmetic of arm64 Linux, without state.
+//! Address types and the translation arithmetic of arm64 Linux, without state,
+//! for the flavour the crate is built in ([`crate::layout::ACTIVE`]; other
+//! flavours' rules are methods of [`crate::flavour::Layout`]).
 //!
 //! The kernel's `physaddr.rs` feeds these functions the run-time values
 //! (`memstart_addr`, `kimage_voffset`) and adds the `debug_virtual` checks;
 //! the host tests check the arithmetic itself.
 
-use crate::layout::{PAGE_OFFSET, PAGE_SHIFT};
+use crate::layout::{ACTIVE, PAGE_SHIFT};
 
 /// A physical address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -40,18 +42,27 @@ impl VirtAddr {
     }
 }
 
-/// Linux's `__is_lm_address`, as a range check: the linear map is the top
-/// half of the kernel range, `[PAGE_OFFSET, 2^64)`. (The single-bit test
-/// on bit 47 would also accept canonical-looking user addresses.)
+/// Is `va` in the linear range `[PAGE_OFFSET, PAGE_END)`? One unsigned
+/// comparison, exact in every flavour: the check `debug_virtual` relies on.
+/// In 6.12 flavours it is Linux's own `__is_lm_address`; 4.10's is the
+/// single-bit [`lm_test`], which also accepts canonical-looking user
+/// addresses with bit `VA_BITS - 1` set.
 #[doc(alias = "__is_lm_address")]
 pub const fn is_lm_address(va: u64) -> bool {
-    va >= PAGE_OFFSET
+    ACTIVE.in_linear_range(va)
 }
 
-/// Linux's `__lm_to_phys`: a linear address to its physical address.
+/// The built flavour's own `__is_lm_address`: bit `VA_BITS - 1` in 4.10,
+/// the range check of [`is_lm_address`] in 6.12.
+pub const fn lm_test(va: u64) -> bool {
+    ACTIVE.lm_test(va)
+}
+
+/// Linux's `__lm_to_phys`: a linear address to its physical address
+/// (4.10 clears the `PAGE_OFFSET` bits, 6.12 subtracts `PAGE_OFFSET`).
 #[doc(alias = "__lm_to_phys")]
 pub const fn lm_to_phys(va: u64, phys_offset: u64) -> u64 {
-    (va & !PAGE_OFFSET).wrapping_add(phys_offset)
+    ACTIVE.lm_to_phys(va, phys_offset)
 }
 
 /// Linux's `__kimg_to_phys`: an image address to its physical address.
@@ -69,10 +80,12 @@ pub const fn phys_to_kimg(pa: u64, kimage_voffset: u64) -> u64 {
 /// Linux's `__phys_to_virt`: a physical address to its linear address.
 #[doc(alias = "__phys_to_virt")]
 pub const fn phys_to_virt(pa: u64, phys_offset: u64) -> u64 {
-    pa.wrapping_sub(phys_offset) | PAGE_OFFSET
+    ACTIVE.phys_to_virt(pa, phys_offset)
 }
 
-/// Linux's `__virt_to_phys_nodebug`: linear rule for linear addresses, image rule otherwise.
+/// `__pa` by the exact range check: the linear rule for linear addresses, the
+/// image rule otherwise. (The version's own unchecked form, with 4.10's bit
+/// test, is [`crate::flavour::Layout::virt_to_phys`].)
 pub const fn virt_to_phys(va: u64, phys_offset: u64, kimage_voffset: u64) -> u64 {
     if is_lm_address(va) {
         lm_to_phys(va, phys_offset)

@@ -6,22 +6,20 @@
 //! offset, length, string and nesting level is checked first, and a broken
 //! blob is a [`DtbError`] that names the problem, never a panic.
 //!
-//! The `fdt` crate checks the header ([`fdt::Fdt::new`]) and reads the
-//! `/memreserve/` block once the layout is validated. The structure block is
-//! walked by [`Tokens`] here: fdt 0.1.5 asserts on malformed nodes, and it
-//! stops looking at siblings after the NOP tokens that QEMU leaves where it
-//! rewrites the memory nodes of a user-supplied DTB.
+//! The header and the structure block are checked and walked by
+//! [`fdt_walk`](crate::fdt_walk), the walker the early KASLR scan uses too;
+//! this module adds the UTF-8 checks of names and reads memory, CPUs and
+//! `/chosen` from the tokens. (The `fdt` crate was tried and is not used:
+//! see the README, and mm/tests/fdt_crate.rs for where it fails.)
 
 use crate::ranges::{Range, RangeError, RangeSet};
 
-/// The magic number at offset 0, big-endian.
-pub const FDT_MAGIC: u32 = 0xd00d_feed;
-const HEADER_SIZE: usize = 40;
-const TOKEN_BEGIN_NODE: u32 = 1;
-const TOKEN_END_NODE: u32 = 2;
-const TOKEN_PROP: u32 = 3;
-const TOKEN_NOP: u32 = 4;
-const TOKEN_END: u32 = 9;
+use crate::fdt_walk::{be32, be64, Header, RawToken, Walker};
+pub use crate::fdt_walk::{header_total_size, FDT_MAGIC};
+pub use error::{DtbError, NodeName};
+
+mod error;
+
 /// Deepest node nesting accepted.
 pub const MAX_DEPTH: usize = 16;
 /// Most RAM ranges kept (after merging adjacent ones).
@@ -31,166 +29,11 @@ pub const MAX_CPUS: usize = 8;
 /// Most reservations kept.
 pub const MAX_RESERVED: usize = 64;
 
-/// What is wrong with a device tree.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DtbError {
-    /// Fewer bytes than the header or `totalsize` says.
-    Truncated {
-        /// Bytes needed.
-        need: usize,
-        /// Bytes available.
-        have: usize,
-    },
-    /// The first word is not 0xd00dfeed.
-    BadMagic(u32),
-    /// Version older than 16 (the first with the layout we read).
-    BadVersion(u32),
-    /// `totalsize` above the 2 MiB the boot protocol allows.
-    TooLarge(usize),
-    /// A block of the blob lies outside it or is misaligned.
-    BadLayout(&'static str),
-    /// The structure block is malformed at this offset.
-    Malformed {
-        /// What is wrong.
-        what: &'static str,
-        /// Offset of the token inside the structure block.
-        offset: usize,
-    },
-    /// `#address-cells` or `#size-cells` has a value the kernel cannot use.
-    BadCells {
-        /// The node whose children use the cells.
-        node: NodeName,
-        /// `#address-cells`.
-        address: u32,
-        /// `#size-cells`.
-        size: u32,
-    },
-    /// A `reg` property whose length is not a whole number of entries.
-    BadReg(NodeName),
-    /// No enabled memory node with a `reg` entry.
-    NoMemory,
-    /// A memory range of size zero.
-    ZeroSizeRange {
-        /// Its base.
-        base: u64,
-    },
-    /// A range that wraps past 2^64 or ends above the 48-bit physical limit.
-    RangeTooHigh {
-        /// Its base.
-        base: u64,
-        /// Its size.
-        size: u64,
-    },
-    /// Two memory ranges that overlap.
-    OverlappingRanges {
-        /// One range.
-        a: Range,
-        /// The other.
-        b: Range,
-    },
-    /// More ranges than the fixed tables hold.
-    TooManyRanges,
-}
-
-/// A node name kept by value for error messages (truncated to 32 bytes).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct NodeName {
-    buf: [u8; 32],
-    len: u8,
-}
-
-impl NodeName {
-    fn new(s: &str) -> NodeName {
-        let mut buf = [0u8; 32];
-        let mut len = s.len().min(32);
-        while !s.is_char_boundary(len) {
-            len -= 1;
-        }
-        buf[..len].copy_from_slice(&s.as_bytes()[..len]);
-        NodeName { buf, len: len as u8 }
-    }
-    /// The name.
-    pub fn as_str(&self) -> &str {
-        core::str::from_utf8(&self.buf[..self.len as usize]).unwrap_or("?")
-    }
-}
-
-impl core::fmt::Debug for NodeName {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{:?}", self.as_str())
-    }
-}
-
-impl core::fmt::Display for DtbError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            DtbError::Truncated { need, have } => {
-                write!(f, "truncated device tree: needs {} bytes, {} available", need, have)
-            }
-            DtbError::BadMagic(m) => {
-                write!(f, "bad device tree magic {:#010x} (expected 0xd00dfeed)", m)
-            }
-            DtbError::BadVersion(v) => write!(f, "unsupported device tree version {} (need 16 or later)", v),
-            DtbError::TooLarge(s) => write!(f, "device tree of {} bytes is larger than the 2 MiB allowed", s),
-            DtbError::BadLayout(what) => write!(f, "bad device tree layout: {}", what),
-            DtbError::Malformed { what, offset } => {
-                write!(f, "malformed device tree structure at offset {:#x}: {}", offset, what)
-            }
-            DtbError::BadCells { node, address, size } => write!(
-                f,
-                "node {:?}: unusable #address-cells = {} / #size-cells = {} (need 1 or 2 each)",
-                node.as_str(),
-                address,
-                size
-            ),
-            DtbError::BadReg(node) => {
-                write!(f, "node {:?}: reg is not a whole number of (address, size) entries", node.as_str())
-            }
-            DtbError::NoMemory => write!(f, "no memory node: the device tree describes no RAM"),
-            DtbError::ZeroSizeRange { base } => {
-                write!(f, "memory range at {:#x} has size zero", base)
-            }
-            DtbError::RangeTooHigh { base, size } => {
-                write!(f, "memory range {:#x} + {:#x} lies beyond the 48-bit physical address space", base, size)
-            }
-            DtbError::OverlappingRanges { a, b } => {
-                write!(f, "memory ranges overlap: [{:#x}, {:#x}) and [{:#x}, {:#x})", a.base, a.end, b.base, b.end)
-            }
-            DtbError::TooManyRanges => write!(f, "too many memory ranges or reservations"),
-        }
-    }
-}
-
-fn be32(b: &[u8], off: usize) -> Option<u32> {
-    let s = b.get(off..off.checked_add(4)?)?;
-    Some(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
-}
-
-fn be64(b: &[u8], off: usize) -> Option<u64> {
-    Some(((be32(b, off)? as u64) << 32) | be32(b, off + 4)? as u64)
-}
-
-/// Read the `totalsize` field of the header at the start of `bytes`, after
-/// checking the magic: what a caller needs to know how much to map.
-pub fn header_total_size(bytes: &[u8]) -> Result<usize, DtbError> {
-    let magic = be32(bytes, 0).ok_or(DtbError::Truncated { need: 8, have: bytes.len() })?;
-    if magic != FDT_MAGIC {
-        return Err(DtbError::BadMagic(magic));
-    }
-    let total = be32(bytes, 4).ok_or(DtbError::Truncated { need: 8, have: bytes.len() })? as usize;
-    if total > crate::layout::MAX_FDT_SIZE as usize {
-        return Err(DtbError::TooLarge(total));
-    }
-    if total < HEADER_SIZE {
-        return Err(DtbError::BadLayout("totalsize smaller than the header"));
-    }
-    Ok(total)
-}
-
 /// A device tree whose header and structure block have been checked.
 #[derive(Clone, Copy)]
 pub struct Dtb<'a> {
     blob: &'a [u8],
+    header: Header,
     structs: &'a [u8],
     strings: &'a [u8],
 }
@@ -207,58 +50,36 @@ pub enum Token<'a> {
 }
 
 /// Iterator over the tokens of a validated structure block (NOPs skipped).
-pub struct Tokens<'d, 'a> {
-    dtb: &'d Dtb<'a>,
-    pos: usize,
-    done: bool,
+pub struct Tokens<'a> {
+    walker: Walker<'a>,
+}
+
+/// A name as `str` (names of a validated tree are UTF-8).
+fn text(name: &[u8]) -> &str {
+    core::str::from_utf8(name).unwrap_or("")
 }
 
 impl<'a> Dtb<'a> {
     /// Check the header, the block layout and the whole structure block.
     pub fn new(blob: &'a [u8]) -> Result<Dtb<'a>, DtbError> {
-        let have = blob.len();
-        if have < HEADER_SIZE {
-            return Err(DtbError::Truncated { need: HEADER_SIZE, have });
-        }
-        let total = header_total_size(blob)?;
-        if total > have {
-            return Err(DtbError::Truncated { need: total, have });
-        }
-        let blob = &blob[..total];
-        let field = |i: usize| be32(blob, 4 * i).unwrap_or(0) as usize;
-        let (off_struct, off_strings, off_rsvmap) = (field(2), field(3), field(4));
-        let (version, size_strings, size_struct) = (field(5), field(8), field(9));
-        if version < 16 {
-            return Err(DtbError::BadVersion(version as u32));
-        }
-        let block = |off: usize, size: usize, what| {
-            off.checked_add(size)
-                .filter(|&end| off >= HEADER_SIZE && end <= total)
-                .map(|end| &blob[off..end])
-                .ok_or(DtbError::BadLayout(what))
-        };
-        let structs = block(off_struct, size_struct, "structure block outside the blob")?;
-        let strings = block(off_strings, size_strings, "strings block outside the blob")?;
-        if off_struct % 4 != 0 || size_struct % 4 != 0 {
-            return Err(DtbError::BadLayout("structure block not 4-byte aligned"));
-        }
-        if off_rsvmap % 8 != 0 || off_rsvmap < HEADER_SIZE {
-            return Err(DtbError::BadLayout("memory reservation block misaligned"));
-        }
-        // The reservation block is a list of (address, size) pairs ending with (0, 0).
-        let mut off = off_rsvmap;
+        let header = Header::check(blob)?;
+        let (blob, structs, strings) = header.blocks(blob);
+        let mut w = Walker::new(structs, strings);
         loop {
-            match (be64(blob, off), be64(blob, off + 8)) {
-                (Some(0), Some(0)) => break,
-                (Some(_), Some(_)) => off += 16,
-                _ => return Err(DtbError::BadLayout("memory reservation block not terminated")),
+            let at = w.offset();
+            let bad = |what| DtbError::Malformed { what, offset: at };
+            match w.next_token()? {
+                None => break,
+                Some((RawToken::Begin(name), _)) => {
+                    core::str::from_utf8(name).map_err(|_| bad("node name not UTF-8"))?;
+                }
+                Some((RawToken::Prop { name, .. }, _)) => {
+                    core::str::from_utf8(name).map_err(|_| bad("property name outside the strings block"))?;
+                }
+                Some((RawToken::End, _)) => {}
             }
         }
-        // The header must also satisfy the fdt crate, which reads the reservation block.
-        fdt::Fdt::new(blob).map_err(|_| DtbError::BadLayout("header rejected by fdt"))?;
-        let dtb = Dtb { blob, structs, strings };
-        dtb.validate()?;
-        Ok(dtb)
+        Ok(Dtb { blob, header, structs, strings })
     }
 
     /// The blob's size in bytes (`totalsize`).
@@ -272,143 +93,29 @@ impl<'a> Dtb<'a> {
     }
 
     /// Iterate over the structure block.
-    pub fn tokens(&self) -> Tokens<'_, 'a> {
-        Tokens { dtb: self, pos: 0, done: false }
+    pub fn tokens(&self) -> Tokens<'a> {
+        Tokens { walker: Walker::new(self.structs, self.strings) }
     }
 
-    /// The `/memreserve/` entries as (address, size), read through the fdt crate.
+    /// The `/memreserve/` entries as (address, size), up to the (0, 0) that
+    /// `new` found inside the blob.
     pub fn mem_reservations(&self) -> impl Iterator<Item = (u64, u64)> + 'a {
-        // `new` checked that the block is terminated inside the blob and
-        // that fdt accepts the header, so this cannot fail or run off the end.
-        fdt::Fdt::new(self.blob)
-            .ok()
-            .into_iter()
-            .flat_map(|f| f.memory_reservations())
-            .map(|r| (r.address() as u64, r.size() as u64))
-    }
-
-    fn string_at(&self, off: usize) -> Option<&'a str> {
-        let rest = self.strings.get(off..)?;
-        let len = rest.iter().position(|&b| b == 0)?;
-        core::str::from_utf8(&rest[..len]).ok()
-    }
-
-    /// Decode the token at `pos`: the token and the offset of the next one.
-    fn token_at(&self, pos: usize) -> Result<(Option<Token<'a>>, usize), DtbError> {
-        let s = self.structs;
-        let bad = |what| DtbError::Malformed { what, offset: pos };
-        let tag = be32(s, pos).ok_or(bad("structure block ends without FDT_END"))?;
-        let pad4 = |x: usize| (x + 3) & !3;
-        match tag {
-            TOKEN_BEGIN_NODE => {
-                let rest = s.get(pos + 4..).ok_or(bad("node name missing"))?;
-                let len = rest.iter().position(|&b| b == 0).ok_or(bad("node name not terminated"))?;
-                let name = core::str::from_utf8(&rest[..len]).map_err(|_| bad("node name not UTF-8"))?;
-                Ok((Some(Token::Begin(name)), pos + 4 + pad4(len + 1)))
-            }
-            TOKEN_END_NODE => Ok((Some(Token::End), pos + 4)),
-            TOKEN_PROP => {
-                let len = be32(s, pos + 4).ok_or(bad("property header truncated"))? as usize;
-                let nameoff = be32(s, pos + 8).ok_or(bad("property header truncated"))? as usize;
-                let value = s.get(pos + 12..pos + 12 + len).ok_or(bad("property value runs past the block"))?;
-                let name = self.string_at(nameoff).ok_or(bad("property name outside the strings block"))?;
-                Ok((Some(Token::Prop(name, value)), pos + 12 + pad4(len)))
-            }
-            TOKEN_NOP => Ok((None, pos + 4)),
-            TOKEN_END => Ok((None, usize::MAX)),
-            _ => Err(bad("unknown token")),
-        }
-    }
-
-    fn validate(&self) -> Result<(), DtbError> {
-        let mut pos = 0;
-        let mut depth = 0usize;
-        let mut seen_root = false;
-        // Whether the current node already had a child (properties must come first).
-        let mut had_child = [false; MAX_DEPTH + 1];
-        loop {
-            let bad = |what| DtbError::Malformed { what, offset: pos };
-            let (tok, next) = self.token_at(pos)?;
-            match tok {
-                Some(Token::Begin(name)) => {
-                    if depth == 0 {
-                        if seen_root {
-                            return Err(bad("more than one root node"));
-                        }
-                        if !name.is_empty() {
-                            return Err(bad("root node has a name"));
-                        }
-                        seen_root = true;
-                    } else if name.is_empty() {
-                        return Err(bad("node without a name"));
-                    }
-                    if depth >= MAX_DEPTH {
-                        return Err(bad("nodes nested too deeply"));
-                    }
-                    had_child[depth] = true;
-                    depth += 1;
-                    had_child[depth] = false;
-                }
-                Some(Token::Prop(name, value)) => {
-                    if depth == 0 {
-                        return Err(bad("property outside any node"));
-                    }
-                    if had_child[depth] {
-                        return Err(bad("property after a child node"));
-                    }
-                    if (name == "#address-cells" || name == "#size-cells") && value.len() != 4 {
-                        return Err(bad("#address-cells/#size-cells is not one cell"));
-                    }
-                }
-                Some(Token::End) => {
-                    if depth == 0 {
-                        return Err(bad("FDT_END_NODE without a node"));
-                    }
-                    depth -= 1;
-                }
-                None if next == usize::MAX => {
-                    if depth != 0 || !seen_root {
-                        return Err(bad("FDT_END inside a node or before the root"));
-                    }
-                    return Ok(());
-                }
-                None => {}
-            }
-            if depth == 0 && seen_root && tok == Some(Token::End) {
-                // After the root closes only NOPs and FDT_END may follow.
-                let mut p = next;
-                loop {
-                    match be32(self.structs, p) {
-                        Some(TOKEN_NOP) => p += 4,
-                        Some(TOKEN_END) => return Ok(()),
-                        _ => return Err(DtbError::Malformed { what: "data after the root node", offset: p }),
-                    }
-                }
-            }
-            pos = next;
-        }
+        let blob = self.blob;
+        (self.header.rsvmap..)
+            .step_by(16)
+            .map(move |off| (be64(blob, off).unwrap_or(0), be64(blob, off + 8).unwrap_or(0)))
+            .take_while(|&e| e != (0, 0))
     }
 }
 
-impl<'a> Iterator for Tokens<'_, 'a> {
+impl<'a> Iterator for Tokens<'a> {
     type Item = Token<'a>;
     fn next(&mut self) -> Option<Token<'a>> {
-        while !self.done {
-            match self.dtb.token_at(self.pos) {
-                Ok((tok, next)) => {
-                    if next == usize::MAX {
-                        self.done = true;
-                    } else {
-                        self.pos = next;
-                    }
-                    if tok.is_some() {
-                        return tok;
-                    }
-                }
-                Err(_) => self.done = true,
-            }
+        match self.walker.next_token().ok()?? {
+            (RawToken::Begin(name), _) => Some(Token::Begin(text(name))),
+            (RawToken::Prop { name, value, .. }, _) => Some(Token::Prop(text(name), value)),
+            (RawToken::End, _) => Some(Token::End),
         }
-        None
     }
 }
 

@@ -1,7 +1,8 @@
 //! Translation arithmetic: a pass means __va and __pa are inverse on random
 //! RAM addresses for random 1 GiB-aligned memstart values, the image rule
 //! inverts __phys_to_kimg, the range check rejects everything below
-//! PAGE_OFFSET (including user addresses with bit 47 set), and min_tables
+//! PAGE_OFFSET (including user addresses with bit 47 set) while the default
+//! flavour's own 4.10 test is bit 47 alone, and min_tables
 //! agrees with a brute-force count of the chunks a layout touches.
 
 mod common;
@@ -57,6 +58,23 @@ fn range_check_rejects_everything_below_page_offset() {
             assert!(va < PAGE_OFFSET && bit47);
         }
     }
+}
+
+/// The built flavour's own test (4.10: bit 47 alone) against the exact range.
+#[test]
+fn version_test_is_the_single_bit_in_the_default_flavour() {
+    let mut rng = Rng::new(0x5eed_0005);
+    let mut differ = 0;
+    for _ in 0..100_000 {
+        let va = rng.next_u64();
+        assert_eq!(lm_test(va), va & (1 << 47) != 0, "{va:#x}");
+        if lm_test(va) != is_lm_address(va) {
+            differ += 1;
+            assert!(va < VA_START, "only outside the kernel half: {va:#x}");
+        }
+    }
+    assert!(differ > 10_000, "random addresses below VA_START have bit 47 set half the time: {differ}");
+    assert!(lm_test(0x0000_8000_0000_0000) && !is_lm_address(0x0000_8000_0000_0000));
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! Passing means: 20,000 randomly mutated device trees (bit flips, byte and word stores, truncations, header fields, splices, structure edits) all get Ok or Err from `Dtb::new`, `tokens()` and `parse_memory` without a panic or a hang, whatever is accepted is self-consistent, a good share is rejected, and the unmutated fixtures parse.
+//! Passing means: 20,000 randomly mutated device trees (bit flips, byte and word stores, truncations, header fields, splices, structure edits) all get Ok or Err from `Dtb::new`, `tokens()`, `parse_memory` and the early KASLR scan without a panic or a hang, whatever is accepted is self-consistent, the early scan trusts exactly the trees the walker passes (every tree the parser accepts among them) and reads the same seed, a good share is rejected, and the unmutated fixtures parse.
 
 mod common;
 
@@ -178,6 +178,22 @@ fn grow_header(b: &mut [u8], at: usize, delta: i64) {
 /// error's kind, or "ok" / "ok (no memory info)".
 fn exercise(blob: &[u8]) -> String {
     let _ = header_total_size(blob);
+    // The early KASLR scan walks with the same walker: it trusts exactly
+    // the trees whose header and structure pass, which includes every tree
+    // the full parser accepts (the full parser adds UTF-8 checks of names).
+    let early = vakern_mm::kaslr::scan(blob);
+    let walked = vakern_mm::fdt_walk::Header::check(blob).is_ok_and(|h| {
+        let (_, st, sr) = h.blocks(blob);
+        let mut w = vakern_mm::fdt_walk::Walker::new(st, sr);
+        loop {
+            match w.next_token() {
+                Ok(Some(_)) => {}
+                Ok(None) => break true,
+                Err(_) => break false,
+            }
+        }
+    });
+    assert_eq!(early.source == vakern_mm::kaslr::SOURCE_NO_TREE, !walked, "the early scan and the walker disagree");
     let dtb = match Dtb::new(blob) {
         Ok(d) => d,
         Err(e) => {
@@ -185,6 +201,7 @@ fn exercise(blob: &[u8]) -> String {
             return kind(&e);
         }
     };
+    assert_ne!(early.source, vakern_mm::kaslr::SOURCE_NO_TREE, "the early scan distrusts a tree the parser accepts");
     assert!(dtb.total_size() <= blob.len());
     // The structure is balanced, starts with the root and stays within MAX_DEPTH.
     let mut depth = 0i64;
@@ -210,6 +227,9 @@ fn exercise(blob: &[u8]) -> String {
 
     match parse_memory(&dtb) {
         Ok(info) => {
+            if early.source == vakern_mm::kaslr::SOURCE_DTB {
+                assert_eq!(Some(early.seed), info.kaslr_seed, "the early scan and the parser read different seeds");
+            }
             let ram: Vec<_> = info.ram.iter().copied().collect();
             assert!(!ram.is_empty());
             assert!(info.ram_entries >= ram.len() && info.ram_entries <= MAX_RAM_RANGES);

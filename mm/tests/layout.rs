@@ -40,6 +40,15 @@ fn constants_are_linux_4_10_va_bits_48() {
     assert_eq!(FIX_SLOTS_BASE, 0xffff_7dff_fea0_0000);
     assert_eq!(MEMSTART_ALIGN, 1 << 30);
     assert_eq!(MAX_FDT_SIZE, 2 * MIB);
+
+    // The flavour behind them, and the constants that name its shape.
+    assert_eq!(ACTIVE.to_string(), "4.10-4K-48");
+    assert_eq!((ACTIVE.version(), ACTIVE.granule()), (Version::V4_10, Granule::K4));
+    assert_eq!((VA_BITS_MIN, LEVELS, ROOT_LEVEL), (48, 4, 0));
+    assert_eq!((CONT_PTES, CONT_PMDS, CONT_ENTRIES), (16, 16, 16));
+    assert_eq!(PAGE_END, 0, "the 4.10 linear map runs to 2^64");
+    assert_eq!(FIX_SLOTS_SIZE, 2 * MIB);
+    assert_eq!(FIXADDR_SIZE, 6 * MIB);
 }
 
 #[test]

@@ -134,7 +134,7 @@ fn main() {
 
     // 1. Boot to ready and power off, against a minimal Image, per RAM size.
     eprintln!("bench: boot times ({runs} runs per size)...");
-    writeln!(md, "## Boot to ready and power off\n\nMedian wall time of `qemu-system-aarch64` from start to exit, {runs} runs each, kernel and minimal Image (header + semihosting exit) interleaved, same flags (`-M virt -cpu cortex-a72 -nographic -nic none`, RAM as listed; above 16 GiB a `reserve=off` memory backend).\n").unwrap();
+    writeln!(md, "## Boot to ready and power off\n\nMedian wall time of `qemu-system-aarch64` from start to exit, {runs} runs each, kernel and minimal Image (header + semihosting exit) interleaved, same flags (`-M virt -cpu cortex-a72 -display none -monitor none -serial stdio -nic none`, RAM as listed; above 16 GiB a `reserve=off` memory backend).\n").unwrap();
     writeln!(md, "| RAM | minimal Image | vakern (`poweroff`) | ratio | target |\n|---|---|---|---|---|").unwrap();
     let mut kernel_medians = Vec::new();
     for ram in ["128M", "1G", "4G", "16G", "64G"] {

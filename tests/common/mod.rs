@@ -55,7 +55,20 @@ pub fn qemu_dts(ram: &str, dir: &Path) -> String {
     let dtb = dir.join(format!("qemu-{ram}.dtb"));
     let out = Command::new("qemu-system-aarch64")
         .args(["-M", &format!("virt,dumpdtb={},dtb-randomness=off", dtb.display())])
-        .args(["-cpu", "cortex-a72", "-m", ram, "-nographic", "-nic", "none"])
+        .args([
+            "-cpu",
+            "cortex-a72",
+            "-m",
+            ram,
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-serial",
+            "none",
+            "-nic",
+            "none",
+        ])
         .output()
         .expect("run qemu");
     assert!(dtb.is_file(), "QEMU did not dump its DTB: {}", String::from_utf8_lossy(&out.stderr));

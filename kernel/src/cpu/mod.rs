@@ -1,0 +1,9 @@
+//! The other CPUs: PSCI ([`psci`]) to start them, then bring-up and the
+//! mailbox through which the self-tests run a function on a given CPU
+//! ([`smp`]). Started by `rest_init` once vmalloc can give each CPU a
+//! guarded stack; each enters through the boot stub's `secondary_entry`.
+//!
+//! May use: `arch`, `console`, `mm`. Used by `selftest` and `setup`.
+
+pub mod psci;
+pub mod smp;

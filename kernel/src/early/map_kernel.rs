@@ -1,0 +1,97 @@
+//! Boot stage 3: relocate the image and map it at KIMAGE_VADDR
+//! (`early_map_kernel`, called by the boot stub).
+//!
+//! Called with the MMU on but still running at the physical address,
+//! through the identity map: it asks [`kaslr`](crate::early::kaslr) where
+//! the image goes, applies the relocations
+//! ([`relocate`](crate::early::relocate)), then maps the image with 4 KiB
+//! pages and per-section permissions in `INIT_PG_DIR` and below. Those
+//! tables serve until `paging_init` (`mm/linear_map.rs`) switches to
+//! `swapper_pg_dir`. The rules for code here are in `early/mod.rs`.
+
+use crate::arch::sections::{__end_rodata, _end, _etext};
+use crate::arch::table::Table;
+use crate::early::{kaslr, relocate};
+use vakern_mm::layout::{table_index, KIMAGE_VADDR, PAGE_SIZE, PMD_SIZE};
+use vakern_mm::pte::{self, Prot};
+
+/// Number of level-3 tables for the image: it may be at most 4 MiB (linker.ld checks).
+pub const INIT_PTE_TABLES: usize = 2;
+
+/// Level-0 table of the early kernel mapping (TTBR1 from the boot stub on).
+pub static mut INIT_PG_DIR: Table = Table::new();
+/// Level-1 table covering the image.
+pub static mut INIT_PUD: Table = Table::new();
+/// Level-2 table covering the image.
+pub static mut INIT_PMD: Table = Table::new();
+/// Level-3 tables mapping the image page by page.
+pub static mut INIT_PTE: [Table; INIT_PTE_TABLES] = [Table::new(), Table::new()];
+
+/// Relocate the image for where it runs and map it high; return
+/// `kimage_voffset` (VA - PA of `_text`), or 0 if the image cannot be
+/// mapped (a bad relocation, an image too large for the tables; the stub
+/// then exits with `EARLY_BOOT_FAILED`).
+///
+/// # Safety
+/// Called once, by the boot stub, with the MMU on through the identity map of
+/// the whole image and the init tables zeroed.
+#[no_mangle]
+#[link_section = ".idmap.text"]
+pub unsafe extern "C" fn early_map_kernel(pa_text: u64, dtb: u64) -> u64 {
+    // Where the image runs: KIMAGE_VADDR, plus the KASLR offset, plus the
+    // load address modulo 2 MiB.
+    // SAFETY: called once, with the identity map live.
+    let kaslr = unsafe { kaslr::kaslr_offset(dtb) };
+    let va_text = KIMAGE_VADDR + kaslr + (pa_text & (PMD_SIZE - 1));
+    let delta = va_text.wrapping_sub(KIMAGE_VADDR);
+    // Running at the physical address, PC-relative addressing yields
+    // physical addresses.
+    let (pa_etext, pa_rodata_end, pa_end) = (pc_rel!(_etext), pc_rel!(__end_rodata), pc_rel!(_end));
+
+    // 1. Apply the relocations.
+    // SAFETY: once, with the identity map live.
+    if !unsafe { relocate::relocate(pa_text, delta) } {
+        return 0;
+    }
+
+    // 2. Map [_text, _end) page by page with per-section permissions.
+    let pg_dir = pc_rel!(INIT_PG_DIR) as *mut u64;
+    let pud = pc_rel!(INIT_PUD) as *mut u64;
+    let pmd = pc_rel!(INIT_PMD) as *mut u64;
+    let ptes = pc_rel!(INIT_PTE) as *mut u64;
+    // SAFETY: the tables are in .bss, zeroed by the stub, reachable through the idmap.
+    unsafe {
+        pg_dir.add(table_index(va_text, 0)).write_volatile(pte::table_desc(pud as u64));
+        pud.add(table_index(va_text, 1)).write_volatile(pte::table_desc(pmd as u64));
+    }
+    let size = pa_end - pa_text;
+    let mut off = 0;
+    while off < size {
+        let va = va_text + off;
+        let pa = pa_text + off;
+        let prot = if pa < pa_etext {
+            Prot::KERNEL_ROX
+        } else if pa < pa_rodata_end {
+            Prot::KERNEL_RO
+        } else {
+            Prot::KERNEL_RW
+        };
+        // Which of the level-3 tables: counted from the image's first 2 MiB.
+        let n = ((va >> 21) - (va_text >> 21)) as usize;
+        if n >= INIT_PTE_TABLES {
+            return 0;
+        }
+        // SAFETY: as above; n and the indexes are in range.
+        unsafe {
+            let pte_table = ptes.add(n * 512);
+            pmd.add(table_index(va, 2)).write_volatile(pte::table_desc(pte_table as u64));
+            pte_table.add(table_index(va, 3)).write_volatile(pte::leaf_desc(pa, 3, prot));
+        }
+        off += PAGE_SIZE;
+    }
+    // The entries were invalid before, so no TLB entry can hold them; make
+    // the writes visible to the table walker before the jump high.
+    // SAFETY: barriers only.
+    unsafe { core::arch::asm!("dsb ishst", "isb", options(nostack, preserves_flags)) };
+    va_text.wrapping_sub(pa_text)
+}

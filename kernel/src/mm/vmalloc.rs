@@ -1,0 +1,198 @@
+//! The vmalloc area: virtually contiguous mappings of physically scattered
+//! pages (`vmalloc`/`vfree`) and of device registers (`ioremap`/`iounmap`).
+//!
+//! Address space comes from `[VMALLOC_START, VMALLOC_END)` less the kernel
+//! image; every area is followed by one unmapped guard page, so running off
+//! its end faults instead of corrupting a neighbour. Pages are mapped one by
+//! one into `swapper_pg_dir` through the linear map (`mmu::LinearTables`).
+
+use crate::mm::page_alloc;
+use crate::mm::physaddr::{image_bounds, PhysAddr, VirtAddr};
+use crate::mm::table_access::LinearTables;
+use crate::mm::tlbflush;
+use alloc::vec::Vec;
+use spin::Mutex;
+use vakern_mm::layout::{self, PAGE_SIZE, PMD_SIZE, VMALLOC_END, VMALLOC_START};
+use vakern_mm::pgtable::{self, MapError, MapFlags};
+use vakern_mm::pte::Prot;
+use vakern_mm::ranges::{Range, RangeSet};
+
+/// What went wrong in the vmalloc area.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VmError {
+    /// Size zero or too large.
+    BadSize(u64),
+    /// No virtual space or no pages left.
+    NoMemory,
+    /// No area starts at this address.
+    NotAnArea(u64),
+    /// The mapper refused.
+    Map(MapError),
+}
+
+impl core::fmt::Display for VmError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            VmError::BadSize(s) => write!(f, "bad size {:#x}", s),
+            VmError::NoMemory => write!(f, "out of memory"),
+            VmError::NotAnArea(va) => write!(f, "{:#x} is not the start of a vmalloc/ioremap area", va),
+            VmError::Map(e) => write!(f, "{}", e),
+        }
+    }
+}
+
+/// What an area maps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AreaKind {
+    /// RAM pages from the page allocator, one per virtual page.
+    Vmalloc(Vec<PhysAddr>),
+    /// Device registers at this physical address.
+    Ioremap(PhysAddr),
+}
+
+/// One mapped area (the guard page after it is not counted in `size`).
+#[derive(Clone, Debug)]
+pub struct Area {
+    /// First virtual address.
+    pub va: u64,
+    /// Mapped bytes.
+    pub size: u64,
+    /// What is mapped.
+    pub kind: AreaKind,
+}
+
+struct Vmalloc {
+    free: RangeSet<256>,
+    areas: Vec<Area>,
+}
+
+static VMALLOC: Mutex<Option<Vmalloc>> = Mutex::new(None);
+/// Largest single request (keeps one request from exhausting memory by mistake).
+pub const MAX_VMALLOC: u64 = 1 << 30;
+
+/// Make the area's address space available. Needs the heap.
+pub fn init() {
+    let (text, end) = image_bounds();
+    let mut free = RangeSet::new();
+    free.add(Range { base: VMALLOC_START, end: VMALLOC_END }).unwrap();
+    free.remove(Range { base: layout::align_down(text, PMD_SIZE), end: layout::align_up(end, PMD_SIZE) }).unwrap();
+    *VMALLOC.lock() = Some(Vmalloc { free, areas: Vec::new() });
+}
+
+fn reserve_va(v: &mut Vmalloc, size: u64) -> Result<u64, VmError> {
+    // One more page: the guard.
+    v.free.alloc(size + PAGE_SIZE, PAGE_SIZE).map_err(|_| VmError::NoMemory)
+}
+
+fn map_page(va: u64, pa: u64, size: u64, prot: Prot) -> Result<(), VmError> {
+    let mut t = LinearTables::new();
+    let r = pgtable::map_range(&mut t, LinearTables::root(), va, pa, size, prot, MapFlags::PAGES);
+    tlbflush::sync_tables();
+    r.map(|_| ()).map_err(VmError::Map)
+}
+
+fn unmap(va: u64, size: u64) {
+    let mut t = LinearTables::new();
+    pgtable::unmap_range(&mut t, LinearTables::root(), va, size, |_, _| {}).expect("unmapping a vmalloc area");
+}
+
+/// `vmalloc`: `size` bytes (rounded up to pages) of virtually contiguous
+/// memory made of separately allocated pages.
+pub fn vmalloc(size: u64) -> Result<VirtAddr, VmError> {
+    if size == 0 || size > MAX_VMALLOC {
+        return Err(VmError::BadSize(size));
+    }
+    let size = layout::align_up(size, PAGE_SIZE);
+    let mut guard = VMALLOC.lock();
+    let v = guard.as_mut().expect("vmalloc used before init");
+    let va = reserve_va(v, size)?;
+    let mut pages = Vec::new();
+    for i in 0..size / PAGE_SIZE {
+        let mapped = page_alloc::alloc_pages(1).ok_or(VmError::NoMemory).and_then(|pa| {
+            pages.push(pa);
+            map_page(va + i * PAGE_SIZE, pa.0, PAGE_SIZE, Prot::KERNEL_RW)
+        });
+        if let Err(e) = mapped {
+            unmap(va, i * PAGE_SIZE);
+            for pa in pages {
+                page_alloc::free_pages(pa, 1);
+            }
+            v.free.add(Range { base: va, end: va + size + PAGE_SIZE }).unwrap();
+            return Err(e);
+        }
+    }
+    v.areas.push(Area { va, size, kind: AreaKind::Vmalloc(pages) });
+    Ok(VirtAddr(va))
+}
+
+/// A kernel stack of `size` bytes with an unmapped guard page below it (and
+/// the usual one above). Returns the lowest mapped address.
+pub fn vmalloc_stack(size: u64) -> Result<VirtAddr, VmError> {
+    if size == 0 || size > MAX_VMALLOC || !size.is_multiple_of(PAGE_SIZE) {
+        return Err(VmError::BadSize(size));
+    }
+    let mut guard = VMALLOC.lock();
+    let v = guard.as_mut().expect("vmalloc used before init");
+    let va = reserve_va(v, size + PAGE_SIZE)? + PAGE_SIZE;
+    let mut pages = Vec::new();
+    for i in 0..size / PAGE_SIZE {
+        let pa = page_alloc::alloc_pages(1).ok_or(VmError::NoMemory)?;
+        pages.push(pa);
+        map_page(va + i * PAGE_SIZE, pa.0, PAGE_SIZE, Prot::KERNEL_RW)?;
+    }
+    v.areas.push(Area { va, size, kind: AreaKind::Vmalloc(pages) });
+    Ok(VirtAddr(va))
+}
+
+/// `ioremap`: map `size` bytes of device registers at `pa` as Device-nGnRE.
+pub fn ioremap(pa: PhysAddr, size: u64) -> Result<VirtAddr, VmError> {
+    let base = layout::align_down(pa.0, PAGE_SIZE);
+    let end = pa.0.checked_add(size).ok_or(VmError::BadSize(size))?;
+    let len = layout::align_up(end, PAGE_SIZE) - base;
+    if size == 0 || len > MAX_VMALLOC {
+        return Err(VmError::BadSize(size));
+    }
+    let mut guard = VMALLOC.lock();
+    let v = guard.as_mut().expect("ioremap used before init");
+    let va = reserve_va(v, len)?;
+    if let Err(e) = map_page(va, base, len, Prot::DEVICE) {
+        v.free.add(Range { base: va, end: va + len + PAGE_SIZE }).unwrap();
+        return Err(e);
+    }
+    v.areas.push(Area { va, size: len, kind: AreaKind::Ioremap(PhysAddr(base)) });
+    Ok(VirtAddr(va + (pa.0 - base)))
+}
+
+fn release(va: u64, want_io: bool) -> Result<(), VmError> {
+    let mut guard = VMALLOC.lock();
+    let v = guard.as_mut().expect("vmalloc used before init");
+    let i = v
+        .areas
+        .iter()
+        .position(|a| a.va == layout::align_down(va, PAGE_SIZE) && matches!(a.kind, AreaKind::Ioremap(_)) == want_io)
+        .ok_or(VmError::NotAnArea(va))?;
+    let area = v.areas.swap_remove(i);
+    unmap(area.va, area.size);
+    if let AreaKind::Vmalloc(pages) = area.kind {
+        for pa in pages {
+            page_alloc::free_pages(pa, 1);
+        }
+    }
+    v.free.add(Range { base: area.va, end: area.va + area.size + PAGE_SIZE }).unwrap();
+    Ok(())
+}
+
+/// `vfree`: unmap a `vmalloc` area and free its pages.
+pub fn vfree(va: VirtAddr) -> Result<(), VmError> {
+    release(va.0, false)
+}
+
+/// `iounmap`.
+pub fn iounmap(va: VirtAddr) -> Result<(), VmError> {
+    release(va.0, true)
+}
+
+/// A copy of the current areas (for the monitor and the tests).
+pub fn areas() -> Vec<Area> {
+    VMALLOC.lock().as_ref().map_or(Vec::new(), |v| v.areas.clone())
+}

@@ -1,0 +1,103 @@
+//! The `debug_virtual` corpus: one deliberate misuse of the translation API
+//! per case, run with `test=dv:CASE`.
+//!
+//! Report cases call `__pa`/`__va` on an address the rule does not cover and
+//! print the (unchecked) result and the report count, then exit 0: with
+//! `debug_virtual` the console shows the report and the count is 1; without
+//! it there is no report and the result is the bare arithmetic, documented
+//! per case below. Stop cases (`__pa_symbol` outside the image, PHYS_OFFSET
+//! or `lm_alias` too early) end with `DEBUG_VIRTUAL_BUG` under the flag; without
+//! it they print the unchecked result and exit 0.
+
+use crate::arch::semihosting;
+use crate::arch::table::Table;
+use crate::console::printk;
+use crate::mm::fixmap::{self, FixSlot};
+use crate::mm::physaddr::{self, ImageAddr, VirtAddr};
+use crate::mm::{page_alloc, vmalloc};
+use crate::{image_sym, pr_info};
+use alloc::boxed::Box;
+use vakern_mm::exit;
+use vakern_mm::fmt::Addr;
+use vakern_mm::layout::{MODULES_VADDR, PAGE_SIZE};
+
+static SOME_STATIC: u64 = 7;
+static mut IMAGE_TABLE: Table = Table::new();
+
+/// Case name and what it does (the result without the flag in brackets).
+pub const CASES: &[(&str, &str)] = &[
+    ("pa-image-symbol", "__pa(&static) [image rule: the right PA]"),
+    ("pa-vmalloc", "__pa(vmalloc address) [image rule: a meaningless PA]"),
+    ("pa-module", "__pa(MODULES_VADDR + 4 KiB) [image rule: meaningless]"),
+    ("pa-fixmap", "__pa(fixmap slot) [image rule: meaningless]"),
+    ("pa-ioremap", "__pa(ioremapped UART) [image rule: meaningless]"),
+    ("pa-user-bit47", "__pa(0x0000_8000_0000_1000) [image rule: meaningless]"),
+    ("pa-null", "__pa(NULL) [image rule: -kimage_voffset]"),
+    ("pa-noncanonical", "__pa(0x1234_0000_0000_0000) [image rule: meaningless]"),
+    ("pa-beyond-ram", "__pa(linear address past the end of RAM) [linear rule: a PA past RAM]"),
+    ("va-non-ram", "__va(UART PA) [a linear address that is not mapped]"),
+    ("pa-symbol-linear", "__pa_symbol(linear address) [image rule: meaningless]"),
+    ("pa-symbol-heap", "__pa_symbol(heap pointer) [image rule: meaningless]"),
+    ("pa-symbol-end-plus-1", "__pa_symbol(_end + 1) [PA of _end + 1]"),
+    ("phys-offset-early", "PHYS_OFFSET before memstart_addr is set [the sentinel]"),
+    ("lm-alias-early", "lm_alias before the linear map exists [an unmapped linear address]"),
+    ("populate-image-table", "pmd_populate with a kernel-image table after the linear map [image rule: right PA]"),
+];
+
+fn done(case: &str, result: u64) -> ! {
+    pr_info!("dv {}: result {} ; debug_virtual reports: {}", case, Addr(result), physaddr::reports());
+    semihosting::exit(exit::SUCCESS)
+}
+
+/// Cases that must run before memory is set up.
+pub fn run_early(case: &str) {
+    match case {
+        "phys-offset-early" => done(case, physaddr::phys_offset()),
+        "lm-alias-early" => done(case, physaddr::lm_alias(image_sym!(SOME_STATIC)).0),
+        _ => {}
+    }
+}
+
+/// Run a case that needs the booted kernel.
+pub fn run(case: &str) -> ! {
+    let (_, end) = physaddr::image_bounds();
+    let (_, ram_end) = physaddr::ram_bounds();
+    let r = match case {
+        "pa-image-symbol" => physaddr::__pa(&raw const SOME_STATIC as u64),
+        "pa-vmalloc" => {
+            let v = vmalloc::vmalloc(PAGE_SIZE).expect("vmalloc");
+            physaddr::__pa(v.0)
+        }
+        "pa-module" => physaddr::__pa(MODULES_VADDR + PAGE_SIZE),
+        "pa-fixmap" => physaddr::__pa(fixmap::fix_to_virt(FixSlot::Pte)),
+        "pa-ioremap" => physaddr::__pa(printk::console_base().expect("console")),
+        "pa-user-bit47" => physaddr::__pa(0x0000_8000_0000_1000),
+        "pa-null" => physaddr::__pa(0),
+        "pa-noncanonical" => physaddr::__pa(0x1234_0000_0000_0000),
+        "pa-beyond-ram" => physaddr::__pa(physaddr::phys_to_virt_unchecked(ram_end) + PAGE_SIZE),
+        "va-non-ram" => physaddr::__va(crate::console::pl011::EARLYCON_PA),
+        "pa-symbol-linear" => physaddr::__pa_symbol(physaddr::phys_to_virt_unchecked(ram_end - PAGE_SIZE)),
+        "pa-symbol-heap" => {
+            let b = Box::new(5u64);
+            physaddr::pa_symbol(ImageAddr::from_raw(&*b as *const u64 as u64)).0
+        }
+        "pa-symbol-end-plus-1" => physaddr::__pa_symbol(end + 1),
+        "populate-image-table" => {
+            // A scratch level-2 table (not live) whose entry 0 gets the image
+            // table, handed over by its image address instead of lm_alias.
+            let scratch = page_alloc::alloc_pages(1).expect("page");
+            let pmdp = physaddr::phys_to_virt(scratch).as_ptr::<u64>();
+            // SAFETY: a fresh page of our own; the table is never made live.
+            unsafe {
+                core::ptr::write_bytes(pmdp, 0, 512);
+                crate::mm::populate::pmd_populate(pmdp, VirtAddr::of(&raw const IMAGE_TABLE));
+            }
+            // SAFETY: as above.
+            let d = unsafe { pmdp.read_volatile() };
+            page_alloc::free_pages(scratch, 1);
+            d & vakern_mm::pte::ADDR_MASK
+        }
+        _ => crate::fatal!(exit::BOOT_ERROR, "dv:{}: no such corpus case", case),
+    };
+    done(case, r)
+}

@@ -1,0 +1,97 @@
+//! Self-tests of the image's placement: `layout` (the image runs at
+//! KIMAGE_VADDR + KASLR offset + load offset, per-section permissions, no
+//! identity map left), `reloc` (stored pointers were relocated) and `kaslr`
+//! (the image sits at its offset, the seed is gone from the device tree).
+
+use crate::arch::at::{at_s1e1r, at_s1e1w};
+use crate::arch::sections::{__end_rodata, _etext};
+use crate::mm::{kaslr, physaddr};
+use crate::pr_info;
+use crate::selftest::{check, Outcome};
+use vakern_mm::fmt::Addr;
+use vakern_mm::layout::{self, PAGE_SIZE, PMD_SIZE};
+
+pub(super) fn test_layout() -> Outcome {
+    let (text, end) = physaddr::image_bounds();
+    let pa = at_s1e1r(text).ok_or("the CPU cannot translate _text")?;
+    let expect = layout::KIMAGE_VADDR + kaslr::offset() + (pa & (PMD_SIZE - 1));
+    pr_info!("_text: VA {} PA {} (from AT S1E1R)", Addr(text), Addr(pa));
+    check!(text == expect, "_text at {} but KIMAGE_VADDR + KASLR offset + load offset is {}", Addr(text), Addr(expect));
+    let voff = physaddr::kimage_voffset();
+    check!(voff == text.wrapping_sub(pa), "kimage_voffset {} != VA - PA {}", Addr(voff), Addr(text.wrapping_sub(pa)));
+    check!(at_s1e1r(end - 1) == Some(pa + (end - 1 - text)), "the image is not mapped contiguously up to _end");
+    // Per-section permissions, as the CPU sees them.
+    let (etext, rodata_end) = (&raw const _etext as u64, &raw const __end_rodata as u64);
+    check!(at_s1e1w(text).is_none(), "text is writable");
+    check!(at_s1e1w(etext).is_none(), "rodata is writable");
+    check!(at_s1e1w(rodata_end).is_some(), "data is not writable");
+    // The low half is empty: no identity map is left.
+    check!(at_s1e1r(pa).is_none(), "the identity map is still live at {}", Addr(pa));
+    pr_info!("kimage_voffset = {} = VA - PA", Addr(voff));
+    Ok(())
+}
+
+/// A function reached through a pointer stored in the image.
+fn answer() -> u64 {
+    42
+}
+static HOOK: fn() -> u64 = answer;
+static GREETING: &str = "relocated";
+static TABLE: [&u64; 2] = [&FORTY, &TWO];
+static FORTY: u64 = 40;
+static TWO: u64 = 2;
+
+pub(super) fn test_reloc() -> Outcome {
+    let (text, end) = physaddr::image_bounds();
+    let etext = &raw const _etext as u64;
+    // Read the stored pointers through volatile loads so the compiler cannot
+    // fold them into PC-relative addresses.
+    // SAFETY: reading statics.
+    let hook = unsafe { core::ptr::read_volatile(&raw const HOOK) };
+    let greeting = unsafe { core::ptr::read_volatile(&raw const GREETING) };
+    let table = unsafe { core::ptr::read_volatile(&raw const TABLE) };
+    let hook_addr = hook as usize as u64;
+    pr_info!(
+        "HOOK -> {}, GREETING -> {}, TABLE -> {}, {}",
+        Addr(hook_addr),
+        Addr(greeting.as_ptr() as u64),
+        Addr(table[0] as *const u64 as u64),
+        Addr(table[1] as *const u64 as u64)
+    );
+    check!(hook_addr >= text && hook_addr < etext, "function pointer {} is not in the high text", Addr(hook_addr));
+    check!(hook() == 42, "calling through the relocated pointer failed");
+    let g = greeting.as_ptr() as u64;
+    check!(g >= etext && g < end, "string reference {} is not in the high image", Addr(g));
+    check!(greeting == "relocated", "string reads {:?}", greeting);
+    check!(*table[0] + *table[1] == 42, "table of references reads wrong values");
+    Ok(())
+}
+
+pub(super) fn test_kaslr() -> Outcome {
+    let (offset, source, _) = kaslr::info();
+    check!(
+        offset % PMD_SIZE == 0 && offset < crate::early::kaslr::KASLR_WINDOW,
+        "offset {:#x} outside the window",
+        offset
+    );
+    let (text, _) = physaddr::image_bounds();
+    check!(
+        text & !(PMD_SIZE - 1) == layout::KIMAGE_VADDR + offset,
+        "_text {} is not at KIMAGE_VADDR + {:#x}",
+        Addr(text),
+        offset
+    );
+    if source == vakern_mm::kaslr::SOURCE_DTB {
+        let after = kaslr::SEED_IN_DTB_AFTER.get().copied().flatten();
+        check!(after == Some(0), "the device tree still holds the seed: {:?}", after);
+    }
+    // The image rule and the CPU agree on every page of the image.
+    let (t, e) = physaddr::image_bounds();
+    let mut va = t;
+    while va < e {
+        check!(at_s1e1r(va) == Some(physaddr::kimg_to_phys(va)), "image page {} translates wrongly", Addr(va));
+        va += PAGE_SIZE;
+    }
+    pr_info!("kaslr: offset {:#x}, source {}", offset, source);
+    Ok(())
+}

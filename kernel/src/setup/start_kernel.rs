@@ -1,0 +1,150 @@
+//! Boot stage 4 to 6, in the upper half: `start_kernel`.
+//!
+//! Entered from the boot stub (`primary_switched` in boot/head.S) on the
+//! boot stack's high alias, with the early tables in TTBR1 and the identity
+//! map still in TTBR0. In order: fixmap and early console, the device tree,
+//! memblock and `memstart_addr`, `paging_init` (final tables, no identity
+//! map), page allocator, heap, vmalloc, the console moved to `ioremap`, the
+//! layout table, then the self-test or the idle loop.
+
+use crate::arch::semihosting;
+use crate::console::pl011::{self, Pl011, EARLYCON_PA};
+use crate::console::printk;
+use crate::cpu::smp;
+use crate::mm::fixmap::{self, fix_to_virt, FixSlot};
+use crate::mm::physaddr::{self, PhysAddr};
+use crate::mm::{heap, linear_map, memblock, page_alloc, vmalloc};
+use crate::selftest;
+use crate::setup::{bootstats, cmdline};
+use crate::{fatal, pr_info, println};
+use vakern_mm::dtb::{self, Dtb};
+use vakern_mm::exit;
+use vakern_mm::fmt::{Addr, Size};
+use vakern_mm::pte::Prot;
+
+/// The kernel's Rust entry point in the upper half.
+///
+/// # Safety
+/// Called once by the boot stub with the arguments it documents. The stub
+/// reaches it by its link name, so it is not mangled.
+#[no_mangle]
+pub unsafe extern "C" fn start_kernel(
+    dtb_pa: u64,
+    entry_el: u64,
+    pa_text: u64,
+    voffset: u64,
+    t_entry: u64,
+    t_mmu: u64,
+    t_mapped: u64,
+) -> ! {
+    physaddr::set_kimage_voffset(voffset);
+    let stamp = bootstats::stamp;
+    stamp(bootstats::Phase::Entry, t_entry);
+    stamp(bootstats::Phase::MmuOn, t_mmu);
+    stamp(bootstats::Phase::Mapped, t_mapped);
+    fixmap::early_fixmap_init();
+    fixmap::set_fixmap(FixSlot::EarlyCon, PhysAddr(EARLYCON_PA), Prot::DEVICE);
+    // SAFETY: the slot now maps the PL011 as Device memory.
+    printk::console_init(unsafe { Pl011::new(fix_to_virt(FixSlot::EarlyCon)) });
+
+    pr_info!("vakern {}: arm64 virtual/physical address model", env!("CARGO_PKG_VERSION"));
+    pr_info!(
+        "Entered at EL{}{}; running at EL1 with the MMU on",
+        entry_el,
+        if entry_el == 2 { " (left EL2 for EL1)" } else { "" }
+    );
+    let (text, end) = physaddr::image_bounds();
+    let etext = &raw const crate::arch::sections::_etext as u64;
+    pr_info!("Kernel image loaded at PA {} ({} with .bss)", Addr(pa_text), Size(end - text));
+    pr_info!("  _text  {}", Addr(text));
+    pr_info!("  _etext {}", Addr(etext));
+    pr_info!("  _end   {}", Addr(end));
+    pr_info!("kimage_voffset {} (_text VA - PA)", Addr(voffset));
+    crate::mm::kaslr::report();
+    pr_info!("debug_virtual: {}", if cfg!(feature = "debug_virtual") { "on" } else { "off" });
+
+    let blob = fixmap::fixmap_remap_fdt(dtb_pa)
+        .unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "device tree at PA {}: {}", Addr(dtb_pa), e));
+    let dtb = Dtb::new(blob).unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "device tree at PA {}: {}", Addr(dtb_pa), e));
+    pr_info!("DTB at PA {} ({} bytes), mapped at {}", Addr(dtb_pa), dtb.total_size(), Addr(blob.as_ptr() as u64));
+    let mut info = dtb::parse_memory(&dtb).unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "device tree: {}", e));
+    crate::mm::kaslr::SEED_IN_DTB_AFTER.call_once(|| info.kaslr_seed);
+    smp::record_cpus(info.psci_method, info.cpus, info.ncpus);
+    let bootargs: &'static str = info.bootargs.unwrap_or("");
+    BOOTARGS.call_once(|| bootargs);
+    pr_info!("Kernel command line: {}", bootargs);
+    let opts = cmdline::parse(bootargs);
+    if let Some(l) = opts.loglevel {
+        printk::set_loglevel(l);
+    }
+    if let Some(t) = opts.test {
+        if !selftest::exists(t) {
+            fatal!(exit::BOOT_ERROR, "test={}: no such self-test (known: {})", t, selftest::Names);
+        }
+    }
+    selftest::early_hook(opts.test);
+
+    let memstart = memblock::arm64_memblock_init(&mut info, dtb_pa, dtb.total_size() as u64)
+        .unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "memory: {}", e));
+    memblock::print_regions(&info);
+    pr_info!("memstart_addr (PHYS_OFFSET) = {}", Addr(memstart));
+
+    bootstats::now(bootstats::Phase::Discovered);
+    linear_map::paging_init().unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "paging_init: {}", e));
+    bootstats::now(bootstats::Phase::LinearMap);
+    linear_map::report();
+    page_alloc::init();
+    heap::init();
+    vmalloc::init();
+    bootstats::now(bootstats::Phase::Allocators);
+
+    let uart = vmalloc::ioremap(PhysAddr(EARLYCON_PA), pl011::MMIO_SIZE)
+        .unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "ioremap of the UART: {}", e));
+    // SAFETY: `uart` maps the PL011 as Device memory for good.
+    printk::console_init(unsafe { Pl011::new(uart.0) });
+    fixmap::clear_fixmap(FixSlot::EarlyCon);
+    pr_info!("Console: PL011 at PA {} moved to ioremap address {}", Addr(EARLYCON_PA), Addr(uart.0));
+
+    // From here on the boot CPU runs on a vmalloc'd stack with a guard page.
+    let stack = crate::mm::stack::alloc(0).unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "kernel stack: {}", e));
+    pr_info!("Kernel stack: [{}, {}), guard page at {}", Addr(stack.base), Addr(stack.top), Addr(stack.base - 4096));
+    // SAFETY: the new stack is mapped and unused; nothing on the boot stack
+    // is needed again (the options are re-read from the device tree).
+    unsafe { crate::mm::stack::switch_to(&stack, rest_init) }
+}
+
+/// The rest of boot, on the vmalloc'd kernel stack.
+extern "C" fn rest_init() -> ! {
+    let bootargs = BOOTARGS.get().copied().unwrap_or("");
+    let opts = cmdline::parse_quiet(bootargs);
+    smp::smp_init();
+    crate::mm::layout::print_layout();
+    pr_info!(
+        "Memory: {} free of {} in the page allocator ({} free range(s))",
+        Size(page_alloc::free_bytes()),
+        Size(page_alloc::total_bytes()),
+        page_alloc::free_ranges()
+    );
+    if cfg!(feature = "debug_virtual") {
+        pr_info!("debug_virtual: {} report(s) during boot", physaddr::reports());
+    }
+    crate::mm::wx::check_and_report();
+    if opts.bootstats {
+        bootstats::print();
+    }
+    if opts.ptdump {
+        crate::debug::ptdump::dump(&mut |l| println!("{}", l));
+    }
+    if let Some(t) = opts.test {
+        selftest::run(t);
+    }
+    pr_info!("Boot complete.");
+    if opts.poweroff {
+        pr_info!("Powering off (poweroff on the command line).");
+        semihosting::exit(exit::SUCCESS);
+    }
+    crate::debug::monitor::run()
+}
+
+/// The command line, kept for `rest_init` (the DTB stays mapped in the fixmap).
+static BOOTARGS: spin::Once<&'static str> = spin::Once::new();
