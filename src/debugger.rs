@@ -6,13 +6,14 @@
 //! launcher itself ignores Ctrl-C while GDB runs (it would otherwise die and
 //! leave GDB behind) and GDB gets the default disposition back. When GDB
 //! ends, the command's exit code is the kernel's if the kernel exited;
-//! otherwise QEMU is stopped and the exit code is GDB's. Host only; uses
-//! `std` and `libc` (signals).
+//! otherwise QEMU is stopped, and the launcher exits 0 if GDB ended well
+//! and with its own failure code if not. Host only; uses `std` and `libc`
+//! (signals).
 
 use crate::tools::project_root;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, ExitCode};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 /// Ignores Ctrl-C (SIGINT) in this process while it lives.
@@ -43,8 +44,10 @@ pub fn gdb_command(elf: &Path, target: &str) -> Command {
 }
 
 /// Run GDB attached to the paused `qemu` on `port`; then stop QEMU if it
-/// still runs. The exit code is the kernel's when it exited, else GDB's.
-pub fn attach(elf: &Path, port: u16, qemu: &mut Child) -> ExitCode {
+/// still runs. `Ok(Some(code))`: the kernel exited with `code`; `Ok(None)`:
+/// GDB ended (without an error) before the kernel did; `Err`: GDB could not
+/// start or ended with an error, and the kernel did not exit.
+pub fn attach(elf: &Path, port: u16, qemu: &mut Child) -> Result<Option<i32>, String> {
     eprintln!("vakern: QEMU is paused at the first instruction; console output goes to target/console.log");
     eprintln!("vakern: in GDB: `vk-phys-symbols` for symbols before the MMU is on, `vk-help` for the helpers");
     let status = {
@@ -78,19 +81,13 @@ pub fn attach(elf: &Path, port: u16, qemu: &mut Child) -> ExitCode {
             if code != 0 {
                 eprintln!("vakern: kernel exited with code {code} ({})", vakern_mm::exit::describe(code as u32));
             }
-            ExitCode::from(code.clamp(0, 255) as u8)
+            Ok(Some(code))
         }
-        (None, Ok(s)) => {
+        (None, Ok(s)) if s.success() => {
             eprintln!("vakern: GDB ended before the kernel did; QEMU stopped");
-            if s.success() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
+            Ok(None)
         }
-        (None, Err(e)) => {
-            eprintln!("vakern: cannot start gdb-multiarch: {e}");
-            ExitCode::FAILURE
-        }
+        (None, Ok(s)) => Err(format!("GDB ended with {s} before the kernel did; QEMU stopped")),
+        (None, Err(e)) => Err(format!("cannot start gdb-multiarch: {e}")),
     }
 }

@@ -1,8 +1,16 @@
-//! A minimal reader for the kernel's ELF64 little-endian executable: the
-//! sections, the symbols, the relocations kept by `--emit-relocs`, and the
-//! loadable segments. Enough to build the Image and to check it; nothing more.
+//! The kernel's ELF file, read with the `object` crate: its sections, its
+//! symbols, the relocations kept by `--emit-relocs`, and the loadable
+//! segments, copied out once into plain tables that the image builder, the
+//! symbol-table writer and the disassembly check use. Host side only; runs
+//! after the kernel is linked, before the Image is written.
 
+use object::elf::{self as abi, FileHeader64};
+use object::read::elf::{FileHeader, ProgramHeader, Rela as _, SectionHeader, Sym};
+use object::LittleEndian;
 use std::fmt;
+
+pub use object::elf::{RelocationType, SectionType, SymbolType};
+pub use object::elf::{SHT_RELA, SHT_SYMTAB, STT_FUNC, STT_SECTION};
 
 /// What is wrong with an ELF file.
 #[derive(Debug)]
@@ -16,8 +24,10 @@ impl fmt::Display for ElfError {
 
 impl std::error::Error for ElfError {}
 
-fn err<T>(msg: impl Into<String>) -> Result<T, ElfError> {
-    Err(ElfError(msg.into()))
+impl From<object::read::Error> for ElfError {
+    fn from(e: object::read::Error) -> Self {
+        ElfError(e.to_string())
+    }
 }
 
 /// A section header.
@@ -26,31 +36,31 @@ pub struct Section {
     /// Name.
     pub name: String,
     /// Type (SHT_*).
-    pub kind: u32,
+    pub kind: SectionType,
     /// Address when loaded.
     pub addr: u64,
     /// Offset in the file.
     pub offset: u64,
     /// Size in bytes.
     pub size: u64,
-    /// sh_link.
-    pub link: u32,
     /// sh_info (for relocation sections: the section they apply to).
     pub info: u32,
+    /// Its index in the section table.
+    index: usize,
 }
 
 /// A symbol.
 #[derive(Clone, Debug)]
 pub struct Symbol {
-    /// Name (empty for section symbols).
+    /// Name, as in the file (mangled; empty for section symbols).
     pub name: String,
     /// Value (address).
     pub value: u64,
     /// Size.
     pub size: u64,
     /// Type (STT_*).
-    pub kind: u8,
-    /// Section index.
+    pub kind: SymbolType,
+    /// Index of its section.
     pub shndx: u16,
 }
 
@@ -60,7 +70,7 @@ pub struct Rela {
     /// Where it applies (an address in an executable).
     pub offset: u64,
     /// Relocation type (R_AARCH64_*).
-    pub kind: u32,
+    pub kind: RelocationType,
     /// Symbol index.
     pub sym: u32,
     /// Addend.
@@ -80,7 +90,7 @@ pub struct Segment {
     pub memsz: u64,
 }
 
-/// A parsed ELF file.
+/// A parsed ELF file: the bytes and the tables read from them.
 pub struct Elf {
     data: Vec<u8>,
     /// Sections.
@@ -89,70 +99,75 @@ pub struct Elf {
     pub segments: Vec<Segment>,
     /// Entry point.
     pub entry: u64,
+    symbols: Vec<Symbol>,
+    relocations: Vec<Vec<Rela>>,
 }
 
-/// Section type: symbol table.
-pub const SHT_SYMTAB: u32 = 2;
-/// Section type: relocations with addends.
-pub const SHT_RELA: u32 = 4;
-/// Symbol type: function.
-pub const STT_FUNC: u8 = 2;
-/// Symbol type: section.
-pub const STT_SECTION: u8 = 3;
+/// The name `object` knows for an AArch64 relocation type (`R_AARCH64_…`).
+pub fn relocation_name(kind: RelocationType) -> String {
+    abi::machine_names(abi::EM_AARCH64).r.name(kind).map_or(format!("relocation type {}", kind.0), str::to_string)
+}
 
 impl Elf {
-    /// Parse `data`.
+    /// Parse `data`, which must be a 64-bit little-endian AArch64 ELF file.
     pub fn parse(data: Vec<u8>) -> Result<Elf, ElfError> {
-        if data.len() < 64 || &data[..4] != b"\x7fELF" {
-            return err("not an ELF file");
+        let bytes = &data[..];
+        let header = FileHeader64::<LittleEndian>::parse(bytes)?;
+        let e = header.endian()?;
+        if header.e_machine(e) != abi::EM_AARCH64 {
+            return Err(ElfError(format!("not an AArch64 file (e_machine {})", header.e_machine(e).0)));
         }
-        if data[4] != 2 || data[5] != 1 {
-            return err("not 64-bit little-endian");
+        let table = header.sections(e, bytes)?;
+        let mut sections = Vec::new();
+        let mut relocations = Vec::new();
+        for (index, s) in table.enumerate() {
+            let name = String::from_utf8_lossy(table.section_name(e, s)?).into_owned();
+            sections.push(Section {
+                name,
+                kind: s.sh_type(e),
+                addr: s.sh_addr(e),
+                offset: s.sh_offset(e),
+                size: s.sh_size(e),
+                info: s.sh_info(e),
+                index: index.0,
+            });
+            let relas = match s.rela(e, bytes)? {
+                Some((rs, _)) => rs
+                    .iter()
+                    .map(|r| Rela {
+                        offset: r.r_offset(e),
+                        kind: r.r_type(e, false),
+                        sym: r.r_sym(e, false),
+                        addend: r.r_addend(e),
+                    })
+                    .collect(),
+                None => Vec::new(),
+            };
+            relocations.push(relas);
         }
-        let r16 = |o: usize| u16::from_le_bytes([data[o], data[o + 1]]);
-        if r16(18) != 183 {
-            return err("not an AArch64 file (e_machine != 183)");
-        }
-        let mut elf = Elf { data: Vec::new(), sections: Vec::new(), segments: Vec::new(), entry: 0 };
-        let rd = Reader(&data);
-        elf.entry = rd.u64(24)?;
-        let (phoff, shoff) = (rd.u64(32)? as usize, rd.u64(40)? as usize);
-        let (phentsize, phnum) = (r16(54) as usize, r16(56) as usize);
-        let (shentsize, shnum, shstrndx) = (r16(58) as usize, r16(60) as usize, r16(62) as usize);
-        for i in 0..phnum {
-            let o = phoff + i * phentsize;
-            if rd.u32(o)? == 1 {
-                elf.segments.push(Segment {
-                    offset: rd.u64(o + 8)?,
-                    vaddr: rd.u64(o + 16)?,
-                    filesz: rd.u64(o + 32)?,
-                    memsz: rd.u64(o + 40)?,
-                });
-            }
-        }
-        let mut raw = Vec::new();
-        for i in 0..shnum {
-            let o = shoff + i * shentsize;
-            raw.push((
-                rd.u32(o)?,
-                Section {
-                    name: String::new(),
-                    kind: rd.u32(o + 4)?,
-                    addr: rd.u64(o + 16)?,
-                    offset: rd.u64(o + 24)?,
-                    size: rd.u64(o + 32)?,
-                    link: rd.u32(o + 40)?,
-                    info: rd.u32(o + 44)?,
-                },
-            ));
-        }
-        let strtab = raw.get(shstrndx).map(|s| s.1.clone()).ok_or(ElfError("no section name table".into()))?;
-        for (name_off, mut s) in raw {
-            s.name = rd.cstr(strtab.offset as usize + name_off as usize)?;
-            elf.sections.push(s);
-        }
-        elf.data = data;
-        Ok(elf)
+        let symtab = table.symbols(e, bytes, abi::SHT_SYMTAB)?;
+        let strings = symtab.strings();
+        let symbols = symtab
+            .symbols()
+            .iter()
+            .map(|s| {
+                Ok(Symbol {
+                    name: String::from_utf8_lossy(s.name(e, strings)?).into_owned(),
+                    value: s.st_value(e),
+                    size: s.st_size(e),
+                    kind: s.st_type(),
+                    shndx: s.st_shndx(e).0,
+                })
+            })
+            .collect::<Result<Vec<_>, ElfError>>()?;
+        let segments = header
+            .program_headers(e, bytes)?
+            .iter()
+            .filter(|p| p.p_type(e) == abi::PT_LOAD)
+            .map(|p| Segment { vaddr: p.p_vaddr(e), offset: p.p_offset(e), filesz: p.p_filesz(e), memsz: p.p_memsz(e) })
+            .collect();
+        let entry = header.e_entry(e);
+        Ok(Elf { data, sections, segments, entry, symbols, relocations })
     }
 
     /// The section called `name`.
@@ -163,7 +178,9 @@ impl Elf {
     /// The file bytes of a section.
     pub fn bytes(&self, s: &Section) -> Result<&[u8], ElfError> {
         let (o, n) = (s.offset as usize, s.size as usize);
-        self.data.get(o..o + n).ok_or(ElfError(format!("section {} outside the file", s.name)))
+        o.checked_add(n)
+            .and_then(|end| self.data.get(o..end))
+            .ok_or(ElfError(format!("section {} outside the file", s.name)))
     }
 
     /// The whole file.
@@ -171,72 +188,62 @@ impl Elf {
         &self.data
     }
 
-    /// All symbols of the symbol table.
-    pub fn symbols(&self) -> Result<Vec<Symbol>, ElfError> {
-        let Some(symtab) = self.sections.iter().find(|s| s.kind == SHT_SYMTAB) else {
-            return err("no symbol table");
-        };
-        let strtab = self.sections.get(symtab.link as usize).ok_or(ElfError("no string table".into()))?;
-        let rd = Reader(&self.data);
-        let mut out = Vec::new();
-        for i in 0..(symtab.size / 24) as usize {
-            let o = symtab.offset as usize + i * 24;
-            out.push(Symbol {
-                name: rd.cstr(strtab.offset as usize + rd.u32(o)? as usize)?,
-                kind: self.data[o + 4] & 0xf,
-                shndx: u16::from_le_bytes([self.data[o + 6], self.data[o + 7]]),
-                value: rd.u64(o + 8)?,
-                size: rd.u64(o + 16)?,
-            });
-        }
-        Ok(out)
+    /// Every symbol of the symbol table, by index (index 0 is the null
+    /// symbol, as relocations count them). Empty if there is no table.
+    pub fn symbols(&self) -> &[Symbol] {
+        &self.symbols
+    }
+
+    /// The symbol called `name`.
+    pub fn find_symbol(&self, name: &str) -> Result<&Symbol, ElfError> {
+        self.symbols.iter().find(|s| s.name == name).ok_or(ElfError(format!("no symbol {name}")))
     }
 
     /// Address of the symbol called `name`.
     pub fn symbol(&self, name: &str) -> Result<u64, ElfError> {
-        self.symbols()?
-            .into_iter()
-            .find(|s| s.name == name)
-            .map(|s| s.value)
-            .ok_or(ElfError(format!("no symbol {name}")))
+        self.find_symbol(name).map(|s| s.value)
     }
 
-    /// The entries of a SHT_RELA section.
-    pub fn relocations(&self, s: &Section) -> Result<Vec<Rela>, ElfError> {
-        let rd = Reader(&self.data);
-        (0..(s.size / 24) as usize)
-            .map(|i| {
-                let o = s.offset as usize + i * 24;
-                let info = rd.u64(o + 8)?;
-                Ok(Rela {
-                    offset: rd.u64(o)?,
-                    kind: info as u32,
-                    sym: (info >> 32) as u32,
-                    addend: rd.u64(o + 16)? as i64,
-                })
-            })
-            .collect()
+    /// The entries of a SHT_RELA section (none for other sections).
+    pub fn relocations(&self, s: &Section) -> &[Rela] {
+        &self.relocations[s.index]
+    }
+
+    /// Where the bytes of `sym` are in the file, and how many there are.
+    pub fn symbol_file_range(&self, sym: &Symbol) -> Result<std::ops::Range<usize>, ElfError> {
+        let sec =
+            self.sections.get(sym.shndx as usize).ok_or(ElfError(format!("symbol {} has no section", sym.name)))?;
+        let start = sym
+            .value
+            .checked_sub(sec.addr)
+            .filter(|off| off + sym.size <= sec.size)
+            .ok_or(ElfError(format!("symbol {} lies outside its section {}", sym.name, sec.name)))?;
+        let from = (sec.offset + start) as usize;
+        let range = from..from + sym.size as usize;
+        self.data.get(range.clone()).ok_or(ElfError(format!("symbol {} outside the file", sym.name)))?;
+        Ok(range)
     }
 }
 
-struct Reader<'a>(&'a [u8]);
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Reader<'_> {
-    fn u32(&self, o: usize) -> Result<u32, ElfError> {
-        self.0
-            .get(o..o + 4)
-            .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
-            .ok_or(ElfError(format!("read past the end at {o:#x}")))
+    #[test]
+    fn refuses_what_is_not_an_aarch64_elf() {
+        assert!(Elf::parse(b"not an ELF file at all, just some text padding it out to 64 bytes".to_vec()).is_err());
+        // This test binary is an ELF for the host: x86-64 or AArch64 Linux.
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        match Elf::parse(me) {
+            Err(e) => assert!(e.0.contains("AArch64"), "{e}"),
+            Ok(elf) => assert!(!elf.symbols().is_empty() && !elf.segments.is_empty()),
+        }
     }
-    fn u64(&self, o: usize) -> Result<u64, ElfError> {
-        self.0
-            .get(o..o + 8)
-            .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
-            .ok_or(ElfError(format!("read past the end at {o:#x}")))
-    }
-    fn cstr(&self, o: usize) -> Result<String, ElfError> {
-        let rest = self.0.get(o..).ok_or(ElfError("string offset past the end".into()))?;
-        let n = rest.iter().position(|&b| b == 0).ok_or(ElfError("unterminated string".into()))?;
-        Ok(String::from_utf8_lossy(&rest[..n]).into_owned())
+
+    #[test]
+    fn names_relocations() {
+        assert_eq!(relocation_name(abi::R_AARCH64_CALL26), "R_AARCH64_CALL26");
+        assert_eq!(relocation_name(abi::R_AARCH64_RELATIVE), "R_AARCH64_RELATIVE");
+        assert_eq!(relocation_name(RelocationType(4095)), "relocation type 4095");
     }
 }

@@ -231,7 +231,7 @@ pub fn to_json() -> String {
 /// Write the table into `dir`; its path.
 pub fn write_into(dir: &Path) -> Result<PathBuf, String> {
     let path = dir.join(FILE_NAME);
-    crate::files::write_atomic(&path, to_json().as_bytes())?;
+    crate::image::write_atomically(&path, to_json().as_bytes())?;
     Ok(path)
 }
 

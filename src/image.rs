@@ -12,8 +12,9 @@
 //!   call and jump stays inside the section, and nothing it addresses is a
 //!   word that a dynamic relocation would patch.
 
-use crate::elf::{Elf, Section, SHT_RELA};
+use crate::elf::{relocation_name, Elf, RelocationType, Section, SHT_RELA};
 use crate::tools::project_root;
+use object::elf as abi;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
@@ -38,47 +39,35 @@ pub struct Kernel {
     pub image_size: u64,
 }
 
-const R_AARCH64_RELATIVE: u32 = 1027;
 /// Relocation types that are PC-relative (or page-offset halves of a
 /// PC-relative pair) and so position-independent.
-const PC_RELATIVE: &[(u32, &str)] = &[
-    (261, "PREL32"),
-    (273, "LD_PREL_LO19"),
-    (274, "ADR_PREL_LO21"),
-    (275, "ADR_PREL_PG_HI21"),
-    (276, "ADR_PREL_PG_HI21_NC"),
-    (277, "ADD_ABS_LO12_NC"),
-    (278, "LDST8_ABS_LO12_NC"),
-    (279, "TSTBR14"),
-    (280, "CONDBR19"),
-    (282, "JUMP26"),
-    (283, "CALL26"),
-    (284, "LDST16_ABS_LO12_NC"),
-    (285, "LDST32_ABS_LO12_NC"),
-    (286, "LDST64_ABS_LO12_NC"),
-    (299, "LDST128_ABS_LO12_NC"),
+const PC_RELATIVE: &[RelocationType] = &[
+    abi::R_AARCH64_PREL32,
+    abi::R_AARCH64_LD_PREL_LO19,
+    abi::R_AARCH64_ADR_PREL_LO21,
+    abi::R_AARCH64_ADR_PREL_PG_HI21,
+    abi::R_AARCH64_ADR_PREL_PG_HI21_NC,
+    abi::R_AARCH64_ADD_ABS_LO12_NC,
+    abi::R_AARCH64_LDST8_ABS_LO12_NC,
+    abi::R_AARCH64_TSTBR14,
+    abi::R_AARCH64_CONDBR19,
+    abi::R_AARCH64_JUMP26,
+    abi::R_AARCH64_CALL26,
+    abi::R_AARCH64_LDST16_ABS_LO12_NC,
+    abi::R_AARCH64_LDST32_ABS_LO12_NC,
+    abi::R_AARCH64_LDST64_ABS_LO12_NC,
+    abi::R_AARCH64_LDST128_ABS_LO12_NC,
 ];
-
-fn reloc_name(kind: u32) -> String {
-    match kind {
-        257 => "ABS64".into(),
-        258 => "ABS32".into(),
-        311 => "ADR_GOT_PAGE".into(),
-        312 => "LD64_GOT_LO12_NC".into(),
-        263..=270 => format!("MOVW_UABS_G* ({kind})"),
-        _ => PC_RELATIVE.iter().find(|p| p.0 == kind).map_or(format!("type {kind}"), |p| p.1.to_string()),
-    }
-}
 
 /// Check the ELF as described in the module comment. Returns a short summary.
 pub fn check_kernel(elf: &Elf) -> Result<String, String> {
     let e = |x: crate::elf::ElfError| x.to_string();
     let dynrela = elf.section(".rela.dyn").ok_or("no .rela.dyn section: the kernel was not linked -pie")?;
-    let dyn_relocs = elf.relocations(dynrela).map_err(e)?;
-    if let Some(r) = dyn_relocs.iter().find(|r| r.kind != R_AARCH64_RELATIVE) {
+    let dyn_relocs = elf.relocations(dynrela);
+    if let Some(r) = dyn_relocs.iter().find(|r| r.kind != abi::R_AARCH64_RELATIVE) {
         return Err(format!(
             "dynamic relocation of {} at {:#x}: the early code applies only R_AARCH64_RELATIVE",
-            reloc_name(r.kind),
+            relocation_name(r.kind),
             r.offset
         ));
     }
@@ -87,12 +76,12 @@ pub fn check_kernel(elf: &Elf) -> Result<String, String> {
     if end <= start {
         return Err("empty .idmap.text".into());
     }
-    let symbols = elf.symbols().map_err(e)?;
+    let symbols = elf.symbols();
     let name_at = |a: u64| {
         symbols
             .iter()
             .filter(|s| !s.name.is_empty() && s.value <= a && a < s.value + s.size.max(1))
-            .map(|s| s.name.clone())
+            .map(|s| crate::kallsyms::demangle(&s.name))
             .next()
             .unwrap_or_else(|| format!("{a:#x}"))
     };
@@ -104,23 +93,23 @@ pub fn check_kernel(elf: &Elf) -> Result<String, String> {
         if target.addr == 0 {
             continue; // debug information
         }
-        for r in elf.relocations(rs).map_err(e)? {
+        for r in elf.relocations(rs) {
             if r.offset < start || r.offset >= end {
                 continue;
             }
             checked += 1;
             let site = name_at(r.offset);
-            if !PC_RELATIVE.iter().any(|p| p.0 == r.kind) {
+            if !PC_RELATIVE.contains(&r.kind) {
                 return Err(format!(
                     "pre-relocation code holds an absolute address: {} relocation at {:#x} in {}",
-                    reloc_name(r.kind),
+                    relocation_name(r.kind),
                     r.offset,
                     site
                 ));
             }
             let sym = symbols.get(r.sym as usize).ok_or("relocation names a missing symbol")?;
             let dest = sym.value.wrapping_add(r.addend as u64);
-            if matches!(r.kind, 282 | 283) && !(start..end).contains(&dest) {
+            if [abi::R_AARCH64_JUMP26, abi::R_AARCH64_CALL26].contains(&r.kind) && !(start..end).contains(&dest) {
                 return Err(format!(
                     "pre-relocation code in {} branches to {} outside .idmap.text, which is not checked",
                     site,
@@ -171,8 +160,22 @@ pub fn elf_to_image(elf: &Elf) -> Result<(Vec<u8>, u64), String> {
     Ok((bytes, image_size))
 }
 
+/// Replace `path` with `bytes` so that a reader (a QEMU or GDB of a test
+/// running in another process) sees the old file or the new one, never a
+/// half-written one: write a file of this process's own, then rename it.
+pub(crate) fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("{}: {e}", path.display())
+    })
+}
+
 /// Build (if needed) and check the kernel in `flavour`. Serialized within
-/// the process; cargo's own lock serializes processes.
+/// the process; cargo's own lock serializes the build across processes, and
+/// the patched ELF and the Image are replaced by renaming, so that another
+/// process booting them never reads a half-written file.
 pub fn build(flavour: Flavour, quiet: bool) -> Result<Kernel, String> {
     static LOCK: Mutex<()> = Mutex::new(());
     let _g = LOCK.lock().unwrap_or_else(|p| p.into_inner());
@@ -209,13 +212,13 @@ pub fn build(flavour: Flavour, quiet: bool) -> Result<Kernel, String> {
     // Fill in the symbol table (same bytes in the ELF for GDB and in the Image).
     let mut data = data;
     let ksyms = crate::kallsyms::patch(&elf, &mut data)?;
-    crate::files::write_atomic(&elf_path, &data)?;
+    write_atomically(&elf_path, &data)?;
     crate::gdb_layout::write_next_to(&elf_path)?;
     let elf = Elf::parse(data).map_err(|e| e.to_string())?;
     let summary = format!("{summary}; {ksyms} bytes of symbols");
     let (bytes, image_size) = elf_to_image(&elf)?;
     let image = target_dir.join("Image");
-    crate::files::write_atomic(&image, &bytes)?;
+    write_atomically(&image, &bytes)?;
     if !quiet {
         eprintln!("vakern: {} ({} bytes, {} with .bss); {}", image.display(), bytes.len(), image_size, summary);
     }

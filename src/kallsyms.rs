@@ -1,58 +1,23 @@
 //! The symbol table written into the kernel after linking (see
-//! kernel/src/kallsyms.rs for the layout), and a demangler for Rust's legacy
-//! symbol names so backtraces read `vakern::setup::start_kernel`.
+//! kernel/src/debug/kallsyms.rs for the layout), with every name demangled by
+//! `rustc-demangle` (legacy `_ZN…E` and v0 `_R…` alike, without the hash), so
+//! that backtraces and the monitor read `vakern::setup::start_kernel`.
 
 use crate::elf::{Elf, STT_FUNC};
 
 const MAGIC: &[u8; 4] = b"KSYM";
 
-/// Demangle a legacy Rust symbol (`_ZN…E`), dropping the hash; other names
-/// are returned as they are.
+/// The readable form of a symbol name: a Rust path without its hash, or the
+/// name itself when it is not a mangled Rust name.
 pub fn demangle(sym: &str) -> String {
-    let Some(mut rest) = sym.strip_prefix("_ZN").and_then(|s| s.strip_suffix('E')) else {
-        return sym.to_string();
-    };
-    let mut parts = Vec::new();
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let Ok(len) = rest[..digits].parse::<usize>() else { return sym.to_string() };
-        let Some(part) = rest.get(digits..digits + len) else { return sym.to_string() };
-        parts.push(part);
-        rest = &rest[digits + len..];
-    }
-    if parts
-        .last()
-        .is_some_and(|p| p.len() == 17 && p.starts_with('h') && p[1..].bytes().all(|b| b.is_ascii_hexdigit()))
-    {
-        parts.pop();
-    }
-    let mut out = parts.join("::");
-    for (from, to) in [
-        ("$LT$", "<"),
-        ("$GT$", ">"),
-        ("$RF$", "&"),
-        ("$BP$", "*"),
-        ("$C$", ","),
-        ("$u20$", " "),
-        ("$u27$", "'"),
-        ("$u5b$", "["),
-        ("$u5d$", "]"),
-        ("$u7b$", "{"),
-        ("$u7d$", "}"),
-        ("$u7e$", "~"),
-        ("..", "::"),
-    ] {
-        out = out.replace(from, to);
-    }
-    out.strip_prefix('_').filter(|s| s.starts_with('<')).map(str::to_string).unwrap_or(out)
+    format!("{:#}", rustc_demangle::demangle(sym))
 }
 
 /// Build the table for `elf`'s functions, relative to `_text`.
 pub fn build_table(elf: &Elf, text: u64, capacity: usize) -> Result<Vec<u8>, String> {
     let mut funcs: Vec<(u64, u64, String)> = elf
         .symbols()
-        .map_err(|e| e.to_string())?
-        .into_iter()
+        .iter()
         .filter(|s| s.kind == STT_FUNC && s.value >= text && s.size > 0)
         .map(|s| (s.value - text, s.size, demangle(&s.name)))
         .collect();
@@ -73,7 +38,7 @@ pub fn build_table(elf: &Elf, text: u64, capacity: usize) -> Result<Vec<u8>, Str
     entries.extend_from_slice(&names);
     if entries.len() > capacity {
         return Err(format!(
-            "symbol table needs {} bytes, the kernel reserves {} (KALLSYMS_SIZE in kernel/src/kallsyms.rs)",
+            "symbol table needs {} bytes, the kernel reserves {} (KALLSYMS_SIZE in kernel/src/debug/kallsyms.rs)",
             entries.len(),
             capacity
         ));
@@ -83,13 +48,11 @@ pub fn build_table(elf: &Elf, text: u64, capacity: usize) -> Result<Vec<u8>, Str
 
 /// Write the table into the reserved `KALLSYMS` bytes of the ELF file image `data`.
 pub fn patch(elf: &Elf, data: &mut [u8]) -> Result<usize, String> {
-    let syms = elf.symbols().map_err(|e| e.to_string())?;
-    let k = syms.iter().find(|s| s.name == "KALLSYMS").ok_or("no KALLSYMS symbol in the kernel")?;
-    let sec = elf.sections.get(k.shndx as usize).ok_or("KALLSYMS has no section")?;
+    let k = elf.find_symbol("KALLSYMS").map_err(|e| e.to_string())?;
+    let at = elf.symbol_file_range(k).map_err(|e| e.to_string())?;
     let text = elf.symbol("_text").map_err(|e| e.to_string())?;
     let table = build_table(elf, text, k.size as usize)?;
-    let off = (sec.offset + (k.value - sec.addr)) as usize;
-    data.get_mut(off..off + table.len()).ok_or("KALLSYMS outside the file")?.copy_from_slice(&table);
+    data.get_mut(at.start..at.start + table.len()).ok_or("KALLSYMS outside the file")?.copy_from_slice(&table);
     Ok(table.len())
 }
 
@@ -98,7 +61,7 @@ mod tests {
     use super::demangle;
 
     #[test]
-    fn demangles_legacy_names() {
+    fn demangles_rust_names() {
         assert_eq!(demangle("_ZN6vakern5setup12start_kernel17h0123456789abcdefE"), "vakern::setup::start_kernel");
         assert_eq!(demangle("_ZN4core3ptr13drop_in_place17h0123456789abcdefE"), "core::ptr::drop_in_place");
         assert_eq!(
@@ -106,5 +69,7 @@ mod tests {
             "<vakern::mmu::LinearTables as vakern_mm::pgtable::TableAccess>::read"
         );
         assert_eq!(demangle("early_map_kernel"), "early_map_kernel");
+        // The v0 scheme (`-C symbol-mangling-version=v0`).
+        assert_eq!(demangle("_RNvNtCs1234_6vakern5setup12start_kernel"), "vakern::setup::start_kernel");
     }
 }

@@ -6,7 +6,6 @@ pub mod boards;
 pub mod debugger;
 pub mod disasm;
 pub mod elf;
-pub mod files;
 pub mod gdb_layout;
 pub mod image;
 pub mod kallsyms;

@@ -19,6 +19,7 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -186,6 +187,46 @@ impl Outcome {
     }
 }
 
+/// A QEMU command line and the files written for it alone, which are
+/// removed when this is dropped (after QEMU has exited).
+#[derive(Debug)]
+pub struct Invocation {
+    /// The `qemu-system-aarch64` command.
+    pub command: Command,
+    files: Vec<PathBuf>,
+}
+
+impl Invocation {
+    /// The files written for this run.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+}
+
+impl Drop for Invocation {
+    fn drop(&mut self) {
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
+/// Write `bytes` to a new file in the temporary directory that no other
+/// run (thread or process) can be using: the name holds the process id and
+/// a per-process counter, and the file is created exclusively.
+fn write_own_file(tag: &str, bytes: &[u8]) -> Result<PathBuf, String> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("vakern-{tag}-{}-{n}.bin", std::process::id()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    f.write_all(bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
+}
+
 /// The 32-byte boot loader: x0 = DTB (or 0), x1..x3 = 0, jump to the kernel.
 pub fn boot_shim(dtb_pa: u64, kernel_pa: u64) -> Vec<u8> {
     let words: [u32; 6] = [
@@ -234,9 +275,11 @@ impl Machine {
         Ok(())
     }
 
-    /// The QEMU command for booting `image`.
-    pub fn command(&self, image: &Path) -> Result<Command, String> {
+    /// The QEMU command for booting `image`, with the files it needs
+    /// (removed when the returned [`Invocation`] is dropped).
+    pub fn command(&self, image: &Path) -> Result<Invocation, String> {
         self.validate()?;
+        let mut files = Vec::new();
         let ram = parse_size(&self.ram)?;
         let mut c = Command::new("qemu-system-aarch64");
         let mut machine = String::from("virt");
@@ -302,9 +345,9 @@ impl Machine {
             }
             DtbSource::Raw(_) | DtbSource::None => {
                 let dtb_pa = if let DtbSource::Raw(_) = self.dtb { SHIM_DTB_PA } else { 0 };
-                let shim = std::env::temp_dir().join(format!("vakern-shim-{:x}-{:x}.bin", dtb_pa, self.kernel_pa));
-                std::fs::write(&shim, boot_shim(dtb_pa, self.kernel_pa)).map_err(|e| e.to_string())?;
+                let shim = write_own_file("shim", &boot_shim(dtb_pa, self.kernel_pa))?;
                 c.arg("-bios").arg(&shim);
+                files.push(shim);
                 c.args([
                     "-device",
                     &format!("loader,file={},addr={:#x},force-raw=on", image.display(), self.kernel_pa),
@@ -323,7 +366,7 @@ impl Machine {
             c.args(["-S", "-gdb"]).arg(format!("unix:{},server=on,wait=off", qemu_opt(sock)));
         }
         c.args(&self.extra);
-        Ok(c)
+        Ok(Invocation { command: c, files })
     }
 
     /// Boot `image` with no input, capture everything, kill at the timeout.
@@ -334,7 +377,8 @@ impl Machine {
     /// Like [`Machine::run`], typing `input` on the console, then Ctrl-D
     /// (end of input: the monitor powers off).
     pub fn run_with_input(&self, image: &Path, input: Option<&[u8]>) -> Result<Outcome, String> {
-        let mut cmd = self.command(image)?;
+        let mut invocation = self.command(image)?;
+        let cmd = &mut invocation.command;
         cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() });
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let start = Instant::now();
@@ -421,7 +465,7 @@ mod tests {
     use super::*;
 
     fn args(m: &Machine) -> Vec<String> {
-        m.command(Path::new("Image")).unwrap().get_args().map(|a| a.to_string_lossy().into_owned()).collect()
+        m.command(Path::new("Image")).unwrap().command.get_args().map(|a| a.to_string_lossy().into_owned()).collect()
     }
 
     #[test]
@@ -436,5 +480,18 @@ mod tests {
         let a = args(&Machine { console_file: Some("c.log".into()), terminal: true, ..Machine::default() });
         assert!(!a.iter().any(|x| x == "-nographic"), "{a:?}");
         assert!(a.iter().any(|x| x == "file:c.log"), "{a:?}");
+    }
+
+    #[test]
+    fn each_run_writes_its_own_shim_and_removes_it() {
+        let m = Machine { dtb: DtbSource::None, ..Machine::default() };
+        let (a, b) = (m.command(Path::new("Image")).unwrap(), m.command(Path::new("Image")).unwrap());
+        let (fa, fb) = (a.files()[0].clone(), b.files()[0].clone());
+        assert_ne!(fa, fb);
+        assert_eq!(std::fs::read(&fa).unwrap(), boot_shim(0, SHIM_KERNEL_PA));
+        drop(a);
+        assert!(!fa.exists() && fb.exists());
+        drop(b);
+        assert!(!fb.exists());
     }
 }

@@ -6,6 +6,7 @@
 mod common;
 use common::*;
 use std::time::Duration;
+use test_case::test_matrix;
 use vakern::qemu::{DtbSource, Machine};
 
 #[test]
@@ -46,24 +47,20 @@ fn at_load_address(pa: u64, bootargs: &str) -> Machine {
     Machine { kernel_pa: pa, ..raw(machine(), dtb) }
 }
 
-#[test]
-fn runs_wherever_it_is_loaded() {
-    // 2 MiB-aligned load addresses across RAM, and one only 64 KiB aligned:
-    // _text keeps the load address modulo 2 MiB, kimage_voffset follows the
-    // real PA (checked inside against the CPU's own translation), and the
-    // relocated pointers work.
-    for pa in [0x4780_0000u64, 0x7fc0_0000, 0x4021_0000] {
-        for test in ["layout", "reloc"] {
-            let m = at_load_address(pa, &format!("test={test}"));
-            let out = boot(&m, false);
-            out.expect_code(0).unwrap_or_else(|e| panic!("loaded at {pa:#x}, test={test}: {e}"));
-            let text = 0xffff_0000_0800_0000u64 + (pa & 0x1f_ffff);
-            let want = format!("_text  {}", vakern::mm::fmt::Addr(text));
-            assert!(out.console.contains(&want), "loaded at {pa:#x}: missing {want:?}\n{}", out.console);
-            let voff = format!("kimage_voffset {}", vakern::mm::fmt::Addr(text.wrapping_sub(pa)));
-            assert!(out.console.contains(&voff), "loaded at {pa:#x}: missing {voff:?}");
-        }
-    }
+// 2 MiB-aligned load addresses across RAM, and one only 64 KiB aligned:
+// _text keeps the load address modulo 2 MiB, kimage_voffset follows the real
+// PA (checked inside against the CPU's own translation), and the relocated
+// pointers work.
+#[test_matrix([0x4780_0000, 0x7fc0_0000, 0x4021_0000], ["layout", "reloc"])]
+fn runs_wherever_it_is_loaded(pa: u64, test: &str) {
+    let m = at_load_address(pa, &format!("test={test}"));
+    let out = boot(&m, false);
+    out.expect_code(0).unwrap_or_else(|e| panic!("loaded at {pa:#x}, test={test}: {e}"));
+    let text = 0xffff_0000_0800_0000u64 + (pa & 0x1f_ffff);
+    let want = format!("_text  {}", vakern::mm::fmt::Addr(text));
+    assert!(out.console.contains(&want), "loaded at {pa:#x}: missing {want:?}\n{}", out.console);
+    let voff = format!("kimage_voffset {}", vakern::mm::fmt::Addr(text.wrapping_sub(pa)));
+    assert!(out.console.contains(&voff), "loaded at {pa:#x}: missing {voff:?}");
 }
 
 #[test]
@@ -150,4 +147,34 @@ fn unknown_command_line_options_are_warned_about() {
     out.expect_code(0).unwrap();
     assert!(out.console.contains("Unknown kernel command line parameter \"bogus=1\""), "{}", out.console);
     assert!(out.console.contains("loglevel: \"x\" is not a level"), "{}", out.console);
+}
+
+#[test]
+fn every_name_in_the_kernel_symbol_table_is_demangled() {
+    use vakern::elf::Elf;
+    let elf = Elf::parse(std::fs::read(kernel(false).elf).unwrap()).unwrap();
+    let k = elf.find_symbol("KALLSYMS").unwrap();
+    let t = &elf.data()[elf.symbol_file_range(k).unwrap()];
+    assert_eq!(&t[..4], b"KSYM");
+    let word = |o: usize| u32::from_le_bytes(t[o..o + 4].try_into().unwrap()) as usize;
+    let n = word(4);
+    assert!(n > 100, "only {n} symbols");
+    let names: Vec<&str> = (0..n)
+        .map(|i| {
+            let at = word(8 + 12 * i + 8);
+            let len = t[at..].iter().position(|&b| b == 0).unwrap();
+            std::str::from_utf8(&t[at..at + len]).unwrap()
+        })
+        .collect();
+    for name in &names {
+        // Legacy (_ZN…E) and v0 (_R…) mangled names, or a leftover hash.
+        let last = name.rsplit("::").next().unwrap();
+        let hash = last.len() == 17 && last.starts_with('h') && last[1..].bytes().all(|b| b.is_ascii_hexdigit());
+        let mangled = name.starts_with("_ZN") || name.starts_with("_R") || hash || name.contains('$');
+        assert!(!mangled, "{name:?} is not demangled");
+    }
+    // The kernel's own (legacy-mangled) and the precompiled core's (v0) alike.
+    for want in ["vakern::setup::start_kernel", "core::fmt::write", "<core::fmt::Formatter>::pad"] {
+        assert!(names.contains(&want), "{want} missing from the table");
+    }
 }

@@ -6,6 +6,7 @@
 
 mod common;
 use common::*;
+use test_case::test_matrix;
 use vakern::mm::fmt::Addr;
 use vakern::qemu::{Kaslr, Machine};
 
@@ -14,28 +15,26 @@ fn text_of(c: &str) -> u64 {
     u64::from_str_radix(&l.split("0x").nth(1).unwrap().replace('_', "")[..16], 16).unwrap()
 }
 
+/// With seed `seed`, the self-test `test` passes and everything the kernel
+/// prints agrees with where the image is.
+#[test_matrix([1, 2], ["layout", "reloc", "kaslr", "translate", "linear", "vmalloc"])]
+fn a_seed_moves_the_image_consistently(seed: u64, test: &str) {
+    let c = selftest(Machine { kaslr: Kaslr::Seed(seed), ..machine() }, test, 0, false);
+    let text = text_of(&c);
+    assert_eq!(text & 0x1f_ffff, 0);
+    assert!((0xffff_0000_0800_0000..0xffff_0000_2800_0000).contains(&text), "{text:#x} outside the window");
+    assert!(c.contains(&format!("      .text : {}", Addr(text))), "layout table disagrees:\n{c}");
+    assert!(c.contains("seed from kaslr_seed= on the command line"), "{c}");
+    let voff = c.lines().find_map(|l| l.split("kimage_voffset ").nth(1)).unwrap();
+    assert!(voff.starts_with(&format!("{}", Addr(text.wrapping_sub(0x4020_0000)))), "{voff}");
+}
+
 #[test]
-fn two_seeds_two_addresses_same_behaviour() {
-    let mut texts = Vec::new();
-    for seed in [1u64, 2] {
-        let m = Machine { kaslr: Kaslr::Seed(seed), ..machine() };
-        let mut all = String::new();
-        for t in ["layout", "reloc", "kaslr", "translate", "linear", "vmalloc"] {
-            all += &selftest(m.clone(), t, 0, false);
-        }
-        let text = text_of(&all);
-        // Everything the kernel prints agrees with where the image is.
-        assert!(all.contains(&format!("      .text : {}", Addr(text))), "layout table disagrees:\n{all}");
-        assert!(all.contains("seed from kaslr_seed= on the command line"), "{all}");
-        let voff = all.lines().find_map(|l| l.split("kimage_voffset ").nth(1)).unwrap();
-        assert!(voff.starts_with(&format!("{}", Addr(text.wrapping_sub(0x4020_0000)))), "{voff}");
-        texts.push(text);
-    }
-    assert_ne!(texts[0], texts[1], "two seeds gave the same _text");
-    for t in &texts {
-        assert_eq!(t & 0x1f_ffff, 0);
-        assert!(*t >= 0xffff_0000_0800_0000 && *t < 0xffff_0000_2800_0000, "{t:#x} outside the window");
-    }
+fn two_seeds_two_addresses() {
+    let at = |seed| {
+        text_of(&boot(&Machine { kaslr: Kaslr::Seed(seed), append: "poweroff".into(), ..machine() }, false).console)
+    };
+    assert_ne!(at(1), at(2), "two seeds gave the same _text");
 }
 
 #[test]
@@ -47,11 +46,15 @@ fn same_seed_same_address() {
 }
 
 #[test]
-fn nokaslr_and_no_seed_keep_the_fixed_address() {
+fn nokaslr_keeps_the_fixed_address() {
     let m = Machine { kaslr: Kaslr::Seed(99), append: "nokaslr poweroff".into(), ..machine() };
     let c = boot(&m, false).console;
     assert_eq!(text_of(&c), 0xffff_0000_0800_0000, "{c}");
     assert!(c.contains("KASLR: off (disabled by nokaslr)"), "{c}");
+}
+
+#[test]
+fn no_seed_keeps_the_fixed_address() {
     let c = selftest(machine(), "kaslr", 0, false);
     assert_eq!(text_of(&c), 0xffff_0000_0800_0000);
     assert!(c.contains("KASLR: off (no seed in the device tree)"), "{c}");

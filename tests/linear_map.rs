@@ -5,55 +5,39 @@
 
 mod common;
 use common::*;
+use test_case::{test_case, test_matrix};
 use vakern::qemu::Machine;
 
 fn ram(size: &str) -> Machine {
     Machine { ram: size.into(), ..machine() }
 }
 
-fn linear_alloc_vmalloc(m: Machine) -> String {
-    let mut all = String::new();
-    for t in ["linear", "alloc", "vmalloc"] {
-        all += &selftest(m.clone(), t, 0, false);
-    }
-    all
-}
-
-#[test]
-fn ram_128m() {
-    let c = linear_alloc_vmalloc(ram("128M"));
-    // 128 MiB at 0x4000_0000: 2 MiB blocks in one level-2 table, and one
-    // level-3 table where the image's read-only alias is cut out.
-    assert!(c.contains("linear map tables: L1 1 L2 1 L3 1"), "{c}");
-    assert!(c.contains("     memory : 0xffff_8000_0000_0000 - 0xffff_8000_0800_0000"), "{c}");
-}
-
-#[test]
-fn ram_1g() {
-    let c = linear_alloc_vmalloc(ram("1G"));
-    // Without the image's read-only alias this would be one 1 GiB block.
-    assert!(c.contains("linear map tables: L1 1 L2 1 L3 1"), "{c}");
+// Each layout boots the linear, alloc and vmalloc self-tests; the linear
+// one also shows the tables the linear map took.
+#[test_matrix(["128M", "1G", "4G", "16G"], ["linear", "alloc", "vmalloc"])]
+fn ram_sizes(size: &str, test: &str) {
+    let c = selftest(ram(size), test, 0, false);
+    let end = match size {
+        "128M" => "0xffff_8000_0800_0000",
+        "1G" => "0xffff_8000_4000_0000",
+        "4G" => "0xffff_8001_0000_0000",
+        _ => "0xffff_8004_0000_0000",
+    };
+    assert!(c.contains(&format!("     memory : 0xffff_8000_0000_0000 - {end}")), "{c}");
     assert!(c.contains("memstart_addr (PHYS_OFFSET) = 0x0000_0000_4000_0000"), "{c}");
+    assert!(c.contains(&format!("Linear map: 0xffff_8000_0000_0000 .. {end}")), "{c}");
+    if test == "linear" && size != "16G" {
+        // 128 MiB: 2 MiB blocks in one level-2 table; 1 and 4 GiB: 1 GiB
+        // blocks; in all three the first GiB is split around the image's
+        // read-only alias, which takes one level-3 table.
+        assert!(c.contains("linear map tables: L1 1 L2 1 L3 1"), "{c}");
+    }
 }
 
-#[test]
-fn ram_4g() {
-    let c = linear_alloc_vmalloc(ram("4G"));
-    assert!(c.contains("Linear map: 0xffff_8000_0000_0000 .. 0xffff_8001_0000_0000"), "{c}");
-    // 3 GiB in 1 GiB blocks; the first GiB is split around the image alias.
-    assert!(c.contains("linear map tables: L1 1 L2 1 L3 1"), "{c}");
-}
-
-#[test]
-fn ram_16g() {
-    let c = linear_alloc_vmalloc(ram("16G"));
-    assert!(c.contains("     memory : 0xffff_8000_0000_0000 - 0xffff_8004_0000_0000"), "{c}");
-}
-
-#[test]
-fn two_numa_nodes() {
+#[test_matrix(["linear", "alloc", "vmalloc"])]
+fn two_numa_nodes(test: &str) {
     let m = Machine { ram: "2G".into(), numa: vec!["1G".into(), "1G".into()], ..machine() };
-    let c = linear_alloc_vmalloc(m);
+    let c = selftest(m, test, 0, false);
     // QEMU lists the higher node first; both are found and merged.
     assert!(c.contains("1 RAM range(s) from 2 memory reg entr(ies)"), "{c}");
     assert!(c.contains("0x0000_0000_4000_0000 0x0000_0000_c000_0000"), "{c}");
@@ -69,24 +53,22 @@ const HOLES: &str = "\tmemory@40000000 {\n\t\tdevice_type = \"memory\";\n\t\treg
 \t\tsecure@4c000000 {\n\t\t\treg = <0x00 0x4c000000 0x00 0x00400000>;\n\t\t\tno-map;\n\t\t};\n\
 \t\tshared@4e000000 {\n\t\t\treg = <0x00 0x4e000000 0x00 0x00100000>;\n\t\t};\n\t};\n";
 
-#[test]
-fn holes_and_no_map_region() {
-    let mut all = String::new();
-    for t in ["linear", "alloc", "vmalloc", "translate"] {
-        let dtb = custom_dtb(&format!("holes-{t}"), "1G", HOLES, &format!("test={t}"));
-        all += &selftest(raw(machine(), dtb), t, 0, false);
-    }
-    let c = all;
+#[test_matrix(["linear", "alloc", "vmalloc", "translate"])]
+fn holes_and_no_map_region(test: &str) {
+    let dtb = custom_dtb(&format!("holes-{test}"), "1G", HOLES, &format!("test={test}"));
+    let c = selftest(raw(machine(), dtb), test, 0, false);
     assert!(c.contains("2 RAM range(s) from 2 memory reg entr(ies)"), "{c}");
     assert!(c.contains("reserved, no-map (secure@4c000000)"), "{c}");
     assert!(c.contains("reserved (shared@4e000000)"), "{c}");
     assert!(!c.contains("0x0000_0000_7000_0000"), "the disabled node was used: {c}");
-    // Holes at [0x4c00_0000, 0x4c40_0000) and [0x5000_0000, 0x6000_0000);
-    // the second range ends 2 MiB past a 32 MiB boundary.
-    // L1: 1. L2: the 1 GiB at 0x4000_0000 is not whole, and neither is
-    // 0x6000_0000's, but both lie in the same 1 GiB: 1. L3: only where the
-    // image's read-only alias is cut out (all other edges are 2 MiB aligned).
-    assert!(c.contains("linear map tables: L1 1 L2 1 L3 1"), "{c}");
+    if test == "linear" {
+        // Holes at [0x4c00_0000, 0x4c40_0000) and [0x5000_0000, 0x6000_0000);
+        // the second range ends 2 MiB past a 32 MiB boundary.
+        // L1: 1. L2: the 1 GiB at 0x4000_0000 is not whole, and neither is
+        // 0x6000_0000's, but both lie in the same 1 GiB: 1. L3: only where the
+        // image's read-only alias is cut out (all other edges are 2 MiB aligned).
+        assert!(c.contains("linear map tables: L1 1 L2 1 L3 1"), "{c}");
+    }
 }
 
 #[test]
@@ -110,42 +92,43 @@ fn ram_beyond_cpu_pa_size_is_left_out_with_a_warning() {
     assert!(c.contains("beyond the CPU's 44-bit physical address space: left out"), "{c}");
 }
 
-fn bad_dtb(name: &str, memory: &str, message: &str) {
+#[test_case("no-memory", "", "no memory node: the device tree describes no RAM" ; "no-memory")]
+#[test_case(
+    "zero-size",
+    "\tmemory@40000000 {\n\t\tdevice_type = \"memory\";\n\t\treg = <0x00 0x40000000 0x00 0x40000000 0x00 0x90000000 0x00 0x00>;\n\t};\n",
+    "memory range at 0x90000000 has size zero"
+    ; "zero-size"
+)]
+#[test_case(
+    "overlap",
+    "\tmemory@40000000 {\n\t\tdevice_type = \"memory\";\n\t\treg = <0x00 0x40000000 0x00 0x40000000>;\n\t};\n\
+     \tmemory@60000000 {\n\t\tdevice_type = \"memory\";\n\t\treg = <0x00 0x60000000 0x00 0x10000000>;\n\t};\n",
+    "memory ranges overlap"
+    ; "overlap"
+)]
+#[test_case(
+    "no-kernel",
+    "\tmemory@80000000 {\n\t\tdevice_type = \"memory\";\n\t\treg = <0x00 0x80000000 0x00 0x40000000>;\n\t};\n",
+    "RAM does not contain the kernel image"
+    ; "no-kernel"
+)]
+#[test_case(
+    "beyond-48-bits",
+    "\tmemory@40000000 {\n\t\tdevice_type = \"memory\";\n\t\treg = <0x00 0x40000000 0x00 0x40000000 0xffff 0x80000000 0x01 0x00>;\n\t};\n",
+    "lies beyond the 48-bit physical address space"
+    ; "beyond-48-bits"
+)]
+#[test_case(
+    "bad-cells",
+    "\tmemory@40000000 {\n\t\tdevice_type = \"memory\";\n\t\treg = <0x00 0x40000000 0x00>;\n\t};\n",
+    "reg is not a whole number of (address, size) entries"
+    ; "bad-cells"
+)]
+fn bad_device_tree_is_a_boot_error(name: &str, memory: &str, message: &str) {
     let dtb = custom_dtb(name, "1G", memory, "poweroff");
     let out = boot(&raw(machine(), dtb), false);
     out.expect_code(2).unwrap_or_else(|e| panic!("{name}: {e}"));
     assert!(out.console.contains(message), "{name}: missing {message:?} in:\n{}", out.console);
-}
-
-#[test]
-fn bad_device_trees_are_boot_errors() {
-    bad_dtb("no-memory", "", "no memory node: the device tree describes no RAM");
-    bad_dtb(
-        "zero-size",
-        "\tmemory@40000000 {\n\t\tdevice_type = \"memory\";\n\t\treg = <0x00 0x40000000 0x00 0x40000000 0x00 0x90000000 0x00 0x00>;\n\t};\n",
-        "memory range at 0x90000000 has size zero",
-    );
-    bad_dtb(
-        "overlap",
-        "\tmemory@40000000 {\n\t\tdevice_type = \"memory\";\n\t\treg = <0x00 0x40000000 0x00 0x40000000>;\n\t};\n\
-         \tmemory@60000000 {\n\t\tdevice_type = \"memory\";\n\t\treg = <0x00 0x60000000 0x00 0x10000000>;\n\t};\n",
-        "memory ranges overlap",
-    );
-    bad_dtb(
-        "no-kernel",
-        "\tmemory@80000000 {\n\t\tdevice_type = \"memory\";\n\t\treg = <0x00 0x80000000 0x00 0x40000000>;\n\t};\n",
-        "RAM does not contain the kernel image",
-    );
-    bad_dtb(
-        "beyond-48-bits",
-        "\tmemory@40000000 {\n\t\tdevice_type = \"memory\";\n\t\treg = <0x00 0x40000000 0x00 0x40000000 0xffff 0x80000000 0x01 0x00>;\n\t};\n",
-        "lies beyond the 48-bit physical address space",
-    );
-    bad_dtb(
-        "bad-cells",
-        "\tmemory@40000000 {\n\t\tdevice_type = \"memory\";\n\t\treg = <0x00 0x40000000 0x00>;\n\t};\n",
-        "reg is not a whole number of (address, size) entries",
-    );
 }
 
 #[test]

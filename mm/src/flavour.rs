@@ -6,7 +6,9 @@
 //! at build time into the kernel's constants, the compile-time checks at the
 //! bottom of this file run over every flavour the project offers, and the
 //! launcher turns its command-line flags into a flavour with [`flavour`]. It
-//! needs nothing but integer arithmetic and runs at every boot stage.
+//! needs nothing but integer arithmetic and runs at every boot stage. It is
+//! over 400 lines because the derivations of one flavour only make sense read
+//! together, and the compile-time checks of every flavour sit next to them.
 //!
 //! The formulas are those of arm64 Linux's `memory.h`, `pgtable.h`,
 //! `pgtable-hwdef.h`, `kernel-pgtable.h` and `mm/init.c`, with KASAN off:

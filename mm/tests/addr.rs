@@ -6,58 +6,61 @@
 //! agrees with a brute-force count of the chunks a layout touches.
 
 mod common;
-use common::Rng;
+
+use proptest::prelude::*;
 use std::collections::BTreeSet;
 use vakern_mm::addr::*;
 use vakern_mm::layout::*;
 
-#[test]
-fn va_pa_round_trips_for_random_ram() {
-    let mut rng = Rng::new(0x5eed_0001);
-    for _ in 0..100_000 {
-        // RAM somewhere below 2^48, linear map at most 128 TiB.
-        let memstart = rng.below(1 << 18) << 30;
-        let size = rng.range_incl(1, 1 << 17) << 20;
-        let pa = memstart + rng.below(size);
-        let va = phys_to_virt(pa, memstart);
-        assert!(is_lm_address(va), "__va({pa:#x}) = {va:#x} is not linear");
-        assert_eq!(lm_to_phys(va, memstart), pa);
-        assert_eq!(virt_to_phys(va, memstart, 0x1234_0000), pa);
-        assert_eq!(va - PAGE_OFFSET, pa - memstart);
-    }
+/// RAM somewhere below 2^48 at a 1 GiB-aligned memstart, at most 128 TiB
+/// of it, and an address inside: (memstart, pa).
+fn ram_and_pa() -> impl Strategy<Value = (u64, u64)> {
+    (0u64..1 << 18, 1u64..=1 << 17)
+        .prop_flat_map(|(gib, mib)| (Just(gib << 30), 0..mib << 20))
+        .prop_map(|(memstart, off)| (memstart, memstart + off))
 }
 
-#[test]
-fn image_rule_round_trips() {
-    let mut rng = Rng::new(0x5eed_0002);
-    for _ in 0..100_000 {
-        let pa_text = rng.below(1 << 27) << 21;
+proptest! {
+    #![proptest_config(common::config(20_000))]
+
+    #[test]
+    fn va_pa_round_trips_for_random_ram((memstart, pa) in ram_and_pa()) {
+        let va = phys_to_virt(pa, memstart);
+        prop_assert!(is_lm_address(va), "__va({:#x}) = {:#x} is not linear", pa, va);
+        prop_assert_eq!(lm_to_phys(va, memstart), pa);
+        prop_assert_eq!(virt_to_phys(va, memstart, 0x1234_0000), pa);
+        prop_assert_eq!(va - PAGE_OFFSET, pa - memstart);
+    }
+
+    #[test]
+    fn image_rule_round_trips(slot in 0u64..1 << 27, off in 0u64..4 << 20) {
+        let pa_text = slot << 21;
         let voffset = KIMAGE_VADDR.wrapping_sub(pa_text);
-        let off = rng.below(4 << 20);
         let va = KIMAGE_VADDR + off;
-        assert_eq!(kimg_to_phys(va, voffset), pa_text + off);
-        assert_eq!(phys_to_kimg(pa_text + off, voffset), va);
-        assert!(!is_lm_address(va));
-        assert_eq!(virt_to_phys(va, 0x4000_0000, voffset), pa_text + off);
+        prop_assert_eq!(kimg_to_phys(va, voffset), pa_text + off);
+        prop_assert_eq!(phys_to_kimg(pa_text + off, voffset), va);
+        prop_assert!(!is_lm_address(va));
+        prop_assert_eq!(virt_to_phys(va, 0x4000_0000, voffset), pa_text + off);
+    }
+
+    #[test]
+    fn range_check_is_page_offset_and_up(va in any::<u64>()) {
+        prop_assert_eq!(is_lm_address(va), va >= PAGE_OFFSET, "{:#x}", va);
+        // The seed's single-bit test disagrees exactly on addresses below
+        // PAGE_OFFSET with bit 47 set, such as user addresses.
+        let bit47 = va & (1 << 47) != 0;
+        if bit47 != is_lm_address(va) {
+            prop_assert!(va < PAGE_OFFSET && bit47);
+        }
     }
 }
 
 #[test]
 fn range_check_rejects_everything_below_page_offset() {
-    let mut rng = Rng::new(0x5eed_0003);
     for va in [0, 0x0000_8000_0000_0000, 0x0000_ffff_ffff_ffff, KIMAGE_VADDR, VMEMMAP_END - 1, PAGE_OFFSET - 1] {
         assert!(!is_lm_address(va), "{va:#x}");
     }
-    for _ in 0..100_000 {
-        let va = rng.next_u64();
-        assert_eq!(is_lm_address(va), va >= PAGE_OFFSET, "{va:#x}");
-        // The seed's single-bit test disagrees exactly on addresses below
-        // PAGE_OFFSET with bit 47 set, such as user addresses.
-        let bit47 = va & (1 << 47) != 0;
-        if bit47 != is_lm_address(va) {
-            assert!(va < PAGE_OFFSET && bit47);
-        }
-    }
+    assert!(is_lm_address(PAGE_OFFSET) && is_lm_address(u64::MAX));
 }
 
 /// The built flavour's own test (4.10: bit 47 alone) against the exact range.
@@ -104,19 +107,27 @@ fn brute_tables(ranges: &[(u64, u64)]) -> [u64; 4] {
     [0, l1.len() as u64, partial[0].len() as u64, partial[1].len() as u64]
 }
 
-#[test]
-fn min_tables_matches_brute_force() {
-    let mut rng = Rng::new(0x5eed_0004);
-    for _ in 0..300 {
+/// One to four ranges from a random GiB of the linear map: gaps and sizes
+/// in 64 KiB granules, never adjacent.
+fn layouts() -> impl Strategy<Value = Vec<(u64, u64)>> {
+    (0u64..4, prop::collection::vec((0u64..1 << 12, 1u64..=1 << 13), 1..=4)).prop_map(|(first, parts)| {
+        let mut at = PAGE_OFFSET + (first << 30);
         let mut ranges = Vec::new();
-        let mut at = PAGE_OFFSET + (rng.below(4) << 30);
-        for _ in 0..rng.range_incl(1, 4) {
-            at += rng.below(1 << 12) << 16; // gap, 64 KiB granules
-            let size = rng.range_incl(1, 1 << 13) << 16;
-            ranges.push((at, size));
-            at += size + (1 << 16); // never adjacent
+        for (gap, size) in parts {
+            at += gap << 16;
+            ranges.push((at, size << 16));
+            at += (size << 16) + (1 << 16);
         }
+        ranges
+    })
+}
+
+proptest! {
+    #![proptest_config(common::config(300))]
+
+    #[test]
+    fn min_tables_matches_brute_force(ranges in layouts()) {
         let want = brute_tables(&ranges);
-        assert_eq!(vakern_mm::pgtable::min_tables(ranges.iter().copied()), want, "{ranges:x?}");
+        prop_assert_eq!(vakern_mm::pgtable::min_tables(ranges.iter().copied()), want, "{:x?}", ranges);
     }
 }

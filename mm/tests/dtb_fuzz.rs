@@ -1,16 +1,17 @@
-//! Passing means: 20,000 randomly mutated device trees (bit flips, byte and word stores, truncations, header fields, splices, structure edits) all get Ok or Err from `Dtb::new`, `tokens()`, `parse_memory` and the early KASLR scan without a panic or a hang, whatever is accepted is self-consistent, the early scan trusts exactly the trees the walker passes (every tree the parser accepts among them) and reads the same seed, a good share is rejected, and the unmutated fixtures parse.
+//! Passing means: 20,000 device trees mutated by proptest-generated edits (bit flips, byte and word stores, truncations, header fields, splices, structure edits) all get Ok or Err from `Dtb::new`, `tokens()`, `parse_memory` and the early KASLR scan without a panic or a hang, whatever is accepted is self-consistent, the early scan trusts exactly the trees the walker passes (every tree the parser accepts among them) and reads the same seed, a good share is rejected, and the unmutated fixtures parse. A panicking case is shrunk by proptest to the fewest, smallest edits that still panic.
 
 mod common;
 
-use common::{compact, fixture, get32, header_field, put32, simple_tree, FdtBuilder, Rng, DTB_FIXTURES};
+use common::{compact, fixture, get32, header_field, put32, simple_tree, FdtBuilder, DTB_FIXTURES};
+use proptest::prelude::*;
+use proptest::sample::Index;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 use vakern_mm::dtb::*;
 
-const SEED: u64 = 0x0d7b_f022;
 const CASES: u64 = 20_000;
 /// A hang shows up as this much time without the loop finishing.
 const WATCHDOG: Duration = Duration::from_secs(60);
@@ -37,84 +38,178 @@ fn seeds() -> Vec<Vec<u8>> {
 const INTERESTING32: [u32; 14] =
     [0, 1, 2, 3, 4, 9, 0x10, 0x28, 0x7fff_ffff, 0x8000_0000, 0xffff_fffc, 0xffff_ffff, 0xd00d_feed, 0x4000_0000];
 
-fn interesting(rng: &mut Rng, blob: &[u8]) -> u32 {
-    match rng.below(4) {
-        0 => *rng.pick(&INTERESTING32),
-        1 => (blob.len() as u32).wrapping_add(rng.range_incl(0, 8) as u32).wrapping_sub(4),
-        2 => rng.below(blob.len() as u64 + 1) as u32,
-        _ => rng.next_u64() as u32,
+/// A 32-bit value worth storing into a tree: a boundary value, something
+/// near the blob's length, an offset inside it, or anything.
+#[derive(Clone, Debug)]
+enum Word {
+    Interesting(u32),
+    NearLength(u32),
+    Inside(Index),
+    Any(u32),
+}
+
+impl Word {
+    fn value(&self, blob: &[u8]) -> u32 {
+        match self {
+            Word::Interesting(v) | Word::Any(v) => *v,
+            Word::NearLength(d) => (blob.len() as u32).wrapping_add(*d).wrapping_sub(4),
+            Word::Inside(i) => i.index(blob.len() + 1) as u32,
+        }
     }
 }
 
-/// Apply one random mutation to `b`; returns its name.
-fn mutate(rng: &mut Rng, seeds: &[Vec<u8>], b: &mut Vec<u8>) -> &'static str {
+fn words() -> impl Strategy<Value = Word> {
+    prop_oneof![
+        prop::sample::select(&INTERESTING32[..]).prop_map(Word::Interesting),
+        (0u32..=8).prop_map(Word::NearLength),
+        any::<Index>().prop_map(Word::Inside),
+        any::<u32>().prop_map(Word::Any),
+    ]
+}
+
+/// One mutation; positions are [`Index`]es, scaled to the blob when applied.
+#[derive(Clone, Debug)]
+enum Mutation {
+    BitFlips(Vec<Index>),
+    ByteStores(Vec<(Index, u8)>),
+    /// A word of the structure block (token, length, name offset or cell).
+    StructureWord(Index, Word),
+    /// Cut the blob; with `fix`, make the header's size agree, so the cut
+    /// reaches the block checks.
+    Truncate {
+        at: Index,
+        fix: bool,
+    },
+    /// A header field (1..=9): nudged by -8..=8, or replaced.
+    HeaderField {
+        field: usize,
+        nudge: Option<u32>,
+        word: Word,
+    },
+    /// Overwrite with bytes from a seed tree.
+    Splice {
+        src: Index,
+        n: u64,
+        from: Index,
+        to: Index,
+    },
+    /// Insert whole words from a seed tree and grow the header's sizes.
+    Insert {
+        src: Index,
+        words: u64,
+        from: Index,
+        at: Index,
+    },
+    /// Delete words of the structure block, keeping the header consistent.
+    StructureDelete {
+        at: Index,
+        words: u64,
+    },
+    /// Duplicate a run of structure words in place (nodes, properties).
+    StructureDuplicate {
+        at: Index,
+        words: u64,
+    },
+}
+
+fn mutations() -> impl Strategy<Value = Mutation> {
+    let byte = prop_oneof![prop::sample::select(vec![0u8, 0xff, 0x7f, 0x80, 1, b'@']), any::<u8>()];
+    prop_oneof![
+        prop::collection::vec(any::<Index>(), 1..=8).prop_map(Mutation::BitFlips),
+        prop::collection::vec((any::<Index>(), byte), 1..=4).prop_map(Mutation::ByteStores),
+        (any::<Index>(), words()).prop_map(|(i, w)| Mutation::StructureWord(i, w)),
+        (any::<Index>(), any::<bool>()).prop_map(|(at, fix)| Mutation::Truncate { at, fix }),
+        (1usize..=9, prop::option::weighted(1.0 / 3.0, 0u32..=16), words())
+            .prop_map(|(field, nudge, word)| Mutation::HeaderField { field, nudge, word }),
+        (any::<Index>(), 1u64..=256, any::<Index>(), any::<Index>()).prop_map(|(src, n, from, to)| Mutation::Splice {
+            src,
+            n,
+            from,
+            to
+        }),
+        (any::<Index>(), 1u64..=64, any::<Index>(), any::<Index>())
+            .prop_map(|(src, words, from, at)| Mutation::Insert { src, words, from, at }),
+        (any::<Index>(), 1u64..=6).prop_map(|(at, words)| Mutation::StructureDelete { at, words }),
+        (any::<Index>(), 1u64..=16).prop_map(|(at, words)| Mutation::StructureDuplicate { at, words }),
+    ]
+}
+
+/// A tree to try: a seed tree and, mostly, one mutation (so that many trees
+/// stay close to valid), sometimes two or three.
+fn cases() -> impl Strategy<Value = (Index, Vec<Mutation>)> {
+    let count = prop_oneof![7 => Just(1usize), 2 => Just(2), 1 => Just(3)];
+    (any::<Index>(), count.prop_flat_map(|n| prop::collection::vec(mutations(), n)))
+}
+
+/// The structure block's word offsets, if the header's are inside the blob.
+fn structure(b: &[u8]) -> Option<(usize, usize)> {
+    if b.len() < 44 {
+        return None;
+    }
+    let (st, sz) = (header_field(b, 2) as usize, header_field(b, 9) as usize);
+    (st + sz <= b.len() && sz >= 8).then_some((st, sz))
+}
+
+/// Apply `m` to `b`; returns its name.
+fn mutate(m: &Mutation, seeds: &[Vec<u8>], b: &mut Vec<u8>) -> &'static str {
     if b.is_empty() {
         b.push(0);
     }
-    let len = b.len() as u64;
-    match rng.below(9) {
-        0 => {
-            for _ in 0..rng.range_incl(1, 8) {
-                let bit = rng.below(len * 8);
-                b[(bit / 8) as usize] ^= 1 << (bit % 8);
+    let len = b.len();
+    match m {
+        Mutation::BitFlips(bits) => {
+            for bit in bits {
+                let bit = bit.index(len * 8);
+                b[bit / 8] ^= 1 << (bit % 8);
             }
             "bit flips"
         }
-        1 => {
-            for _ in 0..rng.range_incl(1, 4) {
-                let i = rng.below(len) as usize;
-                let random = rng.next_u64() as u8;
-                b[i] = *rng.pick(&[0, 0xff, 0x7f, 0x80, 1, b'@', random]);
+        Mutation::ByteStores(stores) => {
+            for (i, v) in stores {
+                b[i.index(len)] = *v;
             }
             "byte stores"
         }
-        2 => {
-            // A word of the structure block (token, length, name offset or cell).
+        Mutation::StructureWord(i, w) => {
             if len >= 44 {
-                let st = header_field(b, 2) as u64;
-                let sz = header_field(b, 9) as u64;
-                let off = if st + sz <= len && sz >= 4 { st + rng.below(sz / 4) * 4 } else { rng.below(len / 4) * 4 };
-                let v = interesting(rng, b);
-                put32(b, off as usize, v);
+                let (st, sz) = (header_field(b, 2) as usize, header_field(b, 9) as usize);
+                let off = if st + sz <= len && sz >= 4 { st + i.index(sz / 4) * 4 } else { i.index(len / 4) * 4 };
+                let v = w.value(b);
+                put32(b, off, v);
             }
             "structure word"
         }
-        3 => {
-            let new_len = rng.below(len) as usize;
+        Mutation::Truncate { at, fix } => {
+            let new_len = at.index(len);
             b.truncate(new_len);
-            if rng.chance(1, 2) && new_len >= 8 {
-                // Make the header agree, so the cut reaches the block checks.
+            if *fix && new_len >= 8 {
                 put32(b, 4, new_len as u32);
             }
             "truncation"
         }
-        4 => {
+        Mutation::HeaderField { field, nudge, word } => {
             if len >= 40 {
-                let field = rng.range_incl(1, 9) as usize;
-                let v = if rng.chance(1, 3) {
-                    header_field(b, field).wrapping_add(rng.range_incl(0, 16) as u32).wrapping_sub(8)
-                } else {
-                    interesting(rng, b)
+                let v = match nudge {
+                    Some(d) => header_field(b, *field).wrapping_add(*d).wrapping_sub(8),
+                    None => word.value(b),
                 };
                 put32(b, 4 * field, v);
             }
             "header field"
         }
-        5 => {
-            // Overwrite with bytes from any seed.
-            let src = rng.pick(seeds);
-            let n = rng.range_incl(1, 256).min(src.len() as u64).min(len);
-            let from = rng.below(src.len() as u64 - n + 1) as usize;
-            let to = rng.below(len - n + 1) as usize;
-            b[to..to + n as usize].copy_from_slice(&src[from..from + n as usize]);
+        Mutation::Splice { src, n, from, to } => {
+            let src = &seeds[src.index(seeds.len())];
+            let n = (*n as usize).min(src.len()).min(len);
+            let from = from.index(src.len() - n + 1);
+            let to = to.index(len - n + 1);
+            b[to..to + n].copy_from_slice(&src[from..from + n]);
             "splice"
         }
-        6 => {
-            // Insert bytes from a seed, and grow the header's sizes so the blob stays "whole".
-            let src = rng.pick(seeds);
-            let n = (rng.range_incl(1, 64) * 4).min(src.len() as u64) as usize;
-            let from = rng.below(src.len() as u64 - n as u64 + 1) as usize;
-            let at = rng.below(len + 1) as usize;
+        Mutation::Insert { src, words, from, at } => {
+            let src = &seeds[src.index(seeds.len())];
+            let n = (*words as usize * 4).min(src.len());
+            let from = from.index(src.len() - n + 1);
+            let at = at.index(len + 1);
             let chunk = src[from..from + n].to_vec();
             b.splice(at..at, chunk);
             if b.len() >= 40 {
@@ -122,33 +217,22 @@ fn mutate(rng: &mut Rng, seeds: &[Vec<u8>], b: &mut Vec<u8>) -> &'static str {
             }
             "insert"
         }
-        7 => {
-            // Delete aligned words of the structure block, keeping the header consistent.
-            if len >= 44 {
-                let st = header_field(b, 2) as usize;
-                let sz = header_field(b, 9) as usize;
-                if st + sz <= b.len() && sz >= 8 {
-                    let words = sz / 4;
-                    let at = st + 4 * rng.below(words as u64) as usize;
-                    let n = 4 * rng.range_incl(1, 6).min((st + sz - at) as u64 / 4) as usize;
-                    b.drain(at..at + n);
-                    grow_header(b, at, -(n as i64));
-                }
+        Mutation::StructureDelete { at, words } => {
+            if let Some((st, sz)) = structure(b) {
+                let at = st + 4 * at.index(sz / 4);
+                let n = 4 * (*words as usize).min((st + sz - at) / 4);
+                b.drain(at..at + n);
+                grow_header(b, at, -(n as i64));
             }
             "structure delete"
         }
-        _ => {
-            // Duplicate a run of structure words in place (nodes, properties).
-            if len >= 44 {
-                let st = header_field(b, 2) as usize;
-                let sz = header_field(b, 9) as usize;
-                if st + sz <= b.len() && sz >= 8 {
-                    let at = st + 4 * rng.below(sz as u64 / 4) as usize;
-                    let n = 4 * rng.range_incl(1, 16).min((st + sz - at) as u64 / 4) as usize;
-                    let chunk = b[at..at + n].to_vec();
-                    b.splice(at..at, chunk);
-                    grow_header(b, at, n as i64);
-                }
+        Mutation::StructureDuplicate { at, words } => {
+            if let Some((st, sz)) = structure(b) {
+                let at = st + 4 * at.index(sz / 4);
+                let n = 4 * (*words as usize).min((st + sz - at) / 4);
+                let chunk = b[at..at + n].to_vec();
+                b.splice(at..at, chunk);
+                grow_header(b, at, n as i64);
             }
             "structure duplicate"
         }
@@ -272,53 +356,42 @@ fn unmutated_fixtures_parse() {
     }
 }
 
+/// Outcomes of the parser, and per mutation: (applied, in rejected trees).
+type Counts = (BTreeMap<String, u64>, BTreeMap<&'static str, (u64, u64)>);
+
 #[test]
 fn mutated_trees_never_panic() {
-    println!("dtb fuzz: seed {:#x}, {} cases", SEED, CASES);
     let progress = Arc::new(AtomicU64::new(0));
     let (tx, rx) = mpsc::channel();
     let p = progress.clone();
     let worker = std::thread::spawn(move || {
         let seeds = seeds();
-        let mut rng = Rng::new(SEED);
-        let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
-        let mut mutations: BTreeMap<&'static str, (u64, u64)> = BTreeMap::new();
-        let mut blob = Vec::new();
-        for case in 0..CASES {
-            p.store(case, Ordering::Relaxed);
-            blob.clear();
-            let seed_tree: &Vec<u8> = rng.pick(&seeds[..]);
-            blob.extend_from_slice(seed_tree);
-            let mut names = Vec::new();
-            // Mostly one mutation, so that many trees stay close to valid.
-            let count = *rng.pick(&[1, 1, 1, 1, 1, 1, 1, 2, 2, 3]);
-            for _ in 0..count {
-                names.push(mutate(&mut rng, &seeds, &mut blob));
-            }
-            let r = catch_unwind(AssertUnwindSafe(|| exercise(&blob)));
-            let outcome = match r {
-                Ok(o) => o,
-                Err(_) => {
-                    let path = std::env::temp_dir().join(format!("vakern-dtb-fuzz-{:x}-{}.dtb", SEED, case));
-                    let _ = std::fs::write(&path, &blob);
-                    panic!("seed {:#x} case {} ({:?}) panicked; blob saved to {}", SEED, case, names, path.display());
-                }
-            };
+        let counts: RefCell<Counts> = Default::default();
+        // A panic inside fails the case; proptest shrinks it to the fewest,
+        // smallest mutations that still panic, and prints them.
+        let result = common::runner(CASES as u32, file!()).run(&cases(), |(seed, mutations)| {
+            p.fetch_add(1, Ordering::Relaxed);
+            let mut blob = seeds[seed.index(seeds.len())].clone();
+            let names: Vec<&str> = mutations.iter().map(|m| mutate(m, &seeds, &mut blob)).collect();
+            let outcome = exercise(&blob);
             let rejected = outcome != "ok";
+            let (outcomes, applied) = &mut *counts.borrow_mut();
             for n in names {
-                let e = mutations.entry(n).or_default();
+                let e = applied.entry(n).or_default();
                 e.0 += 1;
                 e.1 += rejected as u64;
             }
             *outcomes.entry(outcome).or_default() += 1;
-        }
-        let _ = tx.send((outcomes, mutations));
+            Ok(())
+        });
+        let _ = tx.send(result.map(|()| counts.into_inner()).map_err(|e| e.to_string()));
     });
     let start = Instant::now();
     let (outcomes, mutations) = match rx.recv_timeout(WATCHDOG) {
-        Ok(r) => r,
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => panic!("{e}"),
         Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("seed {:#x}: case {} hangs", SEED, progress.load(Ordering::Relaxed))
+            panic!("case {} hangs (no answer in {:?})", progress.load(Ordering::Relaxed), WATCHDOG)
         }
         Err(mpsc::RecvTimeoutError::Disconnected) => match worker.join() {
             Err(e) => std::panic::resume_unwind(e),

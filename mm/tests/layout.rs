@@ -2,7 +2,9 @@
 
 mod common;
 
-use common::Rng;
+use proptest::prelude::*;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use vakern_mm::layout::*;
 
 const TIB: u64 = 1 << 40;
@@ -77,17 +79,20 @@ fn index_and_alignment_helpers() {
     assert!(is_aligned(0x20_0000, PMD_SIZE) && !is_aligned(0x20_1000, PMD_SIZE));
     assert_eq!(span(PAGE_OFFSET, 0), LINEAR_SIZE);
     assert_eq!(span(MODULES_VADDR, MODULES_END), 128 * MIB);
+}
 
-    let mut rng = Rng::new(0x1a70);
-    for _ in 0..10_000 {
-        let x = rng.next_u64();
-        let align = 1u64 << rng.below(40);
+proptest! {
+    #![proptest_config(common::config(10_000))]
+
+    #[test]
+    fn align_down_and_up_bracket_the_value(x in any::<u64>(), shift in 0u32..40) {
+        let align = 1u64 << shift;
         let d = align_down(x, align);
-        assert!(d <= x && x - d < align && is_aligned(d, align));
+        prop_assert!(d <= x && x - d < align && is_aligned(d, align));
         let u = align_up(x, align);
-        assert!(is_aligned(u, align));
+        prop_assert!(is_aligned(u, align));
         if x <= u64::MAX - (align - 1) {
-            assert!(u >= x && u - x < align, "align_up({:#x}, {:#x}) = {:#x}", x, align, u);
+            prop_assert!(u >= x && u - x < align, "align_up({:#x}, {:#x}) = {:#x}", x, align, u);
         }
     }
 }
@@ -244,49 +249,43 @@ fn every_region_boundary() {
     assert_eq!(c(u64::MAX), Region::LinearBeyondRam);
 }
 
+/// A placement: the image anywhere 2 MiB-aligned in the first 1 TiB of
+/// vmalloc, up to 64 MiB long; RAM from nothing (one in five) to 64 TiB.
+fn placements() -> impl Strategy<Value = Placement> {
+    (0u64..1 << 19, 1u64..=64 << 20, prop_oneof![1 => Just(0u64), 4 => 0u64..64 * TIB]).prop_map(|(slot, len, ram)| {
+        let text = KIMAGE_VADDR + slot * PMD_SIZE;
+        Placement { text, end: text + len, linear_end: PAGE_OFFSET + (ram & !0xfff) }
+    })
+}
+
+/// An address for `at`: fully random (mostly non-canonical, which is the
+/// truth of 2^64), uniform inside one of its regions, or near a region edge.
+fn addresses(at: &Placement) -> impl Strategy<Value = u64> {
+    let mut regions: Vec<(u128, u128)> = table(at).iter().map(|&(s, e, _)| (s, e)).filter(|(s, e)| s < e).collect();
+    regions.push((at.text as u128, at.end as u128));
+    let inside = (prop::sample::select(regions.clone()), any::<u64>())
+        .prop_map(|((s, e), r)| (s + (r as u128 % (e - s))) as u64);
+    let near_edge = (prop::sample::select(regions), any::<bool>(), 0u64..=0x2000).prop_map(|((s, e), low, d)| {
+        let edge = if low { s } else { e } as u64;
+        edge.wrapping_add(d).wrapping_sub(0x1000)
+    });
+    prop_oneof![1 => any::<u64>(), 2 => inside, 1 => near_edge]
+}
+
 #[test]
 fn random_addresses_match_reference() {
-    let seed = 0x5eed_1a70_u64;
-    println!("seed {:#x}", seed);
-    let mut rng = Rng::new(seed);
-    let mut hits = std::collections::HashMap::new();
-    let mut total = 0;
-    for round in 0..20 {
-        // A new placement every round: image anywhere 2 MiB-aligned in the
-        // first 1 TiB of vmalloc, RAM from nothing to 64 TiB.
-        let text = KIMAGE_VADDR + rng.below(1 << 19) * PMD_SIZE;
-        let end = text + rng.range_incl(1, 64 << 20);
-        let linear_end = PAGE_OFFSET + if round % 5 == 0 { 0 } else { rng.below(64 * TIB) & !0xfff };
-        let at = Placement { text, end, linear_end };
-        let rows = table(&at);
-        let mut regions: Vec<(u128, u128)> = rows.iter().map(|&(s, e, _)| (s, e)).collect();
-        regions.push((text as u128, end as u128));
-        for i in 0..5_000 {
-            let va = match i % 4 {
-                // Fully random: mostly non-canonical, which is the truth of 2^64.
-                0 => rng.next_u64(),
-                // Uniform inside a random region (empty ones skipped).
-                1 | 2 => {
-                    let &(s, e) = rng.pick(&regions);
-                    if s == e {
-                        continue;
-                    }
-                    (s + (rng.next_u64() as u128 % (e - s))) as u64
-                }
-                // Near a region edge.
-                _ => {
-                    let &(s, e) = rng.pick(&regions);
-                    let edge = if rng.chance(1, 2) { s } else { e } as u64;
-                    edge.wrapping_add(rng.range_incl(0, 0x2000)).wrapping_sub(0x1000)
-                }
-            };
-            check(va, &at, &rows);
-            *hits.entry(format!("{:?}", classify(va, &at))).or_insert(0u32) += 1;
-            total += 1;
-        }
-    }
-    assert!(total >= 90_000, "only {} addresses", total);
+    let mut runner = common::runner(90_000, file!());
+    let hits = RefCell::new(HashMap::new());
+    let cases = placements().prop_flat_map(|at| (Just(at), addresses(&at)));
+    runner
+        .run(&cases, |(at, va)| {
+            check(va, &at, &table(&at));
+            *hits.borrow_mut().entry(format!("{:?}", classify(va, &at))).or_insert(0u32) += 1;
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
     // Every region got hits, so the property covers all of them.
+    let hits = hits.into_inner();
     for r in [
         Region::User,
         Region::NonCanonical,

@@ -2,7 +2,8 @@
 
 mod common;
 
-use common::Rng;
+use common::Draws;
+use proptest::prelude::*;
 use std::collections::BTreeMap;
 use vakern_mm::layout::*;
 use vakern_mm::pgtable::*;
@@ -279,7 +280,7 @@ fn check_cont_runs(entries: &[u64; ENTRIES], level: u32) {
     }
 }
 
-fn random_prot(rng: &mut Rng) -> Prot {
+fn random_prot(rng: &mut Draws) -> Prot {
     match rng.below(6) {
         0 => Prot::KERNEL_ROX,
         1 => Prot::KERNEL_RO,
@@ -302,7 +303,7 @@ const WINDOWS: [(u64, u64); 6] = [
 ];
 
 /// A random request, or None if it does not fit its window.
-fn random_mapping(rng: &mut Rng) -> Option<Mapping> {
+fn random_mapping(rng: &mut Draws) -> Option<Mapping> {
     let (ws, we) = *rng.pick(&WINDOWS);
     let prot = random_prot(rng);
     let (align, size, flags, pa_congruent) = match rng.below(6) {
@@ -349,7 +350,7 @@ fn random_mapping(rng: &mut Rng) -> Option<Mapping> {
 fn random_mappings_agree_with_model() {
     let seed = 0x009a_6e7a_b1e5_u64;
     println!("seed {:#x}", seed);
-    let mut rng = Rng::new(seed);
+    let mut rng = Draws::new(seed);
     let mut model = Model::new();
     let mut made = 0;
     let mut level_hits = [0u64; 4];
@@ -680,7 +681,7 @@ fn no_memory() {
 
     // Random requests: exactly as many tables as a fresh mapping reports is
     // enough, one fewer is NoMemory.
-    let mut rng = Rng::new(0x0e0e);
+    let mut rng = Draws::new(0x0e0e);
     for _ in 0..40 {
         let Some(m) = random_mapping(&mut rng) else {
             continue;
@@ -894,23 +895,36 @@ fn walk_of_empty_and_reserved_entries() {
     assert_eq!(walk(&mut mem, root, PAGE_OFFSET).leaf(), None);
 }
 
-#[test]
-fn descriptors_round_trip() {
-    let mut rng = Rng::new(0xde5c);
-    for _ in 0..10_000 {
-        let prot = random_prot(&mut rng);
-        let level = rng.range_incl(1, 3) as u32;
-        let pa = align_down(rng.below(1 << 48), level_size(level));
+fn prots() -> impl Strategy<Value = Prot> {
+    prop_oneof![
+        Just(Prot::KERNEL_ROX),
+        Just(Prot::KERNEL_RO),
+        Just(Prot::KERNEL_RW),
+        Just(Prot::DEVICE),
+        (any::<bool>(), any::<bool>(), 0u64..6).prop_map(|(write, exec, mem)| Prot {
+            write,
+            exec,
+            mem: MemType::from_index(mem).unwrap()
+        }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(common::config(10_000))]
+
+    #[test]
+    fn descriptors_round_trip(prot in prots(), level in 1u32..=3, pa in 0u64..1 << 48) {
+        let pa = align_down(pa, level_size(level));
         let d = pte::leaf_desc(pa, level, prot);
-        assert_eq!(Prot::from_desc(d), Some(prot));
-        assert_eq!(pte::desc_addr(d), pa);
-        assert_eq!(pte::kind(d, level), if level == 3 { Kind::Page } else { Kind::Block });
-        assert_ne!(d & pte::AF, 0, "access flag set");
-        assert_ne!(d & pte::UXN, 0, "never user-executable");
-        assert_eq!(d & pte::AP_USER, 0, "never user-accessible");
-        assert_eq!(d & pte::CONT, 0);
+        prop_assert_eq!(Prot::from_desc(d), Some(prot));
+        prop_assert_eq!(pte::desc_addr(d), pa);
+        prop_assert_eq!(pte::kind(d, level), if level == 3 { Kind::Page } else { Kind::Block });
+        prop_assert_ne!(d & pte::AF, 0, "access flag set");
+        prop_assert_ne!(d & pte::UXN, 0, "never user-executable");
+        prop_assert_eq!(d & pte::AP_USER, 0, "never user-accessible");
+        prop_assert_eq!(d & pte::CONT, 0);
         let t = pte::table_desc(pa);
-        assert_eq!((pte::kind(t, 0), pte::desc_addr(t)), (Kind::Table, pa));
+        prop_assert_eq!((pte::kind(t, 0), pte::desc_addr(t)), (Kind::Table, pa));
     }
 }
 

@@ -2,7 +2,8 @@
 
 mod common;
 
-use common::Rng;
+use proptest::prelude::*;
+use std::cell::RefCell;
 use vakern_mm::ranges::{Range, RangeError, RangeSet};
 
 /// The reference: one bool per address of a small space.
@@ -60,66 +61,70 @@ fn check_invariants<const N: usize>(s: &RangeSet<N>) {
     assert_eq!(s.total(), v.iter().map(Range::size).sum::<u64>());
 }
 
-fn random_range(rng: &mut Rng, space: u64) -> Range {
-    let base = rng.below(space);
-    let len = match rng.below(4) {
-        0 => 0,
-        1 => rng.range_incl(1, 4),
-        2 => rng.range_incl(1, 64),
-        _ => rng.range_incl(1, space / 4),
-    };
-    Range { base, end: (base + len).min(space) }
+const SPACE: u64 = 2048;
+
+/// A range of the small space: empty, tiny, small or large.
+fn ranges() -> impl Strategy<Value = Range> {
+    let len = prop_oneof![Just(0u64), 1u64..=4, 1u64..=64, 1..=SPACE / 4];
+    (0..SPACE, len).prop_map(|(base, len)| Range { base, end: (base + len).min(SPACE) })
 }
 
-/// Random add/remove/alloc against the bitmap, for a set of capacity `N`.
-fn random_ops<const N: usize>(seed: u64, steps: usize) -> [u64; 6] {
-    const SPACE: u64 = 2048;
-    let mut rng = Rng::new(seed);
+#[derive(Clone, Debug)]
+enum Op {
+    Add(Range),
+    Remove(Range),
+    Alloc { size: u64, align: u64 },
+}
+
+/// One step: an operation, then point and range queries.
+fn steps() -> impl Strategy<Value = (Op, Vec<(u64, Range)>)> {
+    let op = prop_oneof![
+        4 => ranges().prop_map(Op::Add),
+        3 => ranges().prop_map(Op::Remove),
+        3 => (1u64..=128, 0u32..8).prop_map(|(size, shift)| Op::Alloc { size, align: 1 << shift }),
+    ];
+    (op, prop::collection::vec((0..SPACE, ranges()), 4))
+}
+
+/// Run `ops` on a set of capacity `N` and on the bitmap; count the outcomes
+/// in `seen`: add ok, add full, remove ok, remove full, alloc ok, alloc
+/// exhausted.
+fn run_ops<const N: usize>(ops: &[(Op, Vec<(u64, Range)>)], seen: &mut [u64; 6]) {
     let mut set = RangeSet::<N>::new();
     let mut model = Bitmap(vec![false; SPACE as usize]);
-    // Outcomes: add ok, add full, remove ok, remove full, alloc ok, alloc exhausted.
-    let mut seen = [0u64; 6];
-    for step in 0..steps {
+    for (step, (op, queries)) in ops.iter().enumerate() {
         let before = contents(&set);
-        match rng.below(10) {
-            0..=3 => {
-                let r = random_range(&mut rng, SPACE);
-                match set.add(r) {
-                    Ok(()) => {
-                        model.set(r, true);
-                        seen[0] += 1;
-                    }
-                    Err(RangeError::Full) => {
-                        // Only when a new entry was needed and the table was full.
-                        assert_eq!(set.len(), N);
-                        assert_eq!(contents(&set), before, "Full must leave the set unchanged");
-                        let touches = before.iter().any(|x| x.base <= r.end && r.base <= x.end);
-                        assert!(!touches, "step {}: add({:?}) could merge but said Full", step, r);
-                        seen[1] += 1;
-                    }
-                    Err(e) => panic!("add: {:?}", e),
+        match *op {
+            Op::Add(r) => match set.add(r) {
+                Ok(()) => {
+                    model.set(r, true);
+                    seen[0] += 1;
                 }
-            }
-            4..=6 => {
-                let r = random_range(&mut rng, SPACE);
-                match set.remove(r) {
-                    Ok(()) => {
-                        model.set(r, false);
-                        seen[2] += 1;
-                    }
-                    Err(RangeError::Full) => {
-                        assert_eq!(set.len(), N);
-                        assert_eq!(contents(&set), before);
-                        let splits = before.iter().any(|x| x.base < r.base && r.end < x.end);
-                        assert!(splits, "step {}: remove({:?}) said Full without a split", step, r);
-                        seen[3] += 1;
-                    }
-                    Err(e) => panic!("remove: {:?}", e),
+                Err(RangeError::Full) => {
+                    // Only when a new entry was needed and the table was full.
+                    assert_eq!(set.len(), N);
+                    assert_eq!(contents(&set), before, "Full must leave the set unchanged");
+                    let touches = before.iter().any(|x| x.base <= r.end && r.base <= x.end);
+                    assert!(!touches, "step {}: add({:?}) could merge but said Full", step, r);
+                    seen[1] += 1;
                 }
-            }
-            _ => {
-                let size = rng.range_incl(1, 128);
-                let align = 1 << rng.below(8);
+                Err(e) => panic!("add: {:?}", e),
+            },
+            Op::Remove(r) => match set.remove(r) {
+                Ok(()) => {
+                    model.set(r, false);
+                    seen[2] += 1;
+                }
+                Err(RangeError::Full) => {
+                    assert_eq!(set.len(), N);
+                    assert_eq!(contents(&set), before);
+                    let splits = before.iter().any(|x| x.base < r.base && r.end < x.end);
+                    assert!(splits, "step {}: remove({:?}) said Full without a split", step, r);
+                    seen[3] += 1;
+                }
+                Err(e) => panic!("remove: {:?}", e),
+            },
+            Op::Alloc { size, align } => {
                 let want = model.alloc_base(size, align);
                 match set.alloc(size, align) {
                     Ok(base) => {
@@ -149,12 +154,10 @@ fn random_ops<const N: usize>(seed: u64, steps: usize) -> [u64; 6] {
             }
         }
         check_invariants(&set);
-        assert_eq!(contents(&set), model.runs(), "step {} (seed {:#x})", step, seed);
+        assert_eq!(contents(&set), model.runs(), "after step {}", step);
         // Point queries agree too.
-        for _ in 0..4 {
-            let a = rng.below(SPACE);
+        for &(a, r) in queries {
             assert_eq!(set.contains(a), model.0[a as usize], "contains({})", a);
-            let r = random_range(&mut rng, SPACE);
             let bits = &model.0[r.base as usize..r.end as usize];
             assert_eq!(set.intersects(&r), bits.iter().any(|&b| b), "intersects({:?})", r);
             if r.base < r.end {
@@ -162,22 +165,33 @@ fn random_ops<const N: usize>(seed: u64, steps: usize) -> [u64; 6] {
             }
         }
     }
-    seen
+}
+
+/// Runs of operations on a set of capacity `N`, `cases` runs of `steps / 2`
+/// to `steps` operations; the outcome counts over all runs.
+fn random_ops<const N: usize>(cases: u32, steps: usize) -> [u64; 6] {
+    let seen = RefCell::new([0u64; 6]);
+    common::runner(cases, file!())
+        .run(&prop::collection::vec(self::steps(), steps / 2..=steps), |ops| {
+            run_ops::<N>(&ops, &mut seen.borrow_mut());
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("capacity {N}: {e}"));
+    seen.into_inner()
 }
 
 #[test]
 fn random_operations_match_bitmap() {
-    let seed = 0x4a4e_6e5e;
-    println!("seed {:#x}", seed);
     // Roomy: Full never happens, the set grows fragmented.
-    let seen = random_ops::<256>(seed, 4000);
+    let seen = random_ops::<256>(24, 500);
     println!("capacity 256: {:?}", seen);
     assert!(seen[0] > 1000 && seen[2] > 1000 && seen[4] > 200 && seen[5] > 10, "{:?}", seen);
     // Tight: Full on add and on remove both happen.
-    let seen = random_ops::<6>(seed + 1, 4000);
+    let seen = random_ops::<6>(24, 500);
     println!("capacity 6: {:?}", seen);
     assert!(seen[1] > 20 && seen[3] > 20, "Full not exercised: {:?}", seen);
-    let seen = random_ops::<1>(seed + 2, 2000);
+    let seen = random_ops::<1>(48, 250);
+    println!("capacity 1: {:?}", seen);
     assert!(seen[1] > 20 && seen[3] > 20, "{:?}", seen);
 }
 
@@ -286,32 +300,37 @@ fn alloc_alignment() {
     let b = s.alloc(0, 0x1000).unwrap();
     assert_eq!(b % 0x1000, 0);
     assert_eq!(contents(&s), before);
+}
 
-    // Random: every block is aligned, was free, and no two overlap.
-    let mut rng = Rng::new(0xa11c);
-    let mut s = RangeSet::<64>::new();
-    s.add(r(0x4000_0000, 0x4400_0000)).unwrap();
-    s.add(r(0x4800_1000, 0x4c00_0000)).unwrap();
-    let free0 = contents(&s);
-    let mut taken: Vec<Range> = Vec::new();
-    for _ in 0..2000 {
-        let align = 1u64 << rng.range_incl(12, 22);
-        let size = rng.range_incl(1, 64) * 0x1000;
-        match s.alloc(size, align) {
-            Ok(b) => {
-                let got = r(b, b + size);
-                assert_eq!(b % align, 0);
-                assert!(free0.iter().any(|x| x.base <= got.base && got.end <= x.end));
-                assert!(taken.iter().all(|t| !t.overlaps(&got)), "{:?} handed out twice", got);
-                taken.push(got);
+proptest! {
+    #![proptest_config(common::config(64))]
+
+    /// Random requests on RAM-like ranges: every block is aligned, was free,
+    /// and no two overlap; what was handed out and what is left add up.
+    #[test]
+    fn alloc_hands_out_aligned_free_blocks(reqs in prop::collection::vec((12u32..=22, 1u64..=64), 1..2000)) {
+        let mut s = RangeSet::<64>::new();
+        s.add(r(0x4000_0000, 0x4400_0000)).unwrap();
+        s.add(r(0x4800_1000, 0x4c00_0000)).unwrap();
+        let free0 = contents(&s);
+        let mut taken: Vec<Range> = Vec::new();
+        for (shift, pages) in reqs {
+            let (align, size) = (1u64 << shift, pages * 0x1000);
+            match s.alloc(size, align) {
+                Ok(b) => {
+                    let got = r(b, b + size);
+                    prop_assert_eq!(b % align, 0);
+                    prop_assert!(free0.iter().any(|x| x.base <= got.base && got.end <= x.end));
+                    prop_assert!(taken.iter().all(|t| !t.overlaps(&got)), "{:?} handed out twice", got);
+                    taken.push(got);
+                }
+                Err(RangeError::Exhausted) => break,
+                Err(RangeError::Full) => {}
             }
-            Err(RangeError::Exhausted) => break,
-            Err(RangeError::Full) => {}
         }
+        let used: u64 = taken.iter().map(Range::size).sum();
+        prop_assert_eq!(used + s.total(), free0.iter().map(Range::size).sum::<u64>());
     }
-    let used: u64 = taken.iter().map(Range::size).sum();
-    assert_eq!(used + s.total(), free0.iter().map(Range::size).sum::<u64>());
-    assert!(taken.len() > 100);
 }
 
 /// Ranges at the very top of the 64-bit space (vmalloc-like bookkeeping of

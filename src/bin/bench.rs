@@ -194,7 +194,7 @@ fn main() {
 
     // 4. Instructions per translation, counted by the PMU under -icount.
     eprintln!("bench: instructions per translation...");
-    writeln!(md, "\n## Instructions per translation\n\nINST_RETIRED per call of each `probe_*` function (kernel/src/probes.rs), less an empty function of the same shape, 1000 calls, from the `probe-cost` self-test under `-icount`. This is the fast path: a valid address, no report.\n").unwrap();
+    writeln!(md, "\n## Instructions per translation\n\nINST_RETIRED per call of each `probe_*` function (kernel/src/selftest/probes.rs), less an empty function of the same shape, 1000 calls, from the `probe-cost` self-test under `-icount`. This is the fast path: a valid address, no report.\n").unwrap();
     writeln!(md, "| translation | without `debug_virtual` | with | ratio | targets: ≤ 4 without, ≤ 3× with |\n|---|---|---|---|---|").unwrap();
     let m = Machine { append: "test=probe-cost".into(), icount: true, ..ram_machine("1G") };
     let (c0, c1) = (console(&m, &k.image), console(&m, &kd.image));

@@ -119,7 +119,7 @@ pub fn probe_image(uart: ProbeUart, release: ProbeRelease) -> Vec<u8> {
         0xaa00_03f6, // 0d8: mov x22, x0
         // wait:
         0x1000_0926, // 0dc: adr x6, flag
-        0xd2a0_1007, // 0e0: mov x7, #0x80_0000           (bounded wait)
+        0xd2a2_0007, // 0e0: mov x7, #0x1000_0000         (bounded wait: seconds, for a loaded host)
         0xf940_00d7, // 0e4: ldr x23, [x6]
         0xb500_0077, // 0e8: cbnz x23, report
         0xf100_04e7, // 0ec: subs x7, x7, #1

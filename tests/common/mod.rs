@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Once;
 use std::time::Duration;
 use vakern::image::{self, Flavour, Kernel};
 use vakern::qemu::{DtbSource, Machine, Outcome};
@@ -16,9 +18,14 @@ pub fn kernel(debug_virtual: bool) -> Kernel {
     image::build_once(Flavour { debug_virtual }).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// A default machine (virt, cortex-a72, 1 GiB, EL1) with a 30 s timeout.
+/// The timeout of every test boot: a boot takes well under a second alone,
+/// and a few seconds when two `cargo test` runs share 2 cores with 4-CPU
+/// guests; the margin is there so that load never reads as a hang.
+pub const TEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A default machine (virt, cortex-a72, 1 GiB, EL1) with [`TEST_TIMEOUT`].
 pub fn machine() -> Machine {
-    Machine { timeout: Duration::from_secs(30), ..Machine::default() }
+    Machine { timeout: TEST_TIMEOUT, ..Machine::default() }
 }
 
 /// Boot `m` with the kernel in `flavour`.
@@ -42,17 +49,35 @@ pub fn describe(m: &Machine) -> String {
     format!("ram={} numa={:?} smp={} el2={} append={:?} dtb={:?}", m.ram, m.numa, m.smp, m.el2, m.append, m.dtb)
 }
 
-/// A scratch directory for this test binary.
+/// A scratch directory of this test process alone (a second `cargo test`
+/// running at the same time gets its own): `target/test-scratch/PID/name`.
+/// Directories left by processes that have ended are removed on first use.
 pub fn scratch(name: &str) -> PathBuf {
-    let d = vakern::tools::project_root().join("target/test-scratch").join(name);
+    static CLEANED: Once = Once::new();
+    let base = vakern::tools::project_root().join("target/test-scratch");
+    CLEANED.call_once(|| {
+        for e in std::fs::read_dir(&base).into_iter().flatten().flatten() {
+            let pid = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok());
+            if pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) || pid.is_none() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    });
+    let d = base.join(std::process::id().to_string()).join(name);
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+/// A file name no other call in this process uses (`stem-N.ext`).
+pub fn unique_name(stem: &str, ext: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!("{stem}-{}.{ext}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// QEMU's own device tree for a virt machine with `ram`, as DTS source
 /// (dumped with `dumpdtb`, decompiled with dtc; no random seeds).
 pub fn qemu_dts(ram: &str, dir: &Path) -> String {
-    let dtb = dir.join(format!("qemu-{ram}.dtb"));
+    let dtb = dir.join(unique_name(&format!("qemu-{ram}"), "dtb"));
     let out = Command::new("qemu-system-aarch64")
         .args(["-M", &format!("virt,dumpdtb={},dtb-randomness=off", dtb.display())])
         .args([

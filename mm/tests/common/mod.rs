@@ -1,50 +1,55 @@
-//! Helpers shared by the mm integration tests: a seeded PRNG for the
-//! property-style tests, the device tree fixtures, and a small builder of
+//! Helpers shared by the mm integration tests: the proptest settings of the
+//! property tests, the device tree fixtures, and a small builder of
 //! flattened device trees for the trees the tests need to be broken.
 //!
 //! Each test binary uses only part of this module.
 #![allow(dead_code)]
 
-/// xorshift64* (Vigna): small, fast, and good enough to drive property tests.
-/// Every test states its seed so a failure can be replayed.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
+use proptest::prelude::RngExt;
+use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence, RngAlgorithm, TestRng, TestRunner};
 
-impl Rng {
-    /// A generator from `seed` (0 is replaced, xorshift needs a non-zero state).
-    pub fn new(seed: u64) -> Rng {
-        let mut r = Rng(if seed == 0 { 0x9e37_79b9_7f4a_7c15 } else { seed });
-        // Stir, so that nearby seeds give unrelated streams.
-        for _ in 0..4 {
-            r.next_u64();
-        }
-        r
+/// proptest settings for `cases` cases. A failing case is shrunk to a
+/// minimal one, printed, and saved beside the test's source file
+/// (`NAME.proptest-regressions`, replayed first on later runs); the seed is
+/// new every run unless `PROPTEST_RNG_SEED` fixes it.
+pub fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..ProptestConfig::default()
     }
+}
 
-    /// 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+/// A proptest runner with [`config`], for properties that count what they
+/// saw across all cases; `source` is the test's `file!()`.
+pub fn runner(cases: u32, source: &'static str) -> TestRunner {
+    TestRunner::new(ProptestConfig { source_file: Some(source), ..config(cases) })
+}
+
+/// Random draws for the page-table model tests, whose long scenarios (map,
+/// probe, unmap, each step depending on the state so far) are driven step
+/// by step: proptest's own generator (ChaCha), seeded so that a failure
+/// replays, with the few distributions those tests use.
+pub struct Draws(TestRng);
+
+impl Draws {
+    /// The draws for `seed`.
+    pub fn new(seed: u64) -> Draws {
+        let mut bytes = [0u8; 32];
+        for (i, chunk) in bytes.chunks_mut(8).enumerate() {
+            chunk.copy_from_slice(&(seed ^ (i as u64) << 56).to_le_bytes());
+        }
+        Draws(TestRng::from_seed(RngAlgorithm::ChaCha, &bytes))
     }
 
     /// Uniform in `[0, n)`; `n` must not be 0.
     pub fn below(&mut self, n: u64) -> u64 {
-        assert!(n > 0);
-        // Multiply-shift; the bias is negligible for test purposes.
-        ((self.next_u64() as u128 * n as u128) >> 64) as u64
+        self.0.random_range(0..n)
     }
 
-    /// Uniform in `[lo, hi]` (inclusive; works for the whole u64 range).
+    /// Uniform in `[lo, hi]`.
     pub fn range_incl(&mut self, lo: u64, hi: u64) -> u64 {
-        assert!(lo <= hi);
-        match (hi - lo).checked_add(1) {
-            Some(n) => lo + self.below(n),
-            None => self.next_u64(),
-        }
+        self.0.random_range(lo..=hi)
     }
 
     /// True with probability `num / den`.
