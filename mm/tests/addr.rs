@@ -66,7 +66,7 @@ fn range_check_rejects_everything_below_page_offset() {
 /// The built flavour's own test (4.10: bit 47 alone) against the exact range.
 #[test]
 fn version_test_is_the_single_bit_in_the_default_flavour() {
-    let mut rng = Rng::new(0x5eed_0005);
+    let mut rng = common::Draws::new(0x5eed_0005);
     let mut differ = 0;
     for _ in 0..100_000 {
         let va = rng.next_u64();

@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{compact, fixture, put32, Rng, DTB_FIXTURES};
+use common::{compact, fixture, put32, Draws, DTB_FIXTURES};
 use fdt02::Fdt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
@@ -112,7 +112,7 @@ fn fails_by_panicking_on_a_bad_header() {
 #[test]
 fn fails_on_the_bad_tree_corpus() {
     let seeds: Vec<Vec<u8>> = DTB_FIXTURES.iter().map(|n| compact(&fixture(n))).collect();
-    let mut rng = Rng::new(0xfd7_0002);
+    let mut rng = Draws::new(0xfd7_0002);
     let (mut panics, mut accepted_malformed, mut first_panic) = (0, 0, None);
     let cases = 3000;
     for case in 0..cases {

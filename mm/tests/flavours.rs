@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::Rng;
+use common::Draws;
 use vakern_mm::cpufeat;
 use vakern_mm::flavour::{self, Granule, Layout, Version, FLAVOURS};
 use vakern_mm::layout::{Placement, Region};
@@ -678,7 +678,7 @@ fn table_geometry_by_hand() {
         ("6.12-64K-48", 3, 64, &[(1, 47, 42), (2, 41, 29), (3, 28, 16)]),
         ("6.12-64K-52", 3, 1024, &[(1, 51, 42), (2, 41, 29), (3, 28, 16)]),
     ];
-    let mut rng = Rng::new(0x5eed_7ab1);
+    let mut rng = Draws::new(0x5eed_7ab1);
     for (name, levels, root_entries, ranges) in cases {
         let l = layout(name);
         assert_eq!(l.levels(), levels, "{name}");
@@ -731,7 +731,7 @@ fn the_4_10_bit_test_takes_a_user_address_for_linear() {
 
     // The same, at random, in every flavour: the bit test and the exact
     // range differ only on 4.10, and only outside the kernel's half.
-    let mut rng = Rng::new(0x5eed_b147);
+    let mut rng = Draws::new(0x5eed_b147);
     for l in FLAVOURS {
         let top_bit = 1u64 << (l.va_bits() - 1);
         let mut differ = 0;
@@ -757,7 +757,7 @@ fn the_4_10_bit_test_takes_a_user_address_for_linear() {
 
 #[test]
 fn va_and_pa_invert_each_other_in_every_flavour() {
-    let mut rng = Rng::new(0x5eed_f1a0);
+    let mut rng = Draws::new(0x5eed_f1a0);
     for r in REFERENCE {
         let l = layout(r.name);
         let va_bits = r.vabits_actual;
@@ -845,7 +845,7 @@ fn reference(va: u64, at: &Placement, rows: &[(u128, u128, Region)]) -> Region {
 
 #[test]
 fn classify_follows_the_reference_in_every_flavour() {
-    let mut rng = Rng::new(0x5eed_c1a5);
+    let mut rng = Draws::new(0x5eed_c1a5);
     for r in REFERENCE {
         let l = layout(r.name);
         let mut hits = std::collections::HashMap::new();

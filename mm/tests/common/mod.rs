@@ -42,6 +42,11 @@ impl Draws {
         Draws(TestRng::from_seed(RngAlgorithm::ChaCha, &bytes))
     }
 
+    /// Uniform over all of `u64`.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0.random()
+    }
+
     /// Uniform in `[0, n)`; `n` must not be 0.
     pub fn below(&mut self, n: u64) -> u64 {
         self.0.random_range(0..n)
