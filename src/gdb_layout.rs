@@ -4,13 +4,17 @@
 //! The helpers in `scripts/gdb/` hold no layout constant of their own: they
 //! read this table when GDB loads them, from the directory of the ELF that
 //! GDB debugs. Everything in it comes from `vakern_mm` (the crate the kernel
-//! itself is built on): the compile-time layout constants, the shape of the
-//! tables (VA bits, page size, levels), the region table as
+//! itself is built on): the compile-time layout constants of the flavour
+//! the kernel is built in, the shape of the tables (VA bits, page size,
+//! levels), the region table as
 //! `vakern_mm::layout::classify` draws it, the page-table dump's region
 //! markers, and the descriptor constants (output-address mask, MAIR value,
 //! memory types). The run-time values (`memstart_addr`, `kimage_voffset`,
 //! the KASLR offset) are not here: the helpers read them from the running
-//! kernel. Host only; uses `vakern_mm` and `std`.
+//! kernel. The launcher builds the kernel in the flavour its own copy of
+//! `vakern_mm` is compiled in (`vakern_mm::layout::ACTIVE`), so that is the
+//! flavour written; a launcher that builds other flavours must write theirs.
+//! Host only; uses `vakern_mm` and `std`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -25,16 +29,21 @@ pub const FORMAT: u32 = 1;
 /// Every compile-time constant of `vakern_mm::layout`, by its name there.
 pub const CONSTANTS: &[(&str, u64)] = &[
     ("VA_BITS", layout::VA_BITS as u64),
+    ("VA_BITS_MIN", layout::VA_BITS_MIN as u64),
     ("PAGE_SHIFT", layout::PAGE_SHIFT as u64),
+    ("LEVELS", layout::LEVELS as u64),
+    ("ROOT_LEVEL", layout::ROOT_LEVEL as u64),
     ("PAGE_SIZE", layout::PAGE_SIZE),
     ("PMD_SIZE", layout::PMD_SIZE),
     ("PUD_SIZE", layout::PUD_SIZE),
     ("PGDIR_SIZE", layout::PGDIR_SIZE),
-    ("CONT_ENTRIES", layout::CONT_ENTRIES),
+    ("CONT_PTES", layout::CONT_PTES),
+    ("CONT_PMDS", layout::CONT_PMDS),
     ("CONT_PTE_SIZE", layout::CONT_PTE_SIZE),
     ("CONT_PMD_SIZE", layout::CONT_PMD_SIZE),
     ("VA_START", layout::VA_START),
     ("PAGE_OFFSET", layout::PAGE_OFFSET),
+    ("PAGE_END", layout::PAGE_END),
     ("LINEAR_SIZE", layout::LINEAR_SIZE),
     ("MODULES_VADDR", layout::MODULES_VADDR),
     ("MODULES_VSIZE", layout::MODULES_VSIZE),
@@ -54,6 +63,7 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("FIXADDR_START", layout::FIXADDR_START),
     ("FIX_FDT_SIZE", layout::FIX_FDT_SIZE),
     ("FIX_FDT_BASE", layout::FIX_FDT_BASE),
+    ("FIX_SLOTS_SIZE", layout::FIX_SLOTS_SIZE),
     ("FIX_SLOTS_BASE", layout::FIX_SLOTS_BASE),
     ("MAX_FDT_SIZE", layout::MAX_FDT_SIZE),
     ("MEMSTART_ALIGN", layout::MEMSTART_ALIGN),
@@ -90,13 +100,6 @@ const ALL_REGIONS: [Region; 11] = [
     Region::Linear,
     Region::LinearBeyondRam,
 ];
-
-/// Translation levels of the layout: each level resolves PAGE_SHIFT - 3 bits
-/// (a table is one page of 8-byte entries), down to the page offset.
-pub const fn levels() -> u32 {
-    let per_level = layout::PAGE_SHIFT - 3;
-    (layout::VA_BITS - layout::PAGE_SHIFT).div_ceil(per_level)
-}
 
 /// One entry of the region table: `[start, end)` of the upper half, `end`
 /// as a u128 so that the linear map can end at 2^64.
@@ -167,9 +170,10 @@ pub fn to_json() -> String {
         string("vakern's address layout, written by the image builder for the GDB helpers (scripts/gdb)")
     );
     let _ = writeln!(j, "  \"format\": {FORMAT},");
+    let _ = writeln!(j, "  \"flavour\": {},", string(&layout::ACTIVE.to_string()));
     let _ = writeln!(j, "  \"va_bits\": {},", layout::VA_BITS);
     let _ = writeln!(j, "  \"page_shift\": {},", layout::PAGE_SHIFT);
-    let _ = writeln!(j, "  \"levels\": {},", levels());
+    let _ = writeln!(j, "  \"levels\": {},", layout::LEVELS);
     j.push_str("  \"constants\": {\n");
     let consts: Vec<String> =
         CONSTANTS.iter().map(|(n, v)| format!("    {}: {}", string(n), hex(*v as u128))).collect();
@@ -243,12 +247,6 @@ pub fn write_next_to(elf: &Path) -> Result<PathBuf, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn levels_follow_the_granule() {
-        // 48-bit VAs with 4 KiB pages: 9 bits per level, 4 levels.
-        assert_eq!(levels(), 4);
-    }
 
     #[test]
     fn region_table_agrees_with_classify() {

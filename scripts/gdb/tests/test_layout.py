@@ -21,7 +21,7 @@ class LayoutTest(unittest.TestCase):
         self.assertEqual(LAY.VMEMMAP_START, 0xFFFF_7E00_0000_0000)
         self.assertEqual(LAY.PCI_IO_START, 0xFFFF_7DFF_FEE0_0000)
         self.assertEqual(LAY.FIXADDR_TOP, 0xFFFF_7DFF_FEC0_0000)
-        self.assertEqual(LAY.describe(), "48-bit VAs, 4K pages, 4 levels")
+        self.assertEqual(LAY.describe(), "4.10-4K-48 (48-bit VAs, 4K pages, 4 levels)")
         self.assertEqual([LAY.level_name(i) for i in range(4)], ["pgd", "pud", "pmd", "pte"])
         self.assertEqual([LAY.level_size(i) for i in (1, 2, 3)], [1 << 30, 1 << 21, 1 << 12])
 

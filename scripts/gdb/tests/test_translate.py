@@ -1,8 +1,11 @@
 """translate.py: __pa, __va and the image rule, with the kernel's run-time values."""
 
+import copy
+import json
 import unittest
 
-from common import LAY, TEXT, END, PA_TEXT, VOFFSET, MEMSTART
+from common import LAY, TEXT, END, PA_TEXT, VOFFSET, MEMSTART, table_path
+from vakern_gdb import layout as L
 from vakern_gdb import translate as X
 from vakern_gdb.layout import MASK64, u64
 
@@ -77,6 +80,25 @@ class TranslateTest(unittest.TestCase):
         for pa in (MEMSTART, MEMSTART + 0x1000, 0x7FFF_FFF8, PA_TEXT + 0x42):
             va = X.phys_to_virt(LAY, pa, MEMSTART)
             self.assertEqual(X.virt_to_phys(LAY, va, MEMSTART, VOFFSET, TEXT, END).pa, pa)
+
+    def test_linear_range_with_an_end(self):
+        # A layout whose linear map is the bottom of the kernel half, ending at
+        # PAGE_END: the range decides, not a bit, and __pa/__va follow it.
+        with open(table_path()) as f:
+            d = copy.deepcopy(json.load(f))
+        d["constants"]["PAGE_OFFSET"] = "0xffff000000000000"
+        d["constants"]["PAGE_END"] = "0xffff800000000000"
+        lay = L.Layout(d)
+        self.assertTrue(X.is_linear(lay, 0xFFFF_0000_0000_0000))
+        self.assertTrue(X.is_linear(lay, 0xFFFF_7FFF_FFFF_FFFF))
+        self.assertFalse(X.is_linear(lay, 0xFFFF_8000_0000_0000))
+        self.assertEqual(X.lm_to_phys(lay, 0xFFFF_0000_0020_0000, MEMSTART), 0x4020_0000)
+        self.assertEqual(X.phys_to_virt(lay, 0x4020_0000, MEMSTART), 0xFFFF_0000_0020_0000)
+        t = X.virt_to_phys(lay, 0xFFFF_8000_0000_0000, MEMSTART, VOFFSET, TEXT, END)
+        self.assertIsNone(t.pa)
+        # The default layout's linear range reaches 2^64 (PAGE_END written as 0).
+        self.assertEqual(LAY.PAGE_END, 0)
+        self.assertTrue(X.is_linear(LAY, MASK64) and not X.is_linear(LAY, LAY.PAGE_OFFSET - 1))
 
     def test_symbol_file_offset(self):
         off = X.symbol_file_offset(PA_TEXT, TEXT)

@@ -147,6 +147,7 @@ class OtherLayoutTest(unittest.TestCase):
             d = json.load(f)
         d = copy.deepcopy(d)
         d["va_bits"], d["levels"] = 39, 3
+        d["constants"]["ROOT_LEVEL"] = "0x1"
         lay = L.Layout(d)
         self.assertEqual((lay.start_level, lay.va_start), (1, 0xFFFF_FF80_0000_0000))
         mem = FakePhys(lay)

@@ -15,7 +15,7 @@ from .desc import format_size
 from .esr import format_esr
 from .layout import hex16
 from .ptdump import ptdump_runs, format_ptdump, half_bounds
-from .translate import memstart_is_set, phys_to_kimg, phys_to_virt, virt_to_phys
+from .translate import is_linear, memstart_is_set, phys_to_kimg, phys_to_virt, virt_to_phys
 from .walk import format_walk, tcr_fields, tcr_warnings
 
 
@@ -113,7 +113,7 @@ The result is compared with a walk of the CPU's tables (see vk-walk)."""
                       "nothing needs to be mapped there\n" % (hex16(va), hex16(t.pa)))
         else:
             hint = ""
-            if va >= lay.PAGE_OFFSET:
+            if is_linear(lay, va):
                 hint = " (the linear map covers only RAM: is the PA beyond the end of RAM?)"
             gdb.write("MISMATCH: the kernel's rule gives PA %s but the tables do not map the address%s\n"
                       % (hex16(t.pa), hint))

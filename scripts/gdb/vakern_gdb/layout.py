@@ -84,6 +84,10 @@ class Layout(object):
         if self.page_shift + self.levels * self.bits_per_level < self.va_bits or self.start_level < 0:
             raise LayoutError("%s: %d levels of %d-bit tables cannot translate %d-bit addresses"
                               % (source, self.levels, self.bits_per_level, self.va_bits))
+        if self.constants.get("ROOT_LEVEL", self.start_level) != self.start_level:
+            raise LayoutError("%s: ROOT_LEVEL %d does not match %d levels" % (source, self.constants["ROOT_LEVEL"],
+                                                                            self.levels))
+        self.flavour = d.get("flavour", "")
         self.block_levels = _BLOCK_LEVELS[self.page_shift]
         self.tg0 = _TG0[self.page_shift]
         self.tg1 = _TG1[self.page_shift]
@@ -91,7 +95,8 @@ class Layout(object):
         self.va_start = u64(MASK64 << self.va_bits)  # first address of the TTBR1 half
 
     def describe(self):
-        return "%d-bit VAs, %s pages, %d levels" % (self.va_bits, format_granule(self.page_size), self.levels)
+        shape = "%d-bit VAs, %s pages, %d levels" % (self.va_bits, format_granule(self.page_size), self.levels)
+        return "%s (%s)" % (self.flavour, shape) if self.flavour else shape
 
     # --- tables -------------------------------------------------------------
 

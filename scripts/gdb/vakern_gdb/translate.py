@@ -3,16 +3,19 @@
 Pure Python, no `gdb`; uses layout.py. These are arm64 Linux's rules, which
 the kernel implements (kernel/src/physaddr.rs over mm/src/addr.rs):
 
-  __pa(va), va in the linear map (va >= PAGE_OFFSET):  (va & ~PAGE_OFFSET) + memstart_addr
-  __pa(va), va in the image [_text, _end]:             va - kimage_voffset
-  __va(pa):                                            (pa - memstart_addr) | PAGE_OFFSET
-  the image address of pa, if pa is in the image:      pa + kimage_voffset
+  __pa(va), va in the linear range [PAGE_OFFSET, PAGE_END):  va - PAGE_OFFSET + memstart_addr
+  __pa(va), va in the image [_text, _end]:                   va - kimage_voffset
+  __va(pa):                                                  pa - memstart_addr + PAGE_OFFSET
+  the image address of pa, if pa is in the image:            pa + kimage_voffset
+
+(Linux 4.10 writes the linear rules with & ~PAGE_OFFSET and | PAGE_OFFSET,
+and its linear range is the top half, PAGE_END = 2^64: the same numbers.)
 
 `memstart_addr` and `kimage_voffset` are run-time values: the caller passes
 what it read from the kernel (None when it could not).
 """
 
-from .layout import MASK64, u64, hex16
+from .layout import u64, hex16
 
 
 def memstart_is_set(memstart):
@@ -20,9 +23,15 @@ def memstart_is_set(memstart):
     return memstart is not None and memstart & 1 == 0
 
 
+def is_linear(lay, va):
+    """True for an address of the linear range [PAGE_OFFSET, PAGE_END) (PAGE_END 0: 2^64)."""
+    end = lay.PAGE_END or (1 << 64)
+    return lay.PAGE_OFFSET <= u64(va) < end
+
+
 def lm_to_phys(lay, va, memstart):
-    """__lm_to_phys: (va & ~PAGE_OFFSET) + PHYS_OFFSET."""
-    return u64((u64(va) & ~lay.PAGE_OFFSET & MASK64) + memstart)
+    """__lm_to_phys: va - PAGE_OFFSET + PHYS_OFFSET."""
+    return u64(u64(va) - lay.PAGE_OFFSET + memstart)
 
 
 def kimg_to_phys(va, voffset):
@@ -31,8 +40,8 @@ def kimg_to_phys(va, voffset):
 
 
 def phys_to_virt(lay, pa, memstart):
-    """__va: (pa - PHYS_OFFSET) | PAGE_OFFSET."""
-    return u64(u64(pa - memstart) | lay.PAGE_OFFSET)
+    """__va: pa - PHYS_OFFSET + PAGE_OFFSET."""
+    return u64(pa - memstart + lay.PAGE_OFFSET)
 
 
 def phys_to_kimg(pa, voffset, text, end):
@@ -64,12 +73,12 @@ class Translation(object):
 def virt_to_phys(lay, va, memstart, voffset, text, end):
     """__pa by the kernel's rules.
 
-    Linear addresses (>= PAGE_OFFSET) use memstart_addr; addresses in
+    Linear addresses ([PAGE_OFFSET, PAGE_END)) use memstart_addr; addresses in
     [_text, _end] (where the image runs now) use kimage_voffset; anything else
     has no rule (pa None, note says why)."""
     va = u64(va)
     region = lay.classify(va, text, end)
-    if va >= lay.PAGE_OFFSET:
+    if is_linear(lay, va):
         if memstart is None:
             return Translation(va, None, "__lm_to_phys", region, "memstart_addr unknown")
         if not memstart_is_set(memstart):
