@@ -98,6 +98,9 @@ fn four_cpus(name: &str, ram: &str, dv: bool) {
     has(&c, &["SMP: Total of 4 processors activated.", "smp: 4 CPUs online", "selftest smp: PASS"]);
     for cpu in 1..4 {
         has(&c, &[&format!("CPU{cpu}: Booted secondary processor 0x000000000{cpu}")]);
+        // The Pi's tree says spin-table, with release words at 0xd8 + 8 * N.
+        let spin = format!("CPU{cpu}: released through the spin table at {}", vakern::mm::fmt::Addr(0xd8 + 8 * cpu));
+        assert_eq!(c.contains(&spin), name == "raspi3b", "{name}: {spin:?}\n{c}");
     }
 }
 

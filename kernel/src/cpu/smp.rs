@@ -170,6 +170,7 @@ fn start_secondaries(psci_method: Option<&str>, mpidrs: &[u64]) {
                 pr_err!("CPU{}: spin-table release at {:#x} failed: {}", idx, release_addr, e);
                 continue;
             }
+            pr_info!("CPU{}: released through the spin table at {}", idx, vakern_mm::fmt::Addr(release_addr));
         } else if let Some(method) = psci_method {
             let ret = psci::cpu_on(method, mpidr, entry.0, idx as u64);
             if ret != 0 {
