@@ -249,3 +249,55 @@ fn monitor(name: &str, ram: &str) {
     );
     assert!(!c.contains("MISMATCH"), "{c}");
 }
+
+/// QEMU's virt tree with `edit` applied to its DTS, and `bootargs`.
+fn edited_virt_tree(name: &str, bootargs: &str, edit: impl Fn(String) -> String) -> std::path::PathBuf {
+    let memory =
+        "\tmemory@40000000 {\n\t\tdevice_type = \"memory\";\n\t\treg = <0x00 0x40000000 0x00 0x40000000>;\n\t};\n";
+    let dtb = common::custom_dtb(name, "1G", memory, bootargs);
+    let dts = edit(std::fs::read_to_string(dtb.with_extension("dts")).unwrap());
+    common::compile_dts(&dts, &common::scratch("dtb").join(format!("{name}-edited.dtb")))
+}
+
+/// A pass means a CPU whose enable-method the kernel does not know is
+/// reported and left alone, and the boot goes on with the others.
+#[test]
+fn unknown_enable_method_is_reported_and_left_alone() {
+    let dtb = edited_virt_tree("acme-cpu", "test=layout", |dts| {
+        let at = dts.find("\t\tcpu@0 {").expect("cpu@0 in QEMU's tree");
+        let odd = "\t\tcpu@7 {\n\t\t\tdevice_type = \"cpu\";\n\t\t\tcompatible = \"arm,cortex-a72\";\n\t\t\treg = <0x07>;\n\t\t\tenable-method = \"acme,magic\";\n\t\t};\n";
+        format!("{}{}{}", &dts[..at], odd, &dts[at..])
+    });
+    let c = selftest(common::raw(common::machine(), dtb), "layout", 0, false);
+    has(
+        &c,
+        &[
+            "MPIDR 0x7: enable-method Unknown(\"acme,magic\") not supported: left alone",
+            "SMP: Total of 1 processors activated.",
+        ],
+    );
+}
+
+/// A pass means a tree that names no console leaves the kernel running
+/// silently (its verdict still arrives as the exit code), and that
+/// `earlycon=smh` then gives it the semihosting console.
+#[test_case("poweroff", false ; "no_console_is_silent")]
+#[test_case("poweroff earlycon=smh", true ; "earlycon_smh_prints")]
+fn tree_without_a_console(bootargs: &str, prints: bool) {
+    let name = if prints { "no-console-smh" } else { "no-console" };
+    let dtb = edited_virt_tree(name, bootargs, |dts| {
+        dts.lines().filter(|l| !l.contains("stdout-path")).map(|l| format!("{l}\n")).collect()
+    });
+    let out = boot(&common::raw(common::machine(), dtb), false);
+    out.expect_code(0).unwrap();
+    assert_eq!(out.console.contains("Boot complete."), prints, "{}", out.console);
+    if prints {
+        has(
+            &out.console,
+            &[
+                "Console: semihosting (earlycon=smh)",
+                "Console: not from stdout-path: the tree has no /chosen/stdout-path",
+            ],
+        );
+    }
+}
