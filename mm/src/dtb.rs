@@ -276,16 +276,15 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
         ncpus: 0,
     };
     let mut raw: [Range; MAX_RAM_RANGES] = [Range::default(); MAX_RAM_RANGES];
-    let empty =
-        Frame {
-            name: "",
-            child_cells: (2, 1),
-            device_type_memory: false,
-            disabled: false,
-            no_map: false,
-            numa_node: None,
-            reg: None,
-        };
+    let empty = Frame {
+        name: "",
+        child_cells: (2, 1),
+        device_type_memory: false,
+        disabled: false,
+        no_map: false,
+        numa_node: None,
+        reg: None,
+    };
     let mut stack = [empty; MAX_DEPTH + 1];
     let mut depth = 0usize;
     for tok in dtb.tokens() {

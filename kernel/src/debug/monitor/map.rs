@@ -113,10 +113,14 @@ pub fn cmd_map() {
     let print = |r: &Row| {
         let end = if r.end == 1 << 64 { String::from("2^64 (top)") } else { format!("{}", Addr(r.end as u64)) };
         let size = r.end - r.start;
-        let size_text = if size == 1 << 64 { String::from("16 EiB") } else { format!("{}", Size(size as u64)) };
+        let size_text = if size >= 1 << 60 {
+            format!("{}.{} EiB", size >> 60, ((size & ((1 << 60) - 1)) * 10) >> 60)
+        } else {
+            format!("{}", Size(size as u64))
+        };
         let mut name = StrBuf::<96>::new();
         let _ = write!(name, "{:indent$}{}", "", r.name, indent = r.depth * 2);
-        println!("{} - {:<21}  {:>9}  {:<44} {}", Addr(r.start as u64), end, size_text, name.as_str(), bar(size));
+        println!("{} - {:<21}  {:>9}  {:<56} {}", Addr(r.start as u64), end, size_text, name.as_str(), bar(size));
     };
     for r in &kernel_top {
         print(r);

@@ -84,6 +84,15 @@ pub fn cmd_x(va: u64, len: u64, force: bool) -> Result<(), String> {
             }
         }
     }
+    if last.is_none() {
+        let unread = len - (u64::MAX - va) - 1;
+        println!(
+            "(x: the address space ends at {}: reading {} up to it; the other {} would wrap to 0 and are not read)",
+            Addr(u64::MAX),
+            plural(len - unread, "byte", "bytes"),
+            plural(unread, "byte", "bytes")
+        );
+    }
     let mut addr = va;
     loop {
         let row_last = addr.saturating_add(15).min(end_incl);
@@ -111,14 +120,6 @@ pub fn cmd_x(va: u64, len: u64, force: bool) -> Result<(), String> {
             break;
         }
         addr = row_last + 1;
-    }
-    if last.is_none() {
-        let unread = len - (u64::MAX - va) - 1;
-        println!(
-            "(x: the address space ends at {}; the other {} would wrap to 0 and were not read)",
-            Addr(u64::MAX),
-            plural(unread, "byte", "bytes")
-        );
     }
     Ok(())
 }
@@ -197,7 +198,9 @@ pub fn cmd_vfree(va: u64) -> Result<(), String> {
             Addr(s.base),
             Addr(s.top)
         ),
-        (Some(a), None) if a.va == va => format!("{} is {}; the monitor did not hand it out", Addr(va), describe_area(a)),
+        (Some(a), None) if a.va == va => {
+            format!("the area at {} is not one the monitor handed out: {}", Addr(va), describe_area(a))
+        }
         (Some(a), None) => format!(
             "{} is inside the area at {} ({}), not the start of an area the monitor handed out",
             Addr(va),
