@@ -174,7 +174,7 @@ fn walk_verbose_bits_map_and_the_unchecked_pa() {
     );
     let unchecked = c
         .lines()
-        .find_map(|l| l.strip_prefix("unchecked __pa (the fast path: one bit picks the rule, no check) = "))
+        .find_map(|l| l.strip_prefix("unchecked __pa (the fast path: bit 47 picks the image rule, no check) = "))
         .unwrap();
     assert!(!unchecked.starts_with(&page), "the unchecked __pa is the wrong answer, not the page: {c}");
 }

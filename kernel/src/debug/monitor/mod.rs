@@ -10,11 +10,12 @@
 //! the machine off with exit code 0.
 //!
 //! The commands live in one file per group: [`translate`] (pa, va,
-//! lm_alias, walk, bits), [`memory`] (x, vmalloc, vfree, sym, meminfo),
+//! lm_alias, walk), [`bits`], [`memory`] (x, vmalloc, vfree, sym, meminfo),
 //! [`map`] (map, idmap); [`line`] is the line editor and [`args`] the number
 //! rule.
 
 mod args;
+mod bits;
 mod line;
 mod map;
 mod memory;
@@ -66,7 +67,7 @@ const COMMANDS: &[Command] = &[
         summary: "the table walk for VA (-v: every level decoded)",
         help: translate::WALK_HELP,
     },
-    Command { name: "bits", usage: "bits VA", summary: "how the MMU splits VA into indexes", help: translate::BITS_HELP },
+    Command { name: "bits", usage: "bits VA", summary: "how the MMU splits VA into indexes", help: bits::BITS_HELP },
     Command {
         name: "ptdump",
         usage: "ptdump",
@@ -267,7 +268,7 @@ fn execute(line: &str) {
             let verbose = a.flag("-v");
             a.count(1, 1).and_then(|_| a.addr(0)).map(|va| translate::cmd_walk(va, verbose))
         }
-        "bits" => a.count(1, 1).and_then(|_| a.addr(0)).map(translate::cmd_bits),
+        "bits" => a.count(1, 1).and_then(|_| a.addr(0)).map(bits::cmd_bits),
         "ptdump" => a.count(0, 0).map(|_| crate::debug::ptdump::dump(&mut |l| println!("{}", l))),
         "x" => {
             let force = a.flag("-f");

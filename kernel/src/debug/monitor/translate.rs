@@ -13,7 +13,6 @@ use crate::{print, println};
 use aarch64_cpu::registers::{Readable, MAIR_EL1, TCR_EL1, TTBR0_EL1, TTBR1_EL1};
 use alloc::format;
 use alloc::string::String;
-use alloc::vec::Vec;
 use vakern_mm::fmt::{Addr, Size};
 use vakern_mm::layout::{self, Region, LEVELS, PAGE_SHIFT, PAGE_SIZE, ROOT_LEVEL, VA_BITS};
 use vakern_mm::pte::{self, Kind, MemType};
@@ -43,10 +42,6 @@ The walk of the live tables for VA: which TTBR, then per level the descriptor
 VA bits it comes from, the entry's address (VA and PA), the descriptor decoded
 (type, output address, AP, UXN, PXN, AF, SH, nG, AttrIndx with its MAIR_EL1
 byte, contiguous hint), and where the walk stopped and why.";
-pub const BITS_HELP: &str = "\
-A picture of VA as the MMU splits it: the top bits that select TTBR0 or
-TTBR1, the table index for each level, and the offset inside the page, each
-field with its bit range and the level whose table it indexes.";
 
 /// Where the translation of `va` leads by the kernel's rules.
 fn rule_of(va: u64) -> Option<(&'static str, u64)> {
@@ -97,8 +92,10 @@ pub fn cmd_pa(va: u64) {
     }
     let unchecked = physaddr::virt_to_phys_nodebug(va);
     let reported = !physaddr::virt_addr_valid(va);
+    // The fast path's own test: bit 47 set picks the linear rule (see physaddr.rs).
+    let picked = if va >> 47 & 1 == 1 { "linear" } else { "image" };
     println!(
-        "unchecked __pa (the fast path: one bit picks the rule, no check) = {}{}",
+        "unchecked __pa (the fast path: bit 47 picks the {picked} rule, no check) = {}{}",
         Addr(unchecked),
         if rule.is_none() { "  <- silently wrong: no rule applies" } else { "" }
     );
@@ -169,7 +166,7 @@ pub fn cmd_lm_alias(typed: &str, va: u64) -> Result<(), String> {
 }
 
 /// Linux's name of a table level.
-fn level_name(level: u32) -> &'static str {
+pub(super) fn level_name(level: u32) -> &'static str {
     if level == ROOT_LEVEL {
         "PGD"
     } else {
@@ -178,7 +175,7 @@ fn level_name(level: u32) -> &'static str {
 }
 
 /// The VA bits `[hi:lo]` that index the table at `level`.
-fn index_bits(level: u32) -> (u32, u32) {
+pub(super) fn index_bits(level: u32) -> (u32, u32) {
     let lo = layout::level_size(level).trailing_zeros();
     let width = if level == ROOT_LEVEL { VA_BITS - lo } else { PAGE_SHIFT - 3 };
     (lo + width - 1, lo)
@@ -321,80 +318,4 @@ fn describe_attrs(d: u64, mair: u64) {
         bit(52),
         if bit(52) == 1 { " (one of an aligned group of entries mapping alike)" } else { "" }
     );
-}
-
-/// One field of the picture: bits `[hi:lo]`, its value, and two label lines.
-struct Field {
-    hi: u32,
-    lo: u32,
-    value: String,
-    what: String,
-    level: String,
-}
-
-pub fn cmd_bits(va: u64) {
-    let field = |hi: u32, lo: u32| (va >> lo) & (u64::MAX >> (63 - (hi - lo)));
-    let mut fields = Vec::new();
-    let top = field(63, VA_BITS);
-    let sel = match top {
-        0 => "TTBR0",
-        t if t == u64::MAX >> VA_BITS => "TTBR1",
-        _ => "neither",
-    };
-    fields.push(Field {
-        hi: 63,
-        lo: VA_BITS,
-        value: format!("{top:#x}"),
-        what: String::from(sel),
-        level: String::from("select"),
-    });
-    for level in ROOT_LEVEL..=3 {
-        let (hi, lo) = index_bits(level);
-        fields.push(Field {
-            hi,
-            lo,
-            value: format!("{}", field(hi, lo)),
-            what: format!("{} index", level_name(level)),
-            level: format!("level {level}"),
-        });
-    }
-    fields.push(Field {
-        hi: PAGE_SHIFT - 1,
-        lo: 0,
-        value: format!("{:#x}", field(PAGE_SHIFT - 1, 0)),
-        what: String::from("page offset"),
-        level: format!("{} page", Size(PAGE_SIZE)),
-    });
-    let widths: Vec<usize> = fields
-        .iter()
-        .map(|f| {
-            let range = format!("{}..{}", f.hi, f.lo).len();
-            range.max(f.value.len()).max(f.what.len()).max(f.level.len()) + 2
-        })
-        .collect();
-    println!("{} as the MMU splits it ({} pages, {}-bit VAs):", Addr(va), Size(PAGE_SIZE), VA_BITS);
-    let mut rule = String::from("+");
-    let (mut nums, mut vals, mut whats, mut levels) = (String::new(), String::from("|"), String::new(), String::new());
-    for (f, &w) in fields.iter().zip(&widths) {
-        let hi = format!("{}", f.hi);
-        let lo = format!("{}", f.lo);
-        nums += &format!(" {hi}{:pad$}{lo}", "", pad = w.saturating_sub(hi.len() + lo.len()));
-        rule += &"-".repeat(w);
-        rule.push('+');
-        vals += &format!("{:^w$}|", f.value);
-        whats += &format!(" {:<w$}", f.what);
-        levels += &format!(" {:<w$}", f.level);
-    }
-    println!("{nums}");
-    println!("{rule}");
-    println!("{vals}");
-    println!("{rule}");
-    println!("{whats}");
-    println!("{levels}");
-    let bin = |hi: u32, lo: u32| format!("{:0w$b}", field(hi, lo), w = (hi - lo + 1) as usize);
-    let parts: Vec<String> = fields.iter().map(|f| bin(f.hi, f.lo)).collect();
-    println!("binary: {}", parts.join(" "));
-    if sel == "neither" {
-        println!("bits [63:{VA_BITS}] are neither all zeros nor all ones: the address is not canonical");
-    }
 }
