@@ -274,7 +274,7 @@ fn numa_nodes_and_a_ram_hole() {
     has(
         &c,
         &[
-            "NUMA: several nodes in the device tree",
+            "NUMA: 2 nodes in the device tree",
             "NUMA: node 0: [mem 0x0000000040000000-0x000000005fffffff] 512 MiB",
             "NUMA: node 1: [mem 0x0000000080000000-0x000000009fffffff] 512 MiB",
             "__pa(0xffff_8000_3000_0000) = 0x0000_0000_7000_0000 (linear rule): a hole between RAM ranges (no RAM there)",

@@ -194,7 +194,7 @@ pub fn print_numa(emit: &mut dyn FnMut(core::fmt::Arguments)) {
         }
     }
     nodes[..n].sort_unstable();
-    emit(format_args!("NUMA: {} in the device tree", if n == 1 { "1 node" } else { "several nodes" }));
+    emit(format_args!("NUMA: {} {} in the device tree", n, if n == 1 { "node" } else { "nodes" }));
     for &node in &nodes[..n] {
         for (_, r) in numa.iter().flatten().filter(|(k, _)| *k == node) {
             line(emit, node, r);
