@@ -8,6 +8,8 @@
 //! | `ptdump` | dump the kernel page tables once boot is complete |
 //! | `bootstats` | print the cost of each boot phase in counter ticks |
 //! | `maxcpus=N` | bring up at most N CPUs, the boot CPU included (Linux's meaning) |
+//! | `kaslr_seed=N` | the KASLR seed (read by the early code, before this parser) |
+//! | `nokaslr` | no KASLR (read by the early code too) |
 //!
 //! Unknown options are listed in a warning and otherwise ignored, as Linux
 //! does; a malformed value of a known option is a warning too.
@@ -58,6 +60,8 @@ fn parse_inner(line: &str, warn: bool) -> Options<'_> {
                 _ if warn => pr_warn!("maxcpus: {:?} is not a number, ignored", v),
                 _ => {}
             },
+            // Used by the early KASLR code before this parser runs.
+            ("kaslr_seed", Some(_)) | ("nokaslr", None) => {}
             ("loglevel", Some(v)) => match v.parse::<u8>() {
                 Ok(n) if n <= 8 => o.loglevel = Some(n),
                 _ if warn => pr_warn!("loglevel: {:?} is not a level 0..8, ignored", v),
