@@ -133,3 +133,31 @@ fn vmalloc_exhaustion_selftest_on_128m() {
     has(&c, &["single-page areas, then \"out of memory\"", "selftest vmalloc-exhaust: PASS"]);
     assert!(!c.contains("left unused, "), "pages were lost:\n{c}");
 }
+
+// RAM edges off page boundaries, a 256-byte no-map region, a zero-size entry
+// beside good ones and a duplicated range: the kernel trims, rounds, skips
+// and merges as Linux's memblock does, warns about each in the memory table,
+// and boots.
+#[test]
+fn odd_memory_nodes_are_trimmed_rounded_skipped_and_merged() {
+    let memory = "\tmemory@40000010 {\n\t\tdevice_type = \"memory\";\n\t\treg = <0x00 0x40000010 0x00 0x3fffffe0>;\n\t};\n\
+\tmemory@50000000 {\n\t\tdevice_type = \"memory\";\n\t\treg = <0x00 0x50000000 0x00 0x00 0x00 0x50000000 0x00 0x1000000>;\n\t};\n\
+\treserved-memory {\n\t\t#address-cells = <0x02>;\n\t\t#size-cells = <0x02>;\n\t\tranges;\n\
+\t\tfw@4c000080 {\n\t\t\treg = <0x00 0x4c000080 0x00 0x100>;\n\t\t\tno-map;\n\t\t};\n\t};\n";
+    let dtb = custom_dtb("odd-memory", "1G", memory, "poweroff");
+    let out = boot(&raw(machine(), dtb), false);
+    out.expect_code(0).unwrap();
+    has(
+        &out.console,
+        &[
+            "memory@40000010 reg [0x0000_0000_4000_0010, 0x0000_0000_7fff_fff0): RAM trimmed to whole pages: \
+             [0x0000_0000_4000_1000, 0x0000_0000_7fff_f000)",
+            "memory@50000000 reg [0x0000_0000_5000_0000, 0x0000_0000_5000_0000): size zero: skipped",
+            "memory@50000000 reg [0x0000_0000_5000_0000, 0x0000_0000_5100_0000): overlaps RAM already listed: merged",
+            "fw@4c000080 reg [0x0000_0000_4c00_0080, 0x0000_0000_4c00_0180): reservation rounded out to whole pages: \
+             [0x0000_0000_4c00_0000, 0x0000_0000_4c00_1000)",
+            "0x0000_0000_4000_1000 0x0000_0000_7fff_f000",
+            "Boot complete.",
+        ],
+    );
+}

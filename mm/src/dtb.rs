@@ -28,6 +28,57 @@ pub const MAX_RAM_RANGES: usize = 64;
 pub const MAX_CPUS: usize = 8;
 /// Most reservations kept.
 pub const MAX_RESERVED: usize = 64;
+/// Most adjustments recorded for the boot log (later ones still happen).
+pub const MAX_ADJUSTMENTS: usize = 16;
+
+/// What the parse changed in a range the tree gave, the way Linux's
+/// memblock treats the same input: RAM is trimmed inward to whole pages,
+/// reservations are rounded outward to whole pages, empty entries are
+/// skipped and overlapping RAM entries are merged. Each is a warning in the
+/// boot log, not a reason to refuse the tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdjustKind {
+    /// A RAM range trimmed inward to page boundaries (gone if nothing was left).
+    RamTrimmed,
+    /// A reservation rounded outward to page boundaries.
+    ReservationRounded,
+    /// An entry of size zero, skipped.
+    ZeroSizeSkipped,
+    /// A RAM range overlapping an earlier one, merged with it.
+    RamMerged,
+}
+
+/// One change the parse made, with the node whose `reg` it came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Adjustment {
+    /// What was done.
+    pub kind: AdjustKind,
+    /// The node (`/memreserve/` for the header's reservation block).
+    pub node: NodeName,
+    /// The range as the tree gave it.
+    pub given: Range,
+    /// The range kept (empty if none).
+    pub kept: Range,
+}
+
+impl core::fmt::Display for Adjustment {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        use crate::fmt::Addr;
+        let (g, k) = (self.given, self.kept);
+        write!(f, "{} reg [{}, {}): ", self.node.as_str(), Addr(g.base), Addr(g.end))?;
+        match self.kind {
+            AdjustKind::RamTrimmed if k.base >= k.end => {
+                write!(f, "RAM smaller than a page once trimmed to pages: skipped")
+            }
+            AdjustKind::RamTrimmed => write!(f, "RAM trimmed to whole pages: [{}, {})", Addr(k.base), Addr(k.end)),
+            AdjustKind::ReservationRounded => {
+                write!(f, "reservation rounded out to whole pages: [{}, {})", Addr(k.base), Addr(k.end))
+            }
+            AdjustKind::ZeroSizeSkipped => write!(f, "size zero: skipped"),
+            AdjustKind::RamMerged => write!(f, "overlaps RAM already listed: merged"),
+        }
+    }
+}
 
 /// A device tree whose header and structure block have been checked.
 #[derive(Clone, Copy)]
@@ -177,9 +228,25 @@ pub struct MemoryInfo<'a> {
     pub cpus: [u64; MAX_CPUS],
     /// How many of `cpus` are valid.
     pub ncpus: usize,
+    /// What the parse changed (the first [`MAX_ADJUSTMENTS`]).
+    pub adjustments: [Option<Adjustment>; MAX_ADJUSTMENTS],
+    /// How many changes there were in all.
+    pub nadjustments: usize,
 }
 
 impl MemoryInfo<'_> {
+    /// Iterate over the changes the parse made.
+    pub fn adjustments(&self) -> impl Iterator<Item = &Adjustment> + '_ {
+        self.adjustments.iter().flatten()
+    }
+
+    fn adjusted(&mut self, kind: AdjustKind, node: &str, given: Range, kept: Range) {
+        if let Some(slot) = self.adjustments.get_mut(self.nadjustments) {
+            *slot = Some(Adjustment { kind, node: NodeName::new(node), given, kept });
+        }
+        self.nadjustments += 1;
+    }
+
     /// Iterate over the reservations.
     pub fn reservations(&self) -> impl Iterator<Item = &Reservation> + '_ {
         self.reserved.iter().flatten()
@@ -245,14 +312,30 @@ fn decode_reg(
     Ok(())
 }
 
-fn check_range(base: u64, size: u64) -> Result<Range, DtbError> {
+/// `[base, base + size)` if it wraps nowhere and ends inside 48 bits;
+/// `None` for size zero.
+fn check_range(base: u64, size: u64) -> Result<Option<Range>, DtbError> {
     if size == 0 {
-        return Err(DtbError::ZeroSizeRange { base });
+        return Ok(None);
     }
     match Range::new(base, size) {
-        Some(r) if r.end <= 1 << 48 => Ok(r),
+        Some(r) if r.end <= 1 << 48 => Ok(Some(r)),
         _ => Err(DtbError::RangeTooHigh { base, size }),
     }
+}
+
+const PAGE: u64 = crate::layout::PAGE_SIZE;
+
+/// `r` trimmed inward to whole pages (empty if no page is whole).
+fn trim_to_pages(r: Range) -> Range {
+    let base = r.base.div_ceil(PAGE) * PAGE;
+    let end = r.end / PAGE * PAGE;
+    Range { base, end: end.max(base) }
+}
+
+/// `r` rounded outward to whole pages (saturating at the top of the space).
+fn round_to_pages(r: Range) -> Range {
+    Range { base: r.base / PAGE * PAGE, end: r.end.div_ceil(PAGE).saturating_mul(PAGE) }
 }
 
 /// Read every enabled memory node (any node named `memory`/`memory@…` under
@@ -269,6 +352,8 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
         psci_method: None,
         cpus: [0; MAX_CPUS],
         ncpus: 0,
+        adjustments: [None; MAX_ADJUSTMENTS],
+        nadjustments: 0,
     };
     let mut raw: [Range; MAX_RAM_RANGES] = [Range::default(); MAX_RAM_RANGES];
     let empty =
@@ -338,12 +423,27 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
                 if is_memory && !node.disabled {
                     if let Some(reg) = node.reg {
                         decode_reg(reg, parent.child_cells, node.name, |b, s| {
-                            let r = check_range(b, s)?;
+                            let Some(given) = check_range(b, s)? else {
+                                info.adjusted(
+                                    AdjustKind::ZeroSizeSkipped,
+                                    node.name,
+                                    Range { base: b, end: b },
+                                    Range::default(),
+                                );
+                                return Ok(());
+                            };
+                            let r = trim_to_pages(given);
+                            if r != given {
+                                info.adjusted(AdjustKind::RamTrimmed, node.name, given, r);
+                            }
+                            if r.base >= r.end {
+                                return Ok(());
+                            }
                             if info.ram_entries == MAX_RAM_RANGES {
                                 return Err(DtbError::TooManyRanges);
                             }
-                            if let Some(o) = raw[..info.ram_entries].iter().find(|o| o.overlaps(&r)) {
-                                return Err(DtbError::OverlappingRanges { a: *o, b: r });
+                            if raw[..info.ram_entries].iter().any(|o| o.overlaps(&r)) {
+                                info.adjusted(AdjustKind::RamMerged, node.name, given, r);
                             }
                             raw[info.ram_entries] = r;
                             info.ram_entries += 1;
@@ -356,7 +456,19 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
                         let kind =
                             if node.no_map { ReservedKind::NoMap(name) } else { ReservedKind::ReservedMemory(name) };
                         decode_reg(reg, parent.child_cells, node.name, |b, s| {
-                            let r = check_range(b, s)?;
+                            let Some(given) = check_range(b, s)? else {
+                                info.adjusted(
+                                    AdjustKind::ZeroSizeSkipped,
+                                    node.name,
+                                    Range { base: b, end: b },
+                                    Range::default(),
+                                );
+                                return Ok(());
+                            };
+                            let r = round_to_pages(given);
+                            if r != given {
+                                info.adjusted(AdjustKind::ReservationRounded, node.name, given, r);
+                            }
                             info.reserve(r, kind)
                         })?;
                     }
@@ -370,7 +482,11 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
     }
     for (base, size) in dtb.mem_reservations() {
         if size > 0 {
-            let r = Range::new(base, size).ok_or(DtbError::RangeTooHigh { base, size })?;
+            let given = Range::new(base, size).ok_or(DtbError::RangeTooHigh { base, size })?;
+            let r = round_to_pages(given);
+            if r != given {
+                info.adjusted(AdjustKind::ReservationRounded, "/memreserve/", given, r);
+            }
             info.reserve(r, ReservedKind::MemReserve)?;
         }
     }
