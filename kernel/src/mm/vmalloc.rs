@@ -7,12 +7,12 @@
 //! one into `swapper_pg_dir` through the linear map (`mmu::LinearTables`).
 //!
 //! Running out is an error, never a panic: no pages, no room on the heap
-//! for the bookkeeping, or no virtual space give [`VmError::NoMemory`] with
-//! everything taken so far given back. Unmapping also gives back every
+//! for the bookkeeping (which may fill at most half the heap), or no virtual
+//! space give [`VmError::NoMemory`] with everything taken so far given back. Unmapping also gives back every
 //! level-3 table it leaves empty, so freeing a large area leaves no page
 //! behind every 2 MiB.
 
-use crate::mm::page_alloc;
+use crate::mm::{heap, page_alloc};
 use crate::mm::physaddr::{self, image_bounds, PhysAddr, VirtAddr};
 use crate::mm::table_access::LinearTables;
 use crate::mm::tlbflush;
@@ -145,6 +145,22 @@ fn release_va(v: &mut Vmalloc, r: Range) {
     }
 }
 
+/// Refuse bookkeeping that would take the heap past half full: what vmalloc
+/// keeps there (the areas and their page lists) then always leaves room for
+/// a copy of it ([`areas`], which the monitor lists) and for everything else
+/// on the heap, so running vmalloc dry never starves the rest of the kernel.
+fn heap_allows(v: &Vmalloc, pages: u64) -> Result<(), VmError> {
+    let (used, free) = heap::usage();
+    let mut need = pages as usize * core::mem::size_of::<PhysAddr>();
+    if v.areas.len() == v.areas.capacity() {
+        need += (v.areas.capacity().max(4)) * core::mem::size_of::<Area>();
+    }
+    if used + need > (used + free) / 2 {
+        return Err(VmError::NoMemory);
+    }
+    Ok(())
+}
+
 /// Map `size / PAGE_SIZE` fresh pages at `va`; on failure undo everything
 /// (pages, mappings, tables) and give the error.
 fn populate_area(va: u64, size: u64) -> Result<Vec<PhysAddr>, VmError> {
@@ -181,6 +197,7 @@ pub fn vmalloc(size: u64) -> Result<VirtAddr, VmError> {
     let size = layout::align_up(size, PAGE_SIZE);
     let mut guard = VMALLOC.lock();
     let v = guard.as_mut().expect("vmalloc used before init");
+    heap_allows(v, size / PAGE_SIZE)?;
     v.areas.try_reserve(1).map_err(|_| VmError::NoMemory)?;
     let va = reserve_va(v, size)?;
     match populate_area(va, size) {
@@ -203,6 +220,7 @@ pub fn vmalloc_stack(size: u64) -> Result<VirtAddr, VmError> {
     }
     let mut guard = VMALLOC.lock();
     let v = guard.as_mut().expect("vmalloc used before init");
+    heap_allows(v, size / PAGE_SIZE)?;
     v.areas.try_reserve(1).map_err(|_| VmError::NoMemory)?;
     let base = reserve_va(v, size + PAGE_SIZE)?;
     let va = base + PAGE_SIZE;
