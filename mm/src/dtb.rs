@@ -314,13 +314,13 @@ fn decode_reg(
 
 /// `[base, base + size)` if it wraps nowhere and ends inside 48 bits;
 /// `None` for size zero.
-fn check_range(base: u64, size: u64) -> Result<Option<Range>, DtbError> {
+fn check_range(node: &str, base: u64, size: u64) -> Result<Option<Range>, DtbError> {
     if size == 0 {
         return Ok(None);
     }
     match Range::new(base, size) {
         Some(r) if r.end <= 1 << 48 => Ok(Some(r)),
-        _ => Err(DtbError::RangeTooHigh { base, size }),
+        _ => Err(DtbError::RangeTooHigh { node: NodeName::new(node), base, size }),
     }
 }
 
@@ -423,7 +423,7 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
                 if is_memory && !node.disabled {
                     if let Some(reg) = node.reg {
                         decode_reg(reg, parent.child_cells, node.name, |b, s| {
-                            let Some(given) = check_range(b, s)? else {
+                            let Some(given) = check_range(node.name, b, s)? else {
                                 info.adjusted(
                                     AdjustKind::ZeroSizeSkipped,
                                     node.name,
@@ -456,7 +456,7 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
                         let kind =
                             if node.no_map { ReservedKind::NoMap(name) } else { ReservedKind::ReservedMemory(name) };
                         decode_reg(reg, parent.child_cells, node.name, |b, s| {
-                            let Some(given) = check_range(b, s)? else {
+                            let Some(given) = check_range(node.name, b, s)? else {
                                 info.adjusted(
                                     AdjustKind::ZeroSizeSkipped,
                                     node.name,
@@ -482,7 +482,11 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
     }
     for (base, size) in dtb.mem_reservations() {
         if size > 0 {
-            let given = Range::new(base, size).ok_or(DtbError::RangeTooHigh { base, size })?;
+            let given = Range::new(base, size).ok_or(DtbError::RangeTooHigh {
+                node: NodeName::new("/memreserve/"),
+                base,
+                size,
+            })?;
             let r = round_to_pages(given);
             if r != given {
                 info.adjusted(AdjustKind::ReservationRounded, "/memreserve/", given, r);

@@ -429,7 +429,11 @@ fn bad_ranges() {
     // Beyond 48 bits, and wrapping past 2^64.
     for (base, size) in [(1u64 << 48, 0x1000), ((1 << 48) - 0x1000, 0x2000), (0xffff_ffff_ffff_f000, 0x2000)] {
         let blob = simple_tree(&[(base, size)]);
-        assert_eq!(parse(&blob).err(), Some(DtbError::RangeTooHigh { base, size }));
+        let e = parse(&blob).err();
+        assert!(
+            matches!(e, Some(DtbError::RangeTooHigh { base: b, size: s, node }) if (b, s) == (base, size) && node.as_str().starts_with("memory")),
+            "{e:?}"
+        );
     }
 
     // The same checks apply to /reserved-memory children.
@@ -710,7 +714,10 @@ fn error_messages_name_the_problem() {
         (DtbError::BadReg(node), &["memory@40000000", "reg"]),
         (DtbError::NoMemory, &["no memory", "RAM"]),
         (DtbError::ZeroSizeRange { base: 0x9000_0000 }, &["0x90000000", "size zero"]),
-        (DtbError::RangeTooHigh { base: 1 << 48, size: 0x1000 }, &["0x1000000000000", "48-bit"]),
+        (
+            DtbError::RangeTooHigh { node: NodeName::new("memory@1000000000000"), base: 1 << 48, size: 0x1000 },
+            &["node \"memory@1000000000000\": reg range", "0x1000000000000", "48-bit"],
+        ),
         (
             DtbError::OverlappingRanges { a: r(0x4000_0000, 0x8000_0000), b: r(0x7000_0000, 0xb000_0000) },
             &["overlap", "0x40000000", "0x80000000", "0x70000000", "0xb0000000"],
