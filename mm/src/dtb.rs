@@ -9,15 +9,21 @@
 //! The header and the structure block are checked and walked by
 //! [`fdt_walk`](crate::fdt_walk), the walker the early KASLR scan uses too;
 //! this module adds the UTF-8 checks of names and reads memory, CPUs and
-//! `/chosen` from the tokens. (The `fdt` crate was tried and is not used:
-//! see the README, and mm/tests/fdt_crate.rs for where it fails.)
+//! `/chosen` from the tokens. Ranges that are not whole pages, empty or
+//! overlapping are adjusted rather than refused ([`Adjustment`]). (The `fdt`
+//! crate was tried and is not used: see the README, and
+//! mm/tests/fdt_crate.rs for where it fails.) The file is over 400 lines
+//! because memory, reservations, CPUs and `/chosen` are read in one walk
+//! with one stack of node frames, each rule next to the others.
 
 use crate::ranges::{Range, RangeError, RangeSet};
 
 use crate::fdt_walk::{be32, be64, Header, RawToken, Walker};
 pub use crate::fdt_walk::{header_total_size, FDT_MAGIC};
+pub use adjust::{AdjustKind, Adjustment};
 pub use error::{DtbError, NodeName};
 
+mod adjust;
 mod error;
 
 /// Deepest node nesting accepted.
@@ -30,55 +36,6 @@ pub const MAX_CPUS: usize = 8;
 pub const MAX_RESERVED: usize = 64;
 /// Most adjustments recorded for the boot log (later ones still happen).
 pub const MAX_ADJUSTMENTS: usize = 16;
-
-/// What the parse changed in a range the tree gave, the way Linux's
-/// memblock treats the same input: RAM is trimmed inward to whole pages,
-/// reservations are rounded outward to whole pages, empty entries are
-/// skipped and overlapping RAM entries are merged. Each is a warning in the
-/// boot log, not a reason to refuse the tree.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AdjustKind {
-    /// A RAM range trimmed inward to page boundaries (gone if nothing was left).
-    RamTrimmed,
-    /// A reservation rounded outward to page boundaries.
-    ReservationRounded,
-    /// An entry of size zero, skipped.
-    ZeroSizeSkipped,
-    /// A RAM range overlapping an earlier one, merged with it.
-    RamMerged,
-}
-
-/// One change the parse made, with the node whose `reg` it came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Adjustment {
-    /// What was done.
-    pub kind: AdjustKind,
-    /// The node (`/memreserve/` for the header's reservation block).
-    pub node: NodeName,
-    /// The range as the tree gave it.
-    pub given: Range,
-    /// The range kept (empty if none).
-    pub kept: Range,
-}
-
-impl core::fmt::Display for Adjustment {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        use crate::fmt::Addr;
-        let (g, k) = (self.given, self.kept);
-        write!(f, "{} reg [{}, {}): ", self.node.as_str(), Addr(g.base), Addr(g.end))?;
-        match self.kind {
-            AdjustKind::RamTrimmed if k.base >= k.end => {
-                write!(f, "RAM smaller than a page once trimmed to pages: skipped")
-            }
-            AdjustKind::RamTrimmed => write!(f, "RAM trimmed to whole pages: [{}, {})", Addr(k.base), Addr(k.end)),
-            AdjustKind::ReservationRounded => {
-                write!(f, "reservation rounded out to whole pages: [{}, {})", Addr(k.base), Addr(k.end))
-            }
-            AdjustKind::ZeroSizeSkipped => write!(f, "size zero: skipped"),
-            AdjustKind::RamMerged => write!(f, "overlaps RAM already listed: merged"),
-        }
-    }
-}
 
 /// A device tree whose header and structure block have been checked.
 #[derive(Clone, Copy)]
