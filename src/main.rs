@@ -9,6 +9,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
 use vakern::image::{self, Flavour};
 use vakern::qemu::{DtbSource, Kaslr, Machine};
+use vakern::mm::flavour::{Granule, Layout, Version, DEFAULT, FLAVOURS};
 use vakern::tools;
 
 /// The launcher's own exit codes, above the kernel's.
@@ -98,6 +99,17 @@ struct Cli {
     /// Build with the debug_virtual feature (checked translations)
     #[arg(long, verbatim_doc_comment, help_heading = "Kernel")]
     debug_virtual: bool,
+    /// The arm64 Linux version whose address layout and translation rules
+    /// the kernel is built with: 4.10 (linear map in the top half, bit test)
+    /// or 6.12 (linear map in the bottom half, range check)
+    #[arg(long, verbatim_doc_comment, value_name = "VERSION", default_value = "4.10", help_heading = "Layout")]
+    layout: String,
+    /// Translation granule: 4K, 16K or 64K
+    #[arg(long, verbatim_doc_comment, value_name = "SIZE", default_value = "4K", help_heading = "Layout")]
+    page_size: String,
+    /// VA_BITS (default 48); see the flavours below
+    #[arg(long, verbatim_doc_comment, value_name = "N", default_value_t = 48, help_heading = "Layout")]
+    va_bits: u32,
 
     /// Pass FILE with QEMU's -dtb (QEMU rewrites memory and /chosen)
     #[arg(long, verbatim_doc_comment, value_name = "FILE", group = "tree", help_heading = "Device tree")]
@@ -154,9 +166,30 @@ struct Args {
     gdb_attach: bool,
 }
 
-/// The command-line parser, with the exit codes after the options.
+/// The flavour section of `--help`: every flavour that builds, from the
+/// table the kernel is built from.
+fn flavours() -> String {
+    let mut s = String::from("Layout flavours (--layout VERSION --page-size SIZE --va-bits N):\n");
+    for v in Version::ALL {
+        let names: Vec<String> =
+            FLAVOURS.iter().filter(|l| l.version() == v).map(|l| l.to_string()).collect();
+        s += &format!("  {}\n", names.join("  "));
+    }
+    s += &format!("Default: {}. Each flavour is its own build (target/kernel/<flavour>).\n\n", DEFAULT);
+    s
+}
+
+/// The command-line parser, with the flavours and the exit codes after the options.
 fn command() -> clap::Command {
-    Cli::command().after_help(exit_codes())
+    Cli::command().after_help(flavours() + &exit_codes())
+}
+
+/// The layout flavour the three layout options name, or why there is none.
+fn layout_of(version: &str, page_size: &str, va_bits: u32) -> Result<Layout, String> {
+    let v = Version::from_name(version).map_err(|e| format!("--layout {version}: {e}"))?;
+    let g = Granule::from_name(page_size).map_err(|e| format!("--page-size {page_size}: {e}"))?;
+    vakern::mm::flavour::flavour(v, g, va_bits)
+        .map_err(|e| format!("no flavour {version}-{page_size}-{va_bits}: {e}"))
 }
 
 /// Parse `argv` (without the program name). `Err` carries the exit code and
@@ -212,9 +245,10 @@ fn settle(cli: Cli) -> Result<Args, String> {
     let batch = cli.poweroff || cli.test.is_some();
     m.timeout = Duration::from_secs(cli.timeout.unwrap_or(default_timeout(batch, m.icount, m.smp)));
     m.validate()?;
+    let layout = layout_of(&cli.layout, &cli.page_size, cli.va_bits)?;
     Ok(Args {
         machine: m,
-        flavour: Flavour { debug_virtual: cli.debug_virtual },
+        flavour: Flavour { layout, debug_virtual: cli.debug_virtual },
         print_cmd: cli.print_cmd,
         build_only: cli.build_only,
         gdb_attach: cli.gdb.is_some(),

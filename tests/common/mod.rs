@@ -15,7 +15,7 @@ pub fn kernel(debug_virtual: bool) -> Kernel {
     if let Err(e) = vakern::tools::ensure_all() {
         panic!("{e}");
     }
-    image::build_once(Flavour { debug_virtual }).unwrap_or_else(|e| panic!("{e}"))
+    image::build_once(Flavour::default_layout(debug_virtual)).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The timeout of every test boot: a boot takes well under a second alone,

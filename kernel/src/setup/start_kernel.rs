@@ -48,6 +48,17 @@ pub unsafe extern "C" fn start_kernel(
     printk::console_init(unsafe { Pl011::new(fix_to_virt(FixSlot::EarlyCon)) });
 
     pr_info!("vakern {}: arm64 virtual/physical address model", env!("CARGO_PKG_VERSION"));
+    let l = vakern_mm::layout::ACTIVE;
+    pr_info!(
+        "Layout flavour {}: Linux {} layout, {} pages, VA_BITS={}, {} levels from level {}, PAGE_OFFSET {}",
+        l,
+        l.version().name(),
+        l.granule().name(),
+        l.va_bits(),
+        l.levels(),
+        l.root_level(),
+        Addr(l.page_offset())
+    );
     pr_info!(
         "Entered at EL{}{}; running at EL1 with the MMU on",
         entry_el,
