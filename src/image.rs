@@ -17,9 +17,9 @@
 use crate::elf::{relocation_name, Elf, RelocationType, Section, SHT_RELA};
 use crate::tools::project_root;
 use object::elf as abi;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use vakern_mm::flavour::Layout;
 

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
 use vakern::image::{self, Flavour};
-use vakern::qemu::{DtbSource, Kaslr, Machine};
 use vakern::mm::flavour::{Granule, Layout, Version, DEFAULT, FLAVOURS};
+use vakern::qemu::{DtbSource, Kaslr, Machine};
 use vakern::tools;
 
 /// The launcher's own exit codes, above the kernel's.
@@ -171,8 +171,7 @@ struct Args {
 fn flavours() -> String {
     let mut s = String::from("Layout flavours (--layout VERSION --page-size SIZE --va-bits N):\n");
     for v in Version::ALL {
-        let names: Vec<String> =
-            FLAVOURS.iter().filter(|l| l.version() == v).map(|l| l.to_string()).collect();
+        let names: Vec<String> = FLAVOURS.iter().filter(|l| l.version() == v).map(|l| l.to_string()).collect();
         s += &format!("  {}\n", names.join("  "));
     }
     s += &format!("Default: {}. Each flavour is its own build (target/kernel/<flavour>).\n\n", DEFAULT);
@@ -188,8 +187,7 @@ fn command() -> clap::Command {
 fn layout_of(version: &str, page_size: &str, va_bits: u32) -> Result<Layout, String> {
     let v = Version::from_name(version).map_err(|e| format!("--layout {version}: {e}"))?;
     let g = Granule::from_name(page_size).map_err(|e| format!("--page-size {page_size}: {e}"))?;
-    vakern::mm::flavour::flavour(v, g, va_bits)
-        .map_err(|e| format!("no flavour {version}-{page_size}-{va_bits}: {e}"))
+    vakern::mm::flavour::flavour(v, g, va_bits).map_err(|e| format!("no flavour {version}-{page_size}-{va_bits}: {e}"))
 }
 
 /// Parse `argv` (without the program name). `Err` carries the exit code and
