@@ -155,10 +155,15 @@ struct Cli {
     /// Build and check the Image, do not boot
     #[arg(long, verbatim_doc_comment, help_heading = "Running")]
     build_only: bool,
+    /// Print the flavour's layout table, which VA bits index which table
+    /// level, and __pa of three addresses; build and boot nothing
+    #[arg(long, verbatim_doc_comment, help_heading = "Layout")]
+    show_layout: bool,
 }
 
 /// What the launcher does, once the options are checked.
 struct Args {
+    show_layout: bool,
     machine: Machine,
     flavour: Flavour,
     print_cmd: bool,
@@ -245,6 +250,7 @@ fn settle(cli: Cli) -> Result<Args, String> {
     m.validate()?;
     let layout = layout_of(&cli.layout, &cli.page_size, cli.va_bits)?;
     Ok(Args {
+        show_layout: cli.show_layout,
         machine: m,
         flavour: Flavour { layout, debug_virtual: cli.debug_virtual },
         print_cmd: cli.print_cmd,
@@ -291,6 +297,68 @@ fn run_gdb(elf: &std::path::Path, port: u16, qemu: &mut std::process::Child) -> 
     }
 }
 
+/// `--show-layout`: the flavour as its own `mm` code computes it, for RAM at
+/// PA 0x4000_0000 and the Image loaded at 0x4020_0000 (QEMU virt), on a
+/// CPU with and without 52-bit VAs where the flavour has them.
+fn show_layout(l: &Layout) -> String {
+    use vakern::mm::fmt::Addr;
+    use vakern::mm::layout::Placement;
+    const DRAM: u64 = 0x4000_0000;
+    const LOAD: u64 = 0x4020_0000;
+    let mut s = format!(
+        "{l}: Linux {} layout, {} pages, VA_BITS={}, {} levels (root at level {}), PAGE_OFFSET {}, PAGE_END {}\n",
+        l.version().name(),
+        l.granule().name(),
+        l.va_bits(),
+        l.levels(),
+        l.root_level(),
+        Addr(l.page_offset()),
+        if l.page_end() == 0 { "2^64".to_string() } else { Addr(l.page_end()).to_string() }
+    );
+    s += "VA bits: ";
+    for level in l.root_level()..=3 {
+        let lo = l.level_shift(level);
+        let hi = if level == l.root_level() { l.va_bits() - 1 } else { l.level_shift(level - 1) - 1 };
+        s += &format!("[{hi}:{lo}] L{level} ({} entries)  ", l.entries(level));
+    }
+    s += &format!("[{}:0] offset in the page\n", l.page_shift() - 1);
+    let mut vabits = vec![l.va_bits()];
+    if l.has_vabits_actual() {
+        vabits.push(l.va_bits_min());
+    }
+    for va in vabits {
+        let memstart = l.memstart_addr(DRAM, va);
+        let kimage_voffset = l.kimage_vaddr().wrapping_sub(LOAD);
+        s += &format!(
+            "vabits_actual={va}: linear map from {}, memstart_addr {}\n",
+            Addr(l.linear_start(va)),
+            Addr(memstart)
+        );
+        let at = Placement {
+            text: l.kimage_vaddr(),
+            end: l.kimage_vaddr() + (2 << 20),
+            linear_end: l.linear_start(va) + (1 << 30),
+        };
+        for r in l.layout_rows(&at, va) {
+            let end = if r.end == 0 { "2^64".to_string() } else { Addr(r.end).to_string() };
+            s += &format!("  {:>9} : {} - {}\n", r.name.trim(), Addr(r.start), end);
+        }
+        for (what, v) in [
+            ("linear map + 0x1000", l.linear_start(va) + 0x1000),
+            ("_text + 0x1000", l.kimage_vaddr() + 0x1000),
+            ("user, bit 47 set", 0x0000_8000_0000_1000),
+        ] {
+            let rule = if l.lm_test(v) { "linear rule" } else { "image rule" };
+            s += &format!(
+                "  __pa({}) = {} ({rule}; {what})\n",
+                Addr(v),
+                Addr(l.virt_to_phys(v, memstart, kimage_voffset))
+            );
+        }
+    }
+    s
+}
+
 fn main() -> ExitCode {
     let args = match parse(std::env::args().skip(1)) {
         Ok(a) => a,
@@ -303,6 +371,10 @@ fn main() -> ExitCode {
             return ExitCode::from(status);
         }
     };
+    if args.show_layout {
+        print!("{}", show_layout(&args.flavour.layout));
+        return ExitCode::SUCCESS;
+    }
     let kernel = match image::build(args.flavour, false) {
         Ok(k) => k,
         Err(e) => {
