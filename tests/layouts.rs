@@ -206,3 +206,18 @@ fn unchecked_translation_is_branch_free_in_6_12(f: &str) {
     let max = if f == "probe_pa" { 6 } else { 4 };
     assert!(s.body <= max, "{f} is {} instructions, more than {max}:\n{s}", s.body);
 }
+
+/// Each flavour's build writes its own layout table for the GDB helpers,
+/// next to its own ELF.
+#[test]
+fn each_build_writes_its_own_gdb_layout_table() {
+    for name in ["4.10-4K-48", V612] {
+        let l = layout(name);
+        let elf = kernel_in(name, false).elf;
+        let path = elf.parent().unwrap().join(vakern::gdb_layout::FILE_NAME);
+        let j = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(j.contains(&format!("\"flavour\": \"{name}\"")), "{name}: {j}");
+        assert!(j.contains(&format!("\"PAGE_OFFSET\": \"{:#x}\"", l.page_offset())), "{name}: {j}");
+        assert!(j.contains(&format!("\"KIMAGE_VADDR\": \"{:#x}\"", l.kimage_vaddr())), "{name}: {j}");
+    }
+}
