@@ -24,6 +24,12 @@
 //! Without the feature the same calls are the bare arithmetic of
 //! `vakern_mm::addr`, inlined: no call and no branch to a check. The checks
 //! themselves are in `physaddr/debug_virtual.rs`.
+//!
+//! The file is over 400 lines because every translation keeps its Linux
+//! name, alias and caller-tracking wrapper next to the rule it applies, and
+//! the unchecked `__pa` has one hand-scheduled form per Linux version (4.10's
+//! bit test, 6.12's range check for fixed and for 52-bit VAs); splitting them
+//! apart would separate each rule from the only code that states it.
 
 use crate::arch::sections::{_end, _text};
 #[cfg(feature = "debug_virtual")]
