@@ -59,9 +59,9 @@ const TGRAN_MIN: u64 = if matches!(ACTIVE.granule(), Granule::K16) { 1 } else { 
 const TGRAN_MAX: u64 = if matches!(ACTIVE.granule(), Granule::K16) { 15 } else { 7 };
 // The stub's test agrees with the host-tested decoding for every field value.
 const _: () = {
-    let mut v = 0;
+    let mut v: u64 = 0;
     while v < 16 {
-        let ok = v >= TGRAN_MIN && v <= TGRAN_MAX;
+        let ok = v.wrapping_sub(TGRAN_MIN) <= TGRAN_MAX - TGRAN_MIN;
         assert!(ok == cpufeat::has_granule(v << TGRAN_SHIFT, ACTIVE.granule()));
         v += 1;
     }
