@@ -581,4 +581,48 @@ mod tests {
         let a = args(&[]).unwrap_or_else(|e| panic!("{}", e.1));
         assert_eq!((a.machine.ram.as_str(), a.machine.smp, a.machine.kaslr), ("1G", 1, Kaslr::Off));
     }
+
+    #[test]
+    fn layout_flags_pick_a_flavour_or_say_why() {
+        let name = |a: &[&str]| args(a).map(|x| x.flavour.layout.to_string()).map_err(|e| e.0);
+        assert_eq!(name(&[]), Ok("4.10-4K-48".to_string()));
+        assert_eq!(name(&["--layout", "6.12"]), Ok("6.12-4K-48".to_string()));
+        assert_eq!(name(&["--layout", "6.12", "--page-size", "64K", "--va-bits", "52"]), Ok("6.12-64K-52".to_string()));
+        assert_eq!(name(&["--page-size", "16k", "--va-bits", "47"]), Ok("4.10-16K-47".to_string()));
+        for bad in [
+            &["--layout", "4.10", "--page-size", "64K", "--va-bits", "52"][..],
+            &["--page-size", "4K", "--va-bits", "42"],
+            &["--layout", "5.4"],
+            &["--page-size", "8K"],
+        ] {
+            let Err((code, text)) = args(bad) else { panic!("{bad:?} was accepted") };
+            assert_eq!(code, code::USAGE, "{bad:?}");
+            assert!(text.contains("--layout") || text.contains("--page-size") || text.contains("no flavour"), "{text}");
+        }
+        let Err((_, text)) = args(&["--layout", "4.10", "--page-size", "64K", "--va-bits", "52"]) else {
+            unreachable!()
+        };
+        assert!(text.contains("Linux 4.10 has no 52-bit VAs"), "{text}");
+        let Err((0, help)) = args(&["--help"]) else { panic!("--help is not help") };
+        for l in vakern::mm::flavour::FLAVOURS {
+            assert!(help.contains(&l.to_string()), "--help does not list {l}");
+        }
+    }
+
+    #[test]
+    fn show_layout_prints_the_flavours_own_numbers() {
+        let l = vakern::mm::flavour::parse("6.12-64K-52").unwrap();
+        let s = show_layout(&l);
+        assert!(s.contains("VA bits: [51:42] L1 (1024 entries)  [41:29] L2 (8192 entries)"), "{s}");
+        assert!(s.contains("vabits_actual=52: linear map from 0xfff0_0000_0000_0000"), "{s}");
+        assert!(
+            s.contains(&format!(
+                "vabits_actual=48: linear map from 0xffff_0000_0000_0000, memstart_addr {}",
+                vakern::mm::fmt::Addr(l.memstart_addr(0x4000_0000, 48))
+            )),
+            "{s}"
+        );
+        let old = show_layout(&vakern::mm::flavour::DEFAULT);
+        assert!(old.contains("__pa(0x0000_8000_0000_1000) = 0x0000_0000_4000_1000 (linear rule"), "{old}");
+    }
 }
