@@ -221,3 +221,15 @@ fn each_build_writes_its_own_gdb_layout_table() {
         assert!(j.contains(&format!("\"KIMAGE_VADDR\": \"{:#x}\"", l.kimage_vaddr())), "{name}: {j}");
     }
 }
+
+/// RAM wholly above the CPU's physical address size (cortex-a72: 44 bits)
+/// stops the boot with exit code 6 and names both.
+#[test]
+fn ram_beyond_the_pa_range_stops_with_exit_6() {
+    let mem =
+        "\tmemory@100000000000 {\n\t\tdevice_type = \"memory\";\n\t\treg = <0x1000 0x00 0x00 0x40000000>;\n\t};\n";
+    let dtb = custom_dtb("all-beyond-pa", "1G", mem, "poweroff");
+    let out = raw(machine(), dtb).run(&kernel(false).image).unwrap();
+    out.expect_code(6).unwrap_or_else(|e| panic!("{e}"));
+    has(&out.console, &["CPU check: RAM ends at 0x0000_1000_4000_0000, above the CPU's 44-bit physical address space"]);
+}
