@@ -9,7 +9,8 @@
 //! Options: `--runs N` (boots per configuration, default 9),
 //! `--skip-build-times` (leave out the `cargo test` and clean-build timings),
 //! `--no-write` (print, do not rewrite BENCHMARKS.md), `--boards-only`
-//! (print the boards' section alone).
+//! (print the boards' section alone), `--flavours-only` (only the
+//! per-flavour section, printed).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -144,8 +145,49 @@ fn boards_section(md: &mut String, runs: usize, kernel: &Path, minimal: &Path) {
     }
 }
 
+/// The flavours whose kernels run to the end (four levels of 4 KiB tables).
+const RUNNING_FLAVOURS: [&str; 2] = ["4.10-4K-48", "6.12-4K-48"];
+
+/// Per flavour: instructions per translation with and without
+/// `debug_virtual`, and the linear map's table pages at 1 GiB and 64 GiB
+/// next to the fewest possible.
+fn flavour_section() -> String {
+    let mut md = String::new();
+    writeln!(md, "## Per layout flavour\n\nThe flavours that boot to the end (`--layout`, `--page-size`, `--va-bits`; the others stop in the boot stub, see README). Instructions per call as in the section above (INST_RETIRED under `-icount`, less an empty probe); linear-map table pages from the `linear` self-test as L1/L2/L3, next to `min_tables`.\n").unwrap();
+    writeln!(md, "| flavour | `__pa` | `__va` | `__pa_symbol` | `lm_alias` | tables at 1 GiB (fewest) | tables at 64 GiB (fewest) |\n|---|---|---|---|---|---|---|").unwrap();
+    for name in RUNNING_FLAVOURS {
+        let layout = vakern::mm::flavour::parse(name).unwrap();
+        let k = image::build(Flavour { layout, debug_virtual: false }, true).unwrap_or_else(|e| panic!("{e}"));
+        let kd = image::build(Flavour { layout, debug_virtual: true }, true).unwrap_or_else(|e| panic!("{e}"));
+        let m = Machine { append: "test=probe-cost".into(), icount: true, ..ram_machine("1G") };
+        let (c0, c1) = (console(&m, &k.image), console(&m, &kd.image));
+        let mut row = format!("| {name} |");
+        for t in ["__pa", "__va", "__pa_symbol", "lm_alias"] {
+            let tag = format!("probe-cost {t}: ");
+            write!(row, " {} / {} |", numbers_after(&c0, &tag)[0], numbers_after(&c1, &tag)[0]).unwrap();
+        }
+        for ram in ["1G", "64G"] {
+            let c = console(&Machine { append: "test=linear".into(), ..ram_machine(ram) }, &k.image);
+            let v = numbers_after(&c, "linear map tables: ");
+            write!(row, " {}/{}/{} ({}/{}/{}) |", v[0], v[1], v[2], v[3], v[4], v[5]).unwrap();
+        }
+        writeln!(md, "{row}").unwrap();
+        eprintln!("bench:   {row}");
+    }
+    writeln!(md, "\nEach translation cell is without / with `debug_virtual`. 6.12's unchecked `__pa` is the range check `va - PAGE_OFFSET < PAGE_END - PAGE_OFFSET` as `eor`/`tst`/`csel` over both offsets loaded by one `ldp`, where 4.10's single-bit test indexes one of them.").unwrap();
+    md
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--flavours-only") {
+        if let Err(e) = tools::ensure_all() {
+            eprintln!("bench: {e}");
+            std::process::exit(1);
+        }
+        print!("{}", flavour_section());
+        return;
+    }
     let runs: usize =
         args.iter().position(|a| a == "--runs").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(9);
     let build_times = !args.iter().any(|a| a == "--skip-build-times");
@@ -157,8 +199,8 @@ fn main() {
     let root = tools::project_root();
     let dir = root.join("target/bench");
     std::fs::create_dir_all(&dir).unwrap();
-    let k = image::build(Flavour { debug_virtual: false }, true).unwrap_or_else(|e| panic!("{e}"));
-    let kd = image::build(Flavour { debug_virtual: true }, true).unwrap_or_else(|e| panic!("{e}"));
+    let k = image::build(Flavour::default_layout(false), true).unwrap_or_else(|e| panic!("{e}"));
+    let kd = image::build(Flavour::default_layout(true), true).unwrap_or_else(|e| panic!("{e}"));
     let minimal = minimal_image(&dir);
     let mut md = String::new();
     if args.iter().any(|a| a == "--boards-only") {
@@ -254,6 +296,10 @@ fn main() {
         };
         writeln!(md, "| `{name}` | {a} | {b} | {:.2}× | {ok} |", b as f64 / a as f64).unwrap();
     }
+
+    eprintln!("bench: per flavour...");
+    writeln!(md).unwrap();
+    md += &flavour_section();
 
     // 5. Build and test times.
     if build_times {

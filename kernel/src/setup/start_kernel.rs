@@ -59,6 +59,17 @@ pub unsafe extern "C" fn start_kernel(
     let found = early_console(&dtb);
 
     pr_info!("vakern {}: arm64 virtual/physical address model", env!("CARGO_PKG_VERSION"));
+    let l = vakern_mm::layout::ACTIVE;
+    pr_info!(
+        "Layout flavour {}: Linux {} layout, {} pages, VA_BITS={}, {} levels from level {}, PAGE_OFFSET {}",
+        l,
+        l.version().name(),
+        l.granule().name(),
+        l.va_bits(),
+        l.levels(),
+        l.root_level(),
+        Addr(l.page_offset())
+    );
     report_console(&found, None);
     pr_info!(
         "Entered at EL{}{}; running at EL1 with the MMU on",
@@ -94,6 +105,14 @@ pub unsafe extern "C" fn start_kernel(
     }
     selftest::early_hook(opts.test);
 
+    // RAM the CPU cannot address at all stops the boot, as a missing granule
+    // does; RAM that only partly fits is clipped by arm64_memblock_init.
+    let limit = 1u64 << memblock::pa_bits();
+    if info.ram.iter().next().is_some_and(|_| info.ram.iter().all(|r| r.base >= limit)) {
+        let ram_end = info.ram.iter().map(|r| r.end).max().unwrap_or(0);
+        let e = vakern_mm::cpufeat::CpuError::RamBeyondPaRange { pa_bits: memblock::pa_bits(), ram_end };
+        fatal!(exit::EARLY_BOOT_FAILED, "CPU check: {}", e);
+    }
     let memstart = memblock::arm64_memblock_init(&mut info, dtb_pa, dtb.total_size() as u64)
         .unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "memory: {}", e));
     memblock::print_regions(&info);
