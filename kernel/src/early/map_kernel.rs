@@ -19,6 +19,9 @@ use vakern_mm::pte::{self, Prot};
 pub const INIT_PTE_TABLES: usize = 2;
 
 /// Level-0 table of the early kernel mapping (TTBR1 from the boot stub on).
+/// It is live (empty) from the moment the MMU goes on, before .bss is
+/// cleared, so it is one of the early tables the stub zeroes (linker.ld).
+#[link_section = ".bss.early_tables"]
 pub static mut INIT_PG_DIR: Table = Table::new();
 /// Level-1 table covering the image.
 pub static mut INIT_PUD: Table = Table::new();
@@ -59,7 +62,7 @@ pub unsafe extern "C" fn early_map_kernel(pa_text: u64, dtb: u64) -> u64 {
     let pud = pc_rel!(INIT_PUD) as *mut u64;
     let pmd = pc_rel!(INIT_PMD) as *mut u64;
     let ptes = pc_rel!(INIT_PTE) as *mut u64;
-    // SAFETY: the tables are in .bss, zeroed by the stub, reachable through the idmap.
+    // SAFETY: the tables are zeroed by the stub, reachable through the idmap.
     unsafe {
         pg_dir.add(table_index(va_text, 0)).write_volatile(pte::table_desc(pud as u64));
         pud.add(table_index(va_text, 1)).write_volatile(pte::table_desc(pmd as u64));
