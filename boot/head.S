@@ -355,6 +355,7 @@ semihost_exit_phys:
     .text
 // A secondary CPU in the upper half: vectors, no identity map, then Rust.
 secondary_switched:
+    msr     tpidr_el1, x19                  // logical CPU number, before the vectors use it
     adrp    x0, __vectors
     add     x0, x0, :lo12:__vectors
     msr     vbar_el1, x0
@@ -373,6 +374,7 @@ secondary_switched:
 
 // Stage 4 entry, in the upper half: exception vectors, then Rust.
 primary_switched:
+    msr     tpidr_el1, xzr                  // logical CPU 0, before the vectors use it
     adrp    x0, __vectors
     add     x0, x0, :lo12:__vectors
     msr     vbar_el1, x0

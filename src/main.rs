@@ -69,9 +69,13 @@ struct Cli {
     /// Split RAM into NUMA nodes (sizes must add up to --ram)
     #[arg(long, verbatim_doc_comment, value_name = "SIZE,SIZE..", value_delimiter = ',', help_heading = "Machine")]
     numa: Vec<String>,
-    /// CPUs, 1 to 8
+    /// CPUs, 1 to 8 (to 32 with --gic-v3)
     #[arg(long, verbatim_doc_comment, value_name = "N", default_value_t = 1, help_heading = "Machine")]
     smp: u32,
+    /// GICv3 (virt,gic-version=3): up to 32 CPUs, numbered by QEMU in
+    /// clusters of 16 (the 17th CPU has MPIDR Aff1 = 1)
+    #[arg(long, verbatim_doc_comment, help_heading = "Machine")]
+    gic_v3: bool,
     /// CPU model
     #[arg(long, verbatim_doc_comment, value_name = "MODEL", default_value = "cortex-a72", help_heading = "Machine")]
     cpu: String,
@@ -182,6 +186,7 @@ fn settle(cli: Cli) -> Result<Args, String> {
         smp: cli.smp,
         cpu: cli.cpu,
         el2: cli.el2,
+        gic_v3: cli.gic_v3,
         icount: cli.icount,
         extra: cli.qemu_arg,
         ..Machine::default()
