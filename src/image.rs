@@ -163,7 +163,7 @@ pub fn elf_to_image(elf: &Elf) -> Result<(Vec<u8>, u64), String> {
 /// Replace `path` with `bytes` so that a reader (a QEMU or GDB of a test
 /// running in another process) sees the old file or the new one, never a
 /// half-written one: write a file of this process's own, then rename it.
-fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
+pub(crate) fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     std::fs::write(&tmp, bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path).map_err(|e| {
@@ -213,6 +213,7 @@ pub fn build(flavour: Flavour, quiet: bool) -> Result<Kernel, String> {
     let mut data = data;
     let ksyms = crate::kallsyms::patch(&elf, &mut data)?;
     write_atomically(&elf_path, &data)?;
+    crate::gdb_layout::write_next_to(&elf_path)?;
     let elf = Elf::parse(data).map_err(|e| e.to_string())?;
     let summary = format!("{summary}; {ksyms} bytes of symbols");
     let (bytes, image_size) = elf_to_image(&elf)?;

@@ -3,8 +3,10 @@
 //! integration tests in `tests/` use it to boot test kernels.
 
 pub mod boards;
+pub mod debugger;
 pub mod disasm;
 pub mod elf;
+pub mod gdb_layout;
 pub mod image;
 pub mod kallsyms;
 pub mod qemu;

@@ -5,7 +5,7 @@ use clap::error::ErrorKind;
 use clap::{CommandFactory, FromArgMatches, Parser};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 use vakern::image::{self, Flavour};
 use vakern::qemu::{DtbSource, Kaslr, Machine};
@@ -118,7 +118,8 @@ struct Cli {
 
     /// Start QEMU paused and gdb-multiarch attached to it on PORT (default
     /// 1234), with the kernel's symbols and the helpers of
-    /// scripts/gdb/vakern.py; the console goes to target/console.log
+    /// scripts/gdb/vakern.py; the console goes to target/console.log,
+    /// Ctrl-C stops the kernel, and the exit code is the kernel's
     #[arg(long, verbatim_doc_comment,
         value_name = "PORT",
         num_args = 0..=1,
@@ -128,14 +129,14 @@ struct Cli {
     )]
     gdb: Option<u16>,
     /// Start QEMU paused, waiting on PORT (default 1234) for a GDB you attach
-    /// yourself
+    /// yourself; the console stays here and is copied to target/console.log
     #[arg(long, verbatim_doc_comment, value_name = "PORT", num_args = 0..=1, default_missing_value = "1234", help_heading = "Running")]
     gdb_wait: Option<u16>,
     /// Deterministic instruction counting (-icount shift=0)
     #[arg(long, verbatim_doc_comment, help_heading = "Running")]
     icount: bool,
     /// Kill QEMU after SECS (default 60 with --poweroff/--test, or 120 per
-    /// CPU with --icount as well; 3600 otherwise)
+    /// CPU with --icount as well; 3600 otherwise; never with --gdb/--gdb-wait)
     #[arg(long, verbatim_doc_comment, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Running")]
     timeout: Option<u64>,
     /// Pass ARG to QEMU (repeatable)
@@ -239,31 +240,6 @@ fn default_timeout(batch: bool, icount: bool, smp: u32) -> u64 {
     }
 }
 
-/// Run gdb-multiarch attached to the paused QEMU; stop QEMU when GDB ends.
-fn run_gdb(elf: &std::path::Path, port: u16, qemu: &mut std::process::Child) -> ExitCode {
-    let root = tools::project_root();
-    eprintln!("vakern: QEMU is paused at the first instruction; console output goes to target/console.log");
-    eprintln!("vakern: in GDB: `vk-phys-symbols` for symbols before the MMU is on, `vk-help` for the helpers");
-    let status = Command::new("gdb-multiarch")
-        .arg("-q")
-        .arg(elf)
-        .arg("-ex")
-        .arg(format!("source {}", root.join("scripts/gdb/vakern.py").display()))
-        .arg("-ex")
-        .arg(format!("target remote :{port}"))
-        .status();
-    let _ = qemu.kill();
-    let _ = qemu.wait();
-    match status {
-        Ok(s) if s.success() => ExitCode::SUCCESS,
-        Ok(_) => ExitCode::from(code::LAUNCHER),
-        Err(e) => {
-            eprintln!("vakern: cannot start gdb-multiarch: {e}");
-            ExitCode::from(code::LAUNCHER)
-        }
-    }
-}
-
 fn main() -> ExitCode {
     let args = match parse(std::env::args().skip(1)) {
         Ok(a) => a,
@@ -294,6 +270,8 @@ fn main() -> ExitCode {
     let mut machine = args.machine.clone();
     if args.gdb_attach {
         machine.console_file = Some(tools::project_root().join("target/console.log"));
+    } else if machine.gdb_port.is_some() {
+        machine.console_log = Some(tools::project_root().join("target/console.log"));
     }
     // A terminal goes straight to QEMU (which puts it in raw mode), with
     // QEMU's monitor multiplexed on it for Ctrl-A X. Any other input is
@@ -339,14 +317,23 @@ fn main() -> ExitCode {
     }
     if let Some(port) = machine.gdb_port {
         if args.gdb_attach {
-            return run_gdb(&kernel.elf, port, &mut child);
+            return match vakern::debugger::attach(&kernel.elf, port, &mut child) {
+                Ok(Some(code)) => ExitCode::from(code.clamp(0, 255) as u8),
+                Ok(None) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("vakern: {e}");
+                    ExitCode::from(code::LAUNCHER)
+                }
+            };
         }
         eprintln!(
-            "vakern: QEMU is paused; attach with: gdb-multiarch {} -ex 'source scripts/gdb/vakern.py' -ex 'target remote :{port}'",
+            "vakern: QEMU is paused (console also in target/console.log); attach with: gdb-multiarch {} -ex 'source scripts/gdb/vakern.py' -ex 'target remote :{port}'",
             kernel.elf.display()
         );
     }
-    let (code, timed_out) = vakern::qemu::wait(&mut child, args.machine.timeout);
+    // No timeout while QEMU waits for, or is stopped by, a debugger.
+    let timeout = if machine.gdb_port.is_some() { Duration::MAX } else { args.machine.timeout };
+    let (code, timed_out) = vakern::qemu::wait(&mut child, timeout);
     if timed_out {
         eprintln!("vakern: timed out after {} s; QEMU killed", args.machine.timeout.as_secs());
         return ExitCode::from(code::TIMEOUT);

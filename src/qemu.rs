@@ -90,14 +90,21 @@ pub struct Machine {
     pub dtb: DtbSource,
     /// Wait for GDB on this TCP port (`-S -gdb`).
     pub gdb_port: Option<u16>,
+    /// Wait for GDB on this Unix socket instead (`-S -gdb unix:PATH`): a
+    /// name no other process can take, unlike a port.
+    pub gdb_socket: Option<PathBuf>,
     /// Deterministic instruction counting (`-icount shift=0`).
     pub icount: bool,
     /// Kill QEMU after this long.
     pub timeout: Duration,
     /// Where the boot loader shim loads the Image (raw DTB or no DTB only).
     pub kernel_pa: u64,
-    /// Send the console to this file instead of stdio (used with GDB).
+    /// Send the console to this file instead of stdio (used with `--gdb`,
+    /// where GDB has the terminal). QEMU then runs in a process group of its
+    /// own, out of reach of the terminal's Ctrl-C, and dies with its parent.
     pub console_file: Option<PathBuf>,
+    /// Keep the console on stdio and copy it to this file too (`--gdb-wait`).
+    pub console_log: Option<PathBuf>,
     /// Stdio is a person's terminal: multiplex QEMU's own monitor on it, so
     /// that Ctrl-A X stops QEMU (`-nographic`). Off (the default), stdio is
     /// the serial console alone, with no monitor anywhere: bytes on stdin
@@ -120,10 +127,12 @@ impl Default for Machine {
             append: String::new(),
             dtb: DtbSource::Qemu,
             gdb_port: None,
+            gdb_socket: None,
             icount: false,
             timeout: Duration::from_secs(60),
             kernel_pa: SHIM_KERNEL_PA,
             console_file: None,
+            console_log: None,
             terminal: false,
             extra: Vec::new(),
         }
@@ -265,6 +274,9 @@ impl Machine {
         if self.cpu.is_empty() || !self.cpu.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
             return Err(format!("--cpu {:?}: not a CPU model name", self.cpu));
         }
+        if self.gdb_port.is_some() && self.gdb_socket.is_some() {
+            return Err("GDB on a port and on a socket at once".into());
+        }
         if !self.kernel_pa.is_multiple_of(4096) {
             return Err(format!("kernel load address {:#x} is not page aligned", self.kernel_pa));
         }
@@ -315,18 +327,28 @@ impl Machine {
         // QEMU's monitor can run host commands (`migrate "exec:…"`), so it
         // is only ever multiplexed on a terminal a person types into; piped
         // input and the tests get a plain serial console and no monitor.
+        // `console_log` copies whatever the console shows to a file.
+        let log =
+            self.console_log.as_ref().map_or(String::new(), |l| format!(",logfile={},logappend=off", qemu_opt(l)));
         match (&self.console_file, self.terminal) {
-            (None, true) => {
+            (None, true) if log.is_empty() => {
                 c.arg("-nographic");
             }
+            // What -nographic sets up (console and monitor muxed on stdio), with the log.
+            (None, true) => {
+                c.args(["-display", "none", "-chardev"]).arg(format!("stdio,id=con0,mux=on{log}"));
+                c.args(["-serial", "chardev:con0", "-mon", "chardev=con0"]);
+            }
             (None, false) => {
-                c.args(["-display", "none", "-monitor", "none"]);
-                c.args(["-chardev", "stdio,id=console,mux=off,signal=off", "-serial", "chardev:console"]);
+                c.args(["-display", "none", "-monitor", "none", "-chardev"]);
+                c.arg(format!("stdio,id=console,mux=off,signal=off{log}"));
+                c.args(["-serial", "chardev:console"]);
             }
             (Some(f), _) => {
                 c.args(["-display", "none", "-monitor", "none", "-serial"]).arg(format!("file:{}", f.display()));
+                off_the_terminal(&mut c);
             }
-        };
+        }
         c.args(["-nic", "none", "-no-reboot"]);
         c.args(["-semihosting-config", "enable=on,target=native"]);
         match &self.dtb {
@@ -358,6 +380,8 @@ impl Machine {
         }
         if let Some(port) = self.gdb_port {
             c.args(["-S", "-gdb", &format!("tcp::{port}")]);
+        } else if let Some(sock) = &self.gdb_socket {
+            c.args(["-S", "-gdb"]).arg(format!("unix:{},server=on,wait=off", qemu_opt(sock)));
         }
         c.args(&self.extra);
         Ok(Invocation { command: c, files })
@@ -400,6 +424,27 @@ impl Machine {
     }
 }
 
+/// A path as a value in a QEMU option list, where a comma is written twice.
+fn qemu_opt(p: &Path) -> String {
+    p.display().to_string().replace(',', ",,")
+}
+
+/// Run QEMU in a process group of its own (the terminal's Ctrl-C goes to
+/// GDB, not to QEMU) and have it killed when its parent dies (else it would
+/// outlive a launcher killed by a closed terminal).
+fn off_the_terminal(c: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    c.process_group(0);
+    // SAFETY: runs in the child between fork and exec and calls only prctl,
+    // which is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        c.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+}
+
 fn collect(src: Option<impl Read + Send + 'static>, into: &Arc<Mutex<Vec<u8>>>) -> std::thread::JoinHandle<()> {
     let into = Arc::clone(into);
     std::thread::spawn(move || {
@@ -415,13 +460,14 @@ fn collect(src: Option<impl Read + Send + 'static>, into: &Arc<Mutex<Vec<u8>>>) 
     })
 }
 
-/// Wait for `child` at most `timeout`; kill it after. Returns (code, timed out).
+/// Wait for `child` at most `timeout` (`Duration::MAX`: for ever); kill it
+/// after. Returns (code, timed out).
 pub fn wait(child: &mut Child, timeout: Duration) -> (Option<i32>, bool) {
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now().checked_add(timeout);
     loop {
         match child.try_wait() {
             Ok(Some(status)) => return (status.code(), false),
-            Ok(None) if Instant::now() >= deadline => {
+            Ok(None) if deadline.is_some_and(|d| Instant::now() >= d) => {
                 let _ = child.kill();
                 let _ = child.wait();
                 return (None, true);

@@ -69,6 +69,24 @@ pub struct Marker {
     pub name: &'static str,
 }
 
+/// The region markers of the upper half, in address order, with the kernel
+/// image at `[text, end)`: the kernel's dump and the GDB helpers (through
+/// the layout table the image builder writes) print the same ones.
+pub const fn layout_markers(text: u64, end: u64) -> [Marker; 9] {
+    use crate::layout::*;
+    [
+        Marker { start: MODULES_VADDR, name: "Modules" },
+        Marker { start: VMALLOC_START, name: "vmalloc() area" },
+        Marker { start: text, name: "Kernel image" },
+        Marker { start: align_up(end, PAGE_SIZE), name: "vmalloc() area (after the image)" },
+        Marker { start: VMALLOC_END, name: "Unused hole" },
+        Marker { start: FIXADDR_START, name: "Fixmap" },
+        Marker { start: PCI_IO_START, name: "PCI I/O" },
+        Marker { start: VMEMMAP_START, name: "vmemmap" },
+        Marker { start: PAGE_OFFSET, name: "Linear mapping" },
+    ]
+}
+
 /// A run of consecutive leaf entries at one level with the same attributes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Run {

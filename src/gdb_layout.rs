@@ -1,0 +1,298 @@
+//! The layout table for the GDB helpers: `vakern-layout.json`, written by
+//! the image builder next to the kernel's ELF once the ELF is final.
+//!
+//! The helpers in `scripts/gdb/` hold no layout constant of their own: they
+//! read this table when GDB loads them, from the directory of the ELF that
+//! GDB debugs. Everything in it comes from `vakern_mm` (the crate the kernel
+//! itself is built on): the compile-time layout constants of the flavour
+//! the kernel is built in, the shape of the tables (VA bits, page size,
+//! levels), the region table as
+//! `vakern_mm::layout::classify` draws it, the page-table dump's region
+//! markers, and the descriptor constants (output-address mask, MAIR value,
+//! memory types). The run-time values (`memstart_addr`, `kimage_voffset`,
+//! the KASLR offset) are not here: the helpers read them from the running
+//! kernel. The launcher builds the kernel in the flavour its own copy of
+//! `vakern_mm` is compiled in (`vakern_mm::layout::ACTIVE`), so that is the
+//! flavour written; a launcher that builds other flavours must write theirs.
+//! Host only; uses `vakern_mm` and `std`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use vakern_mm::layout::{self, Placement, Region};
+use vakern_mm::{ptdump, pte};
+
+/// File name of the table, next to the ELF.
+pub const FILE_NAME: &str = "vakern-layout.json";
+/// Version of the table's format; the helpers refuse other versions.
+pub const FORMAT: u32 = 1;
+
+/// Every compile-time constant of `vakern_mm::layout`, by its name there.
+pub const CONSTANTS: &[(&str, u64)] = &[
+    ("VA_BITS", layout::VA_BITS as u64),
+    ("VA_BITS_MIN", layout::VA_BITS_MIN as u64),
+    ("PAGE_SHIFT", layout::PAGE_SHIFT as u64),
+    ("LEVELS", layout::LEVELS as u64),
+    ("ROOT_LEVEL", layout::ROOT_LEVEL as u64),
+    ("PAGE_SIZE", layout::PAGE_SIZE),
+    ("PMD_SIZE", layout::PMD_SIZE),
+    ("PUD_SIZE", layout::PUD_SIZE),
+    ("PGDIR_SIZE", layout::PGDIR_SIZE),
+    ("CONT_PTES", layout::CONT_PTES),
+    ("CONT_PMDS", layout::CONT_PMDS),
+    ("CONT_PTE_SIZE", layout::CONT_PTE_SIZE),
+    ("CONT_PMD_SIZE", layout::CONT_PMD_SIZE),
+    ("VA_START", layout::VA_START),
+    ("PAGE_OFFSET", layout::PAGE_OFFSET),
+    ("PAGE_END", layout::PAGE_END),
+    ("LINEAR_SIZE", layout::LINEAR_SIZE),
+    ("MODULES_VADDR", layout::MODULES_VADDR),
+    ("MODULES_VSIZE", layout::MODULES_VSIZE),
+    ("MODULES_END", layout::MODULES_END),
+    ("KIMAGE_VADDR", layout::KIMAGE_VADDR),
+    ("STRUCT_PAGE_SIZE", layout::STRUCT_PAGE_SIZE),
+    ("VMEMMAP_SIZE", layout::VMEMMAP_SIZE),
+    ("VMEMMAP_START", layout::VMEMMAP_START),
+    ("VMEMMAP_END", layout::VMEMMAP_END),
+    ("VMALLOC_START", layout::VMALLOC_START),
+    ("VMALLOC_END", layout::VMALLOC_END),
+    ("PCI_IO_SIZE", layout::PCI_IO_SIZE),
+    ("PCI_IO_END", layout::PCI_IO_END),
+    ("PCI_IO_START", layout::PCI_IO_START),
+    ("FIXADDR_TOP", layout::FIXADDR_TOP),
+    ("FIXADDR_SIZE", layout::FIXADDR_SIZE),
+    ("FIXADDR_START", layout::FIXADDR_START),
+    ("FIX_FDT_SIZE", layout::FIX_FDT_SIZE),
+    ("FIX_FDT_BASE", layout::FIX_FDT_BASE),
+    ("FIX_SLOTS_SIZE", layout::FIX_SLOTS_SIZE),
+    ("FIX_SLOTS_BASE", layout::FIX_SLOTS_BASE),
+    ("MAX_FDT_SIZE", layout::MAX_FDT_SIZE),
+    ("MEMSTART_ALIGN", layout::MEMSTART_ALIGN),
+];
+
+/// The key each region has in the table (an exhaustive match, so a new
+/// region cannot be left out).
+pub const fn region_key(r: Region) -> &'static str {
+    match r {
+        Region::User => "user",
+        Region::NonCanonical => "non_canonical",
+        Region::Modules => "modules",
+        Region::KernelImage => "kernel_image",
+        Region::Vmalloc => "vmalloc",
+        Region::Hole => "hole",
+        Region::Fixmap => "fixmap",
+        Region::PciIo => "pci_io",
+        Region::Vmemmap => "vmemmap",
+        Region::Linear => "linear",
+        Region::LinearBeyondRam => "linear_beyond_ram",
+    }
+}
+
+const ALL_REGIONS: [Region; 11] = [
+    Region::User,
+    Region::NonCanonical,
+    Region::Modules,
+    Region::KernelImage,
+    Region::Vmalloc,
+    Region::Hole,
+    Region::Fixmap,
+    Region::PciIo,
+    Region::Vmemmap,
+    Region::Linear,
+    Region::LinearBeyondRam,
+];
+
+/// One entry of the region table: `[start, end)` of the upper half, `end`
+/// as a u128 so that the linear map can end at 2^64.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegionSpan {
+    /// First address.
+    pub start: u64,
+    /// End (exclusive).
+    pub end: u128,
+    /// What `classify` says for every address in it.
+    pub region: Region,
+}
+
+/// The upper half cut at every layout constant, each piece named by
+/// `classify` (with no image and the linear map reaching 2^64), adjacent
+/// pieces of the same region merged. The image and the end of RAM are
+/// run-time facts the helpers add.
+pub fn region_table() -> Vec<RegionSpan> {
+    let at = Placement { text: 0, end: 0, linear_end: 0 };
+    let mut cuts: Vec<u64> = CONSTANTS.iter().map(|c| c.1).filter(|&a| a >= layout::VA_START).collect();
+    cuts.push(layout::VA_START);
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut out: Vec<RegionSpan> = Vec::new();
+    for (i, &start) in cuts.iter().enumerate() {
+        let end = cuts.get(i + 1).map_or(1u128 << 64, |&e| e as u128);
+        let region = match layout::classify(start, &at) {
+            Region::LinearBeyondRam => Region::Linear,
+            r => r,
+        };
+        match out.last_mut() {
+            Some(last) if last.region == region && last.end == start as u128 => last.end = end,
+            _ => out.push(RegionSpan { start, end, region }),
+        }
+    }
+    out
+}
+
+fn hex(v: u128) -> String {
+    format!("\"{v:#x}\"")
+}
+
+fn string(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                o.push('\\');
+                o.push(c);
+            }
+            c if (c as u32) < 0x20 => {
+                let _ = write!(o, "\\u{:04x}", c as u32);
+            }
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+/// The table as JSON text. Numbers that are addresses, masks or sizes are
+/// hex strings (`"0xffff800000000000"`), readable and exact in any JSON reader.
+pub fn to_json() -> String {
+    let mut j = String::from("{\n");
+    let _ = writeln!(
+        j,
+        "  \"about\": {},",
+        string("vakern's address layout, written by the image builder for the GDB helpers (scripts/gdb)")
+    );
+    let _ = writeln!(j, "  \"format\": {FORMAT},");
+    let _ = writeln!(j, "  \"flavour\": {},", string(&layout::ACTIVE.to_string()));
+    let _ = writeln!(j, "  \"va_bits\": {},", layout::VA_BITS);
+    let _ = writeln!(j, "  \"page_shift\": {},", layout::PAGE_SHIFT);
+    let _ = writeln!(j, "  \"levels\": {},", layout::LEVELS);
+    j.push_str("  \"constants\": {\n");
+    let consts: Vec<String> =
+        CONSTANTS.iter().map(|(n, v)| format!("    {}: {}", string(n), hex(*v as u128))).collect();
+    j.push_str(&consts.join(",\n"));
+    j.push_str("\n  },\n");
+    j.push_str("  \"region_names\": {\n");
+    let names: Vec<String> =
+        ALL_REGIONS.iter().map(|&r| format!("    {}: {}", string(region_key(r)), string(r.name()))).collect();
+    j.push_str(&names.join(",\n"));
+    j.push_str("\n  },\n");
+    j.push_str("  \"regions\": [\n");
+    let spans: Vec<String> = region_table()
+        .iter()
+        .map(|s| {
+            format!(
+                "    {{\"region\": {}, \"start\": {}, \"end\": {}}}",
+                string(region_key(s.region)),
+                hex(s.start as u128),
+                hex(s.end)
+            )
+        })
+        .collect();
+    j.push_str(&spans.join(",\n"));
+    j.push_str("\n  ],\n");
+    // Markers that move with the image: found by placing the image twice.
+    let (a, b) = (ptdump::layout_markers(1 << 20, 2 << 20), ptdump::layout_markers(3 << 20, 5 << 20));
+    j.push_str("  \"ptdump_markers\": [\n");
+    let markers: Vec<String> = a
+        .iter()
+        .zip(b.iter())
+        .map(|(ma, mb)| {
+            let at = if ma.start == mb.start {
+                format!("\"start\": {}", hex(ma.start as u128))
+            } else if ma.start == 1 << 20 {
+                "\"at\": \"text\"".to_string()
+            } else {
+                "\"at\": \"end\"".to_string()
+            };
+            format!("    {{\"name\": {}, {at}}}", string(ma.name))
+        })
+        .collect();
+    j.push_str(&markers.join(",\n"));
+    j.push_str("\n  ],\n");
+    j.push_str("  \"descriptor\": {\n");
+    let _ = writeln!(j, "    \"addr_mask\": {},", hex(pte::ADDR_MASK as u128));
+    let _ = writeln!(j, "    \"mair\": {},", hex(pte::MAIR_VALUE as u128));
+    j.push_str("    \"mem_types\": [\n");
+    let types: Vec<String> = (0..8)
+        .filter_map(pte::MemType::from_index)
+        .map(|t| format!("      {{\"index\": {}, \"ptdump\": {}}}", t.attr() >> 2, string(t.name())))
+        .collect();
+    j.push_str(&types.join(",\n"));
+    j.push_str("\n    ]\n  },\n");
+    let _ = writeln!(j, "  \"load\": {{\"pa_text\": {}}}", hex(crate::qemu::SHIM_KERNEL_PA as u128));
+    j.push_str("}\n");
+    j
+}
+
+/// Write the table into `dir`; its path.
+pub fn write_into(dir: &Path) -> Result<PathBuf, String> {
+    let path = dir.join(FILE_NAME);
+    crate::image::write_atomically(&path, to_json().as_bytes())?;
+    Ok(path)
+}
+
+/// Write the table next to the ELF at `elf` (where the helpers look for it).
+pub fn write_next_to(elf: &Path) -> Result<PathBuf, String> {
+    write_into(elf.parent().unwrap_or(Path::new(".")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_table_agrees_with_classify() {
+        let table = region_table();
+        let at = Placement { text: 0, end: 0, linear_end: 0 };
+        let expect = |va: u64| match layout::classify(va, &at) {
+            Region::LinearBeyondRam => Region::Linear,
+            r => r,
+        };
+        // Contiguous from VA_START to 2^64.
+        assert_eq!(table[0].start, layout::VA_START);
+        assert_eq!(table.last().unwrap().end, 1 << 64);
+        for w in table.windows(2) {
+            assert_eq!(w[0].end, w[1].start as u128);
+            assert_ne!(w[0].region, w[1].region, "unmerged neighbours {w:?}");
+        }
+        // Every span's ends, and 4096 evenly spaced addresses of the upper half.
+        let find = |va: u64| table.iter().find(|s| s.start <= va && (va as u128) < s.end).unwrap().region;
+        for s in &table {
+            assert_eq!(find(s.start), expect(s.start), "{s:?}");
+            let last = (s.end - 1) as u64;
+            assert_eq!(find(last), expect(last), "{s:?}");
+        }
+        let step = (0u64.wrapping_sub(layout::VA_START)) / 4096;
+        for i in 0..4096 {
+            let va = layout::VA_START + i * step;
+            assert_eq!(find(va), expect(va), "{va:#x}");
+        }
+        assert!(table.iter().any(|s| s.region == Region::Fixmap && s.start == layout::FIXADDR_START));
+    }
+
+    #[test]
+    fn json_names_the_moving_markers_and_every_constant() {
+        let j = to_json();
+        assert!(j.contains("{\"name\": \"Kernel image\", \"at\": \"text\"}"), "{j}");
+        assert!(j.contains("{\"name\": \"vmalloc() area (after the image)\", \"at\": \"end\"}"), "{j}");
+        assert!(j.contains("{\"name\": \"Linear mapping\", \"start\": \"0xffff800000000000\"}"), "{j}");
+        for (name, v) in CONSTANTS {
+            assert!(j.contains(&format!("\"{name}\": \"{v:#x}\"")), "{name} missing");
+        }
+        assert!(j.contains("\"levels\": 4"));
+        assert!(j.contains(&format!("\"mair\": \"{:#x}\"", pte::MAIR_VALUE)));
+    }
+
+    #[test]
+    fn strings_are_escaped() {
+        assert_eq!(string("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
+    }
+}
