@@ -43,13 +43,14 @@ pub static mut INIT_PTE: [Table; INIT_PTE_TABLES] = [Table::new(), Table::new()]
 pub unsafe extern "C" fn early_map_kernel(pa_text: u64, dtb: u64) -> u64 {
     // Where the image runs: KIMAGE_VADDR, plus the KASLR offset, plus the
     // load address modulo 2 MiB.
-    // SAFETY: called once, with the identity map live.
-    let kaslr = unsafe { kaslr::kaslr_offset(dtb) };
-    let va_text = KIMAGE_VADDR + kaslr + (pa_text & (PMD_SIZE - 1));
-    let delta = va_text.wrapping_sub(KIMAGE_VADDR);
     // Running at the physical address, PC-relative addressing yields
     // physical addresses.
     let (pa_etext, pa_rodata_end, pa_end) = (pc_rel!(_etext), pc_rel!(__end_rodata), pc_rel!(_end));
+    let modulo = pa_text & (PMD_SIZE - 1);
+    // SAFETY: called once, with the identity map live.
+    let kaslr = unsafe { kaslr::kaslr_offset(dtb, pa_end - pa_text, modulo) };
+    let va_text = KIMAGE_VADDR + kaslr + modulo;
+    let delta = va_text.wrapping_sub(KIMAGE_VADDR);
 
     // 1. Apply the relocations.
     // SAFETY: once, with the identity map live.
