@@ -101,10 +101,7 @@ pub fn scan(bytes: &[u8]) -> Choice {
     // The seed's place is reported whatever the command line says, so the
     // caller wipes it on every path (`nokaslr` and `kaslr_seed=` included),
     // as Linux reads and wipes it before it looks at the command line.
-    let seed_offset = match seed {
-        Some((_, off)) => Some(off),
-        None => None,
-    };
+    let seed_offset = seed.map(|(_, off)| off);
     if let Some(c) = cmdline(args) {
         return Choice { seed_offset, ..c };
     }
