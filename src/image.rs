@@ -24,6 +24,24 @@ use std::sync::{Mutex, OnceLock};
 pub struct Flavour {
     /// Build with the `debug_virtual` feature.
     pub debug_virtual: bool,
+    /// Build with the `debug_pgtable` feature (every write to a live table
+    /// checked against break-before-make).
+    pub debug_pgtable: bool,
+}
+
+impl Flavour {
+    /// The plain kernel.
+    pub const DEFAULT: Flavour = Flavour { debug_virtual: false, debug_pgtable: false };
+
+    /// The target directory's name and the cargo features.
+    fn name_and_features(self) -> (&'static str, &'static str) {
+        match (self.debug_virtual, self.debug_pgtable) {
+            (false, false) => ("default", ""),
+            (true, false) => ("debug_virtual", "debug_virtual"),
+            (false, true) => ("debug_pgtable", "debug_pgtable"),
+            (true, true) => ("debug_virtual+debug_pgtable", "debug_virtual,debug_pgtable"),
+        }
+    }
 }
 
 /// A built kernel.
@@ -181,7 +199,7 @@ pub fn build(flavour: Flavour, quiet: bool) -> Result<Kernel, String> {
     let _g = LOCK.lock().unwrap_or_else(|p| p.into_inner());
     crate::tools::ensure_target()?;
     let root = project_root();
-    let name = if flavour.debug_virtual { "debug_virtual" } else { "default" };
+    let (name, features) = flavour.name_and_features();
     let target_dir = root.join("target/kernel").join(name);
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
@@ -189,8 +207,8 @@ pub fn build(flavour: Flavour, quiet: bool) -> Result<Kernel, String> {
         .args(["build", "--release", "--target", "aarch64-unknown-none", "--manifest-path", "kernel/Cargo.toml"])
         .arg("--target-dir")
         .arg(&target_dir);
-    if flavour.debug_virtual {
-        cmd.args(["--features", "debug_virtual"]);
+    if !features.is_empty() {
+        cmd.args(["--features", features]);
     }
     if quiet {
         cmd.arg("--quiet");
@@ -227,8 +245,7 @@ pub fn build(flavour: Flavour, quiet: bool) -> Result<Kernel, String> {
 
 /// Build once per process and flavour (for the tests).
 pub fn build_once(flavour: Flavour) -> Result<Kernel, String> {
-    static DEFAULT: OnceLock<Result<Kernel, String>> = OnceLock::new();
-    static DEBUG: OnceLock<Result<Kernel, String>> = OnceLock::new();
-    let cell = if flavour.debug_virtual { &DEBUG } else { &DEFAULT };
+    static CELLS: [OnceLock<Result<Kernel, String>>; 4] = [const { OnceLock::new() }; 4];
+    let cell = &CELLS[flavour.debug_virtual as usize | (flavour.debug_pgtable as usize) << 1];
     cell.get_or_init(|| build(flavour, true)).clone()
 }

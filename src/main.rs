@@ -102,6 +102,10 @@ struct Cli {
     /// Build with the debug_virtual feature (checked translations)
     #[arg(long, verbatim_doc_comment, help_heading = "Kernel")]
     debug_virtual: bool,
+    /// Build with the debug_pgtable feature (every write to a live page
+    /// table checked against break-before-make, violations reported)
+    #[arg(long, verbatim_doc_comment, help_heading = "Kernel")]
+    debug_pgtable: bool,
 
     /// Pass FILE with QEMU's -dtb (QEMU rewrites memory and /chosen)
     #[arg(long, verbatim_doc_comment, value_name = "FILE", group = "tree", help_heading = "Device tree")]
@@ -220,7 +224,7 @@ fn settle(cli: Cli) -> Result<Args, String> {
     m.validate()?;
     Ok(Args {
         machine: m,
-        flavour: Flavour { debug_virtual: cli.debug_virtual },
+        flavour: Flavour { debug_virtual: cli.debug_virtual, debug_pgtable: cli.debug_pgtable },
         print_cmd: cli.print_cmd,
         build_only: cli.build_only,
         gdb_attach: cli.gdb.is_some(),

@@ -120,8 +120,9 @@ fn main() {
     let root = tools::project_root();
     let dir = root.join("target/bench");
     std::fs::create_dir_all(&dir).unwrap();
-    let k = image::build(Flavour { debug_virtual: false }, true).unwrap_or_else(|e| panic!("{e}"));
-    let kd = image::build(Flavour { debug_virtual: true }, true).unwrap_or_else(|e| panic!("{e}"));
+    let k = image::build(Flavour::DEFAULT, true).unwrap_or_else(|e| panic!("{e}"));
+    let kd =
+        image::build(Flavour { debug_virtual: true, debug_pgtable: false }, true).unwrap_or_else(|e| panic!("{e}"));
     let minimal = minimal_image(&dir);
     let mut md = String::new();
     let date = Command::new("date")

@@ -8,7 +8,8 @@
 //!
 //! This file holds the registry and the runner; the tests are grouped by
 //! subject in [`image`], [`memory`], [`smp`] and [`cost`]. Next to them:
-//! the `debug_virtual` corpus ([`dv_corpus`], `test=dv:CASE`) and the
+//! the `debug_virtual` corpus ([`dv_corpus`], `test=dv:CASE`), the
+//! `debug_pgtable` corpus ([`pgt_corpus`], `test=pgt:CASE`) and the
 //! probes ([`probes`]) that the host disassembles. Deliberate faults
 //! (`test=fault:KIND`) come from `debug::fault_inject`, shared with the
 //! monitor. Checks that need the hardware's view use `arch::at`: the CPU's
@@ -33,6 +34,7 @@ mod cost;
 pub mod dv_corpus;
 mod image;
 mod memory;
+pub mod pgt_corpus;
 pub mod probes;
 mod smp;
 
@@ -80,7 +82,7 @@ impl core::fmt::Display for Names {
         for (i, (name, _, _)) in TESTS.iter().enumerate() {
             write!(f, "{}{}", if i > 0 { ", " } else { "" }, name)?;
         }
-        write!(f, ", exit:N, dv:CASE, fault:KIND (see kernel/src/selftest/mod.rs)")
+        write!(f, ", exit:N, dv:CASE, pgt:CASE, fault:KIND (see kernel/src/selftest/mod.rs)")
     }
 }
 
@@ -89,6 +91,7 @@ pub fn exists(name: &str) -> bool {
     TESTS.iter().any(|t| t.0 == name)
         || name.strip_prefix("exit:").is_some_and(|n| n.parse::<u32>().is_ok())
         || name.strip_prefix("dv:").is_some_and(|c| dv_corpus::CASES.iter().any(|k| k.0 == c))
+        || name.strip_prefix("pgt:").is_some_and(|c| pgt_corpus::CASES.iter().any(|k| k.0 == c))
         || name == "wx-violation"
         || name.strip_prefix("fault:").is_some_and(|k| crate::debug::fault_inject::KINDS.iter().any(|f| f.0 == k))
 }
@@ -109,6 +112,9 @@ pub fn run(name: &str) -> ! {
     }
     if let Some(case) = name.strip_prefix("dv:") {
         dv_corpus::run(case);
+    }
+    if let Some(case) = name.strip_prefix("pgt:") {
+        pgt_corpus::run(case);
     }
     if name == "wx-violation" {
         // Map one vmalloc page writable and executable, then run the check:

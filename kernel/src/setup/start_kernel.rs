@@ -128,6 +128,12 @@ extern "C" fn rest_init() -> ! {
     if cfg!(feature = "debug_virtual") {
         pr_info!("debug_virtual: {} report(s) during boot", physaddr::reports());
     }
+    if cfg!(feature = "debug_pgtable") {
+        pr_info!(
+            "debug_pgtable: {} unsafe write(s) to live tables during boot",
+            crate::mm::debug_pgtable::violations()
+        );
+    }
     crate::mm::wx::check_and_report();
     if opts.bootstats {
         bootstats::print();
