@@ -10,7 +10,9 @@
 //!   `__idmap_text_start` and `__idmap_text_end`) holds no absolute address:
 //!   its relocations (kept by `--emit-relocs`) are all PC-relative, every
 //!   call and jump stays inside the section, and nothing it addresses is a
-//!   word that a dynamic relocation would patch.
+//!   word that a dynamic relocation would patch;
+//! - the boot stub keeps the cache and TLB rules QEMU cannot show, in order
+//!   (`boot_rules`).
 
 use crate::elf::{relocation_name, Elf, RelocationType, Section, SHT_RELA};
 use crate::tools::project_root;
@@ -147,10 +149,12 @@ pub fn check_kernel(elf: &Elf) -> Result<String, String> {
     if checked == 0 {
         return Err("found no relocations in .idmap.text: was the kernel linked with --emit-relocs?".into());
     }
+    let stub = crate::boot_rules::check_stub(&crate::boot_rules::stub_listing(elf)?)?;
     Ok(format!(
-        "{} dynamic relocations (all RELATIVE); {} relocations in .idmap.text, all PC-relative and local",
+        "{} dynamic relocations (all RELATIVE); {} relocations in .idmap.text, all PC-relative and local; {}",
         dyn_relocs.len(),
-        checked
+        checked,
+        stub
     ))
 }
 
