@@ -61,7 +61,11 @@ pub fn check(old: u64, new: u64, level: u32) -> Result<(), Reason> {
     if old == new || old & pte::VALID == 0 || new & pte::VALID == 0 {
         return Ok(());
     }
-    if pte::kind(old, level) as u8 != pte::kind(new, level) as u8 {
+    // Both valid: bit 1 tells table from block at levels 0-2 and page from
+    // reserved at level 3, so a change of it is a change of size at any
+    // level (the check needs no level, for callers that do not know it).
+    let _ = level;
+    if (old ^ new) & pte::TABLE_OR_PAGE != 0 {
         return Err(Reason::BlockSize);
     }
     if pte::desc_addr(old) != pte::desc_addr(new) {
@@ -88,7 +92,7 @@ pub fn report(entry: u64, va: u64, level: u32, old: u64, new: u64, reason: Reaso
     crate::pr_err!(
         "debug_pgtable: unsafe write to a live table: entry {} (level {}, maps {}): old {:#018x} new {:#018x}: {} [{}], from {} (violation {})",
         vakern_mm::fmt::Addr(entry),
-        level,
+        LevelName(level),
         vakern_mm::fmt::Addr(va),
         old,
         new,
@@ -98,6 +102,25 @@ pub fn report(entry: u64, va: u64, level: u32, old: u64, new: u64, reason: Reaso
         n
     );
 }
+
+/// A table level for the report; [`LEVEL_UNKNOWN`] prints as `?`.
+#[cfg(feature = "debug_pgtable")]
+struct LevelName(u32);
+
+#[cfg(feature = "debug_pgtable")]
+impl core::fmt::Display for LevelName {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        if self.0 == LEVEL_UNKNOWN {
+            write!(f, "?")
+        } else {
+            write!(f, "{}", self.0)
+        }
+    }
+}
+
+/// The level passed by writers that do not know it (the mapper's table
+/// access: `TableAccess::write` carries no level); the check needs none.
+pub const LEVEL_UNKNOWN: u32 = u32::MAX;
 
 /// The short name of a reason, as the `pgt:` corpus names its cases.
 pub fn reason_name(r: Reason) -> &'static str {
