@@ -163,6 +163,9 @@ pub struct MemoryInfo<'a> {
     pub ram: RangeSet<MAX_RAM_RANGES>,
     /// Number of `reg` entries read from memory nodes (before merging).
     pub ram_entries: usize,
+    /// The `reg` entries of memory nodes with a `numa-node-id`, and that node,
+    /// in the order found.
+    pub numa: [Option<(u32, Range)>; MAX_RAM_RANGES],
     /// Reserved ranges, in the order found.
     pub reserved: [Option<Reservation>; MAX_RESERVED],
     /// `/chosen/bootargs`.
@@ -220,6 +223,7 @@ struct Frame<'a> {
     device_type_memory: bool,
     disabled: bool,
     no_map: bool,
+    numa_node: Option<u32>,
     reg: Option<&'a [u8]>,
 }
 
@@ -270,6 +274,7 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
     let mut info = MemoryInfo {
         ram: RangeSet::new(),
         ram_entries: 0,
+        numa: [None; MAX_RAM_RANGES],
         reserved: [None; MAX_RESERVED],
         bootargs: None,
         kaslr_seed: None,
@@ -282,8 +287,15 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
         cpus_total: 0,
     };
     let mut raw: [Range; MAX_RAM_RANGES] = [Range::default(); MAX_RAM_RANGES];
-    let empty =
-        Frame { name: "", child_cells: (2, 1), device_type_memory: false, disabled: false, no_map: false, reg: None };
+    let empty = Frame {
+        name: "",
+        child_cells: (2, 1),
+        device_type_memory: false,
+        disabled: false,
+        no_map: false,
+        numa_node: None,
+        reg: None,
+    };
     let mut stack = [empty; MAX_DEPTH + 1];
     let mut depth = 0usize;
     for tok in dtb.tokens() {
@@ -304,6 +316,7 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
                         f.disabled = s != b"okay" && s != b"ok";
                     }
                     "no-map" => f.no_map = true,
+                    "numa-node-id" => f.numa_node = be32(value, 0).filter(|_| value.len() == 4),
                     "reg" => f.reg = Some(value),
                     _ => {}
                 }
@@ -374,6 +387,7 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
                                 return Err(DtbError::OverlappingRanges { a: *o, b: r });
                             }
                             raw[info.ram_entries] = r;
+                            info.numa[info.ram_entries] = node.numa_node.map(|n| (n, r));
                             info.ram_entries += 1;
                             info.ram.add(r).map_err(|_| DtbError::TooManyRanges)
                         })?;
