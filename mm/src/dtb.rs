@@ -11,6 +11,10 @@
 //! this module adds the UTF-8 checks of names and reads memory, CPUs and
 //! `/chosen` from the tokens. (The `fdt` crate was tried and is not used:
 //! see the README, and mm/tests/fdt_crate.rs for where it fails.)
+//!
+//! It is over 400 lines because the one token loop reads every node kind
+//! the kernel needs (memory, reserved memory, CPUs, `/psci`, `/chosen`):
+//! split up, each part would walk the tree again or share its state.
 
 use crate::ranges::{Range, RangeError, RangeSet};
 
