@@ -9,19 +9,21 @@
 //! The header and the structure block are checked and walked by
 //! [`fdt_walk`](crate::fdt_walk), the walker the early KASLR scan uses too;
 //! this module adds the UTF-8 checks of names and reads memory, CPUs and
-//! `/chosen` from the tokens. (The `fdt` crate was tried and is not used:
-//! see the README, and mm/tests/fdt_crate.rs for where it fails.)
-//!
-//! It is over 400 lines because the one token loop reads every node kind
-//! the kernel needs (memory, reserved memory, CPUs, `/psci`, `/chosen`):
-//! split up, each part would walk the tree again or share its state.
+//! `/chosen` from the tokens. Ranges that are not whole pages, empty or
+//! overlapping are adjusted rather than refused ([`Adjustment`]). (The `fdt`
+//! crate was tried and is not used: see the README, and
+//! mm/tests/fdt_crate.rs for where it fails.) The file is over 400 lines
+//! because memory, reservations, CPUs, `/psci` and `/chosen` are read in one walk
+//! with one stack of node frames, each rule next to the others.
 
 use crate::ranges::{Range, RangeError, RangeSet};
 
 use crate::fdt_walk::{be32, be64, Header, RawToken, Walker};
 pub use crate::fdt_walk::{header_total_size, FDT_MAGIC};
+pub use adjust::{AdjustKind, Adjustment};
 pub use error::{DtbError, NodeName};
 
+mod adjust;
 mod error;
 
 /// Deepest node nesting accepted.
@@ -32,6 +34,8 @@ pub const MAX_RAM_RANGES: usize = 64;
 pub const MAX_CPUS: usize = 32;
 /// Most reservations kept.
 pub const MAX_RESERVED: usize = 64;
+/// Most adjustments recorded for the boot log (later ones still happen).
+pub const MAX_ADJUSTMENTS: usize = 16;
 
 /// A device tree whose header and structure block have been checked.
 #[derive(Clone, Copy)]
@@ -192,9 +196,25 @@ pub struct MemoryInfo<'a> {
     pub ncpus: usize,
     /// Enabled CPU nodes with an MPIDR, including those beyond `MAX_CPUS`.
     pub cpus_total: usize,
+    /// What the parse changed (the first [`MAX_ADJUSTMENTS`]).
+    pub adjustments: [Option<Adjustment>; MAX_ADJUSTMENTS],
+    /// How many changes there were in all.
+    pub nadjustments: usize,
 }
 
 impl MemoryInfo<'_> {
+    /// Iterate over the changes the parse made.
+    pub fn adjustments(&self) -> impl Iterator<Item = &Adjustment> + '_ {
+        self.adjustments.iter().flatten()
+    }
+
+    fn adjusted(&mut self, kind: AdjustKind, node: &str, given: Range, kept: Range) {
+        if let Some(slot) = self.adjustments.get_mut(self.nadjustments) {
+            *slot = Some(Adjustment { kind, node: NodeName::new(node), given, kept });
+        }
+        self.nadjustments += 1;
+    }
+
     /// Iterate over the reservations.
     pub fn reservations(&self) -> impl Iterator<Item = &Reservation> + '_ {
         self.reserved.iter().flatten()
@@ -261,14 +281,30 @@ fn decode_reg(
     Ok(())
 }
 
-fn check_range(base: u64, size: u64) -> Result<Range, DtbError> {
+/// `[base, base + size)` if it wraps nowhere and ends inside 48 bits;
+/// `None` for size zero.
+fn check_range(node: &str, base: u64, size: u64) -> Result<Option<Range>, DtbError> {
     if size == 0 {
-        return Err(DtbError::ZeroSizeRange { base });
+        return Ok(None);
     }
     match Range::new(base, size) {
-        Some(r) if r.end <= 1 << 48 => Ok(r),
-        _ => Err(DtbError::RangeTooHigh { base, size }),
+        Some(r) if r.end <= 1 << 48 => Ok(Some(r)),
+        _ => Err(DtbError::RangeTooHigh { node: NodeName::new(node), base, size }),
     }
+}
+
+const PAGE: u64 = crate::layout::PAGE_SIZE;
+
+/// `r` trimmed inward to whole pages (empty if no page is whole).
+fn trim_to_pages(r: Range) -> Range {
+    let base = r.base.div_ceil(PAGE) * PAGE;
+    let end = r.end / PAGE * PAGE;
+    Range { base, end: end.max(base) }
+}
+
+/// `r` rounded outward to whole pages (saturating at the top of the space).
+fn round_to_pages(r: Range) -> Range {
+    Range { base: r.base / PAGE * PAGE, end: r.end.div_ceil(PAGE).saturating_mul(PAGE) }
 }
 
 /// Read every enabled memory node (any node named `memory`/`memory@…` under
@@ -289,6 +325,8 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
         cpus: [0; MAX_CPUS],
         ncpus: 0,
         cpus_total: 0,
+        adjustments: [None; MAX_ADJUSTMENTS],
+        nadjustments: 0,
     };
     let mut raw: [Range; MAX_RAM_RANGES] = [Range::default(); MAX_RAM_RANGES];
     let empty = Frame {
@@ -383,12 +421,27 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
                 if is_memory && !node.disabled {
                     if let Some(reg) = node.reg {
                         decode_reg(reg, parent.child_cells, node.name, |b, s| {
-                            let r = check_range(b, s)?;
+                            let Some(given) = check_range(node.name, b, s)? else {
+                                info.adjusted(
+                                    AdjustKind::ZeroSizeSkipped,
+                                    node.name,
+                                    Range { base: b, end: b },
+                                    Range::default(),
+                                );
+                                return Ok(());
+                            };
+                            let r = trim_to_pages(given);
+                            if r != given {
+                                info.adjusted(AdjustKind::RamTrimmed, node.name, given, r);
+                            }
+                            if r.base >= r.end {
+                                return Ok(());
+                            }
                             if info.ram_entries == MAX_RAM_RANGES {
                                 return Err(DtbError::TooManyRanges);
                             }
-                            if let Some(o) = raw[..info.ram_entries].iter().find(|o| o.overlaps(&r)) {
-                                return Err(DtbError::OverlappingRanges { a: *o, b: r });
+                            if raw[..info.ram_entries].iter().any(|o| o.overlaps(&r)) {
+                                info.adjusted(AdjustKind::RamMerged, node.name, given, r);
                             }
                             raw[info.ram_entries] = r;
                             info.numa[info.ram_entries] = node.numa_node.map(|n| (n, r));
@@ -402,7 +455,19 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
                         let kind =
                             if node.no_map { ReservedKind::NoMap(name) } else { ReservedKind::ReservedMemory(name) };
                         decode_reg(reg, parent.child_cells, node.name, |b, s| {
-                            let r = check_range(b, s)?;
+                            let Some(given) = check_range(node.name, b, s)? else {
+                                info.adjusted(
+                                    AdjustKind::ZeroSizeSkipped,
+                                    node.name,
+                                    Range { base: b, end: b },
+                                    Range::default(),
+                                );
+                                return Ok(());
+                            };
+                            let r = round_to_pages(given);
+                            if r != given {
+                                info.adjusted(AdjustKind::ReservationRounded, node.name, given, r);
+                            }
                             info.reserve(r, kind)
                         })?;
                     }
@@ -416,7 +481,15 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
     }
     for (base, size) in dtb.mem_reservations() {
         if size > 0 {
-            let r = Range::new(base, size).ok_or(DtbError::RangeTooHigh { base, size })?;
+            let given = Range::new(base, size).ok_or(DtbError::RangeTooHigh {
+                node: NodeName::new("/memreserve/"),
+                base,
+                size,
+            })?;
+            let r = round_to_pages(given);
+            if r != given {
+                info.adjusted(AdjustKind::ReservationRounded, "/memreserve/", given, r);
+            }
             info.reserve(r, ReservedKind::MemReserve)?;
         }
     }

@@ -141,6 +141,12 @@ pub fn arm64_memblock_init(info: &mut MemoryInfo, dtb_pa: u64, dtb_size: u64) ->
 pub fn print_regions(info: &MemoryInfo) {
     let Some(m) = MEMORY.get() else { return };
     pr_info!("Memory: {} RAM range(s) from {} memory reg entr(ies)", m.ram.len(), info.ram_entries);
+    for a in info.adjustments() {
+        pr_warn!("Memory: device tree {}", a);
+    }
+    if info.nadjustments > info.adjustments().count() {
+        pr_warn!("Memory: and {} more such changes", info.nadjustments - info.adjustments().count());
+    }
     pr_info!("  {:<23} {:<23} {:>10}  {}", "base", "end", "size", "kind");
     for r in m.ram.iter() {
         pr_info!("  {} {} {:>10}  RAM", Addr(r.base), Addr(r.end), crate::console::fmt::padded(Size(r.size())));

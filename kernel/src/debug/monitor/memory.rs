@@ -156,8 +156,17 @@ pub fn cmd_vmalloc(n: u64) -> Result<(), String> {
         plural(pages, "page", "pages"),
         Addr(va.0 + size)
     );
+    // Each page's frame, as the tables say; a large area shows its first
+    // and last pages only, so one command never floods the console.
+    const SHOWN: u64 = 8;
     let mut t = LinearTables::new();
     for i in 0..pages {
+        if pages > SHOWN && i == SHOWN / 2 {
+            println!("  ... {} not shown ...", plural(pages - SHOWN, "page", "pages"));
+        }
+        if pages > SHOWN && i >= SHOWN / 2 && i < pages - SHOWN / 2 {
+            continue;
+        }
         let p = va.0 + i * PAGE_SIZE;
         let w = pgtable::walk(&mut t, LinearTables::root(), p);
         println!("  {} -> {}", Addr(p), w.phys().map_or(String::from("unmapped"), |pa| format!("{}", Addr(pa))));
