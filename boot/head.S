@@ -6,12 +6,13 @@
 //   1. keeps the DTB address and the entry exception level,
 //   2. drops from EL2 to EL1 if entered at EL2,
 //   3. enables FP/SIMD (Rust code may use SIMD registers),
-//   4. clears .bss and sets the boot stack (both inside the image),
-//   4a. checks that the CPU implements the flavour's translation granule
-//      (ID_AA64MMFR0_EL1.TGranN), else prints why through semihosting and
-//      exits with EARLY_BOOT_FAILED,
-//   5. builds the identity map of the image in tables reserved in .bss,
-//   6. programs MAIR/TCR/TTBR0/TTBR1 and turns on the MMU and the caches,
+//   4. zeroes the early tables, checks that the CPU implements the
+//      flavour's translation granule (ID_AA64MMFR0_EL1.TGranN; if not, it
+//      prints why through semihosting and exits with EARLY_BOOT_FAILED),
+//      and builds the identity map of the image in the early tables, with
+//      cache maintenance around it (see "Caches" below),
+//   5. programs MAIR/TCR/TTBR0/TTBR1 and turns on the MMU and the caches,
+//   6. clears .bss (now through the cache) and sets the boot stack in it,
 //   7. calls early_map_kernel (kernel/src/early/map_kernel.rs), still at the physical
 //      address, which relocates the image and maps it at KIMAGE_VADDR,
 //   8. jumps to the high mapping and calls start_kernel.
@@ -19,6 +20,20 @@
 // Everything before step 8 runs at the physical address, so it only uses
 // PC-relative addressing (adr/adrp) and constants: the image builder checks
 // this section's relocations (src/image.rs in the launcher).
+//
+// Caches. With the MMU off every data access is Device memory: stores go
+// to memory, past the caches, and stale lines for the same addresses (left
+// by the boot loader, or fetched speculatively) may still sit in the cache.
+// Once the MMU and the caches are on, a load or a table walk can hit such a
+// stale line instead of what was stored. The rule (Arm ARM, "cache
+// maintenance with the MMU off"): invalidate by VA to the Point of Coherency
+// (dc ivac) what was written with the MMU off before reading it with the
+// caches on. So the early tables (their own linker group, written here with
+// the MMU off) are invalidated before they are written (no dirty line can be
+// evicted on top of them later) and again after (no line fetched meanwhile
+// survives); .bss, which nothing touches before, is cleared only once the
+// MMU is on, through the cache, as arm64 Linux does. The image builder
+// checks this order in the assembled stub (src/image.rs, boot_rules).
 //
 // Constants come from Rust as `const` operands (kernel/src/early/head.rs);
 // symbols in braces are filled in there too. The later stages (start_kernel,
@@ -58,22 +73,29 @@ primary_entry:
     msr     vbar_el1, x0                    // exit with EARLY_BOOT_FAILED, not a hang
     isb
 
-    // Clear .bss with aligned stores (Device memory while the MMU is off).
-    adrp    x0, __bss_start
-    add     x0, x0, :lo12:__bss_start
-    adrp    x1, __bss_stop
-    add     x1, x1, :lo12:__bss_stop
+    // Stack: the top of the boot stack in .bss. Nothing is stored on it
+    // before .bss is cleared, except by the failure exits, which stop.
+    adrp    x0, {boot_stack}
+    add     x0, x0, :lo12:{boot_stack}
+    add     x0, x0, #{boot_stack_size}
+    mov     sp, x0
+    mov     x29, xzr                        // end of the frame-record chain
+
+    // The early tables, written below with the MMU off. Rule: invalidate
+    // them to the PoC first, so that no dirty line the loader left can be
+    // written back over them later; then zero them with plain stores.
+    adrp    x0, __early_tables_start
+    add     x0, x0, :lo12:__early_tables_start
+    adrp    x1, __early_tables_end
+    add     x1, x1, :lo12:__early_tables_end
+    bl      dcache_inval_poc
+    adrp    x0, __early_tables_start
+    add     x0, x0, :lo12:__early_tables_start
 2:  cmp     x0, x1
     b.hs    3f
     stp     xzr, xzr, [x0], #16
     b       2b
 3:
-    adrp    x0, {boot_stack}                // stack: top of the boot stack in .bss
-    add     x0, x0, :lo12:{boot_stack}
-    add     x0, x0, #{boot_stack_size}
-    mov     sp, x0
-    mov     x29, xzr                        // end of the frame-record chain
-    mov     x30, xzr
 
     // The granule the tables are built for must exist on this CPU.
     mrs     x0, id_aa64mmfr0_el1
@@ -122,11 +144,35 @@ primary_entry:
     add     x3, x3, #0x200000
     cmp     x3, x4
     b.lo    4b
-    dsb     sy                              // table writes done before the walker looks
+    // Rule: the tables were stored with the MMU off, and the walker reads
+    // them through the cache once the MMU is on. Invalidate them to the PoC
+    // again, dropping any line fetched speculatively while they were
+    // written; dcache_inval_poc ends with dsb sy, so every store and every
+    // invalidation is complete before the walker looks.
+    dmb     sy                              // the stores before the invalidation
+    adrp    x0, __early_tables_start
+    add     x0, x0, :lo12:__early_tables_start
+    adrp    x1, __early_tables_end
+    add     x1, x1, :lo12:__early_tables_end
+    bl      dcache_inval_poc
 
     adrp    x1, {init_pg_dir}               // high half: empty until early_map_kernel
     bl      enable_mmu
     mrs     x24, cntpct_el0                 // identity map built, MMU on
+
+    // Clear .bss now that the MMU and the caches are on (rule: memory
+    // written through the cache needs no maintenance before it is read
+    // through the cache). The early tables are not in [__bss_start,
+    // __bss_stop): the identity map in use stays as built.
+    adrp    x0, __bss_start
+    add     x0, x0, :lo12:__bss_start
+    adrp    x1, __bss_stop
+    add     x1, x1, :lo12:__bss_stop
+2:  cmp     x0, x1
+    b.hs    3f
+    stp     xzr, xzr, [x0], #16
+    b       2b
+3:
 
     // Stage 3: relocate and map the image high (Rust, still at the PA).
     mov     x0, x21                         // physical address of _text
@@ -144,6 +190,24 @@ primary_entry:
     add     x0, x0, :lo12:primary_switched
     add     x0, x0, x22                     // high virtual address
     br      x0
+
+// dc ivac (invalidate by VA to the Point of Coherency) over [x0, x1), one
+// data-cache line at a time; the smallest line size is CTR_EL0.DminLine
+// (log2 of words). The callers' ranges are page aligned, so no line is
+// shared with other data. Ends with dsb sy. Clobbers x0, x2, x3.
+dcache_inval_poc:
+    mrs     x3, ctr_el0
+    ubfx    x3, x3, #16, #4                 // CTR_EL0.DminLine
+    mov     x2, #4
+    lsl     x3, x2, x3                      // line size in bytes
+    sub     x2, x3, #1
+    bic     x0, x0, x2                      // first line
+1:  dc      ivac, x0
+    add     x0, x0, x3
+    cmp     x0, x1
+    b.lo    1b
+    dsb     sy
+    ret
 
 // Program MAIR/TCR, load TTBR0 with the identity map and TTBR1 with x1,
 // and turn on the MMU and the caches. Shared by every CPU. IPS comes from
@@ -169,26 +233,34 @@ enable_mmu:
     ldr     x0, ={sctlr_mmu_on}             // MMU, D-cache, I-cache, SP alignment
     msr     sctlr_el1, x0
     isb
-    ic      iallu                           // drop instructions fetched with the MMU off
+    // Rule: instructions fetched with the MMU off may be in the I-cache
+    // with other attributes; invalidate it to the PoU, then wait and resync.
+    ic      iallu
     dsb     nsh
     isb
     ret
 
-// Secondary CPUs, started by PSCI CPU_ON with x0 = the CPU's index. Same
-// path as the boot CPU, less what is done once: EL2 -> EL1, FP/SIMD, early
-// vectors, the boot CPU's identity map in TTBR0 and the final kernel
-// tables (swapper_pg_dir) in TTBR1, MMU on, then the upper half.
 // A secondary CPU released from a spin table (enable-method "spin-table"):
 // the firmware enters here with x0 = 0, at EL2 or EL1, with the MMU off. The
-// CPU's index is in SPIN_TABLE_CPU, which the releasing CPU wrote and
-// cleaned to the point of coherency before the release (one CPU is released
-// at a time); from there on the path is the PSCI one.
+// CPU's logical number is in SPIN_TABLE_CPU, which the releasing CPU wrote
+// and cleaned to the point of coherency before the release (one CPU is
+// released at a time), so this load with the MMU off sees it; from there on
+// the path is the PSCI one.
     .global secondary_spin_entry
 secondary_spin_entry:
     adrp    x0, SPIN_TABLE_CPU
     ldr     x0, [x0, :lo12:SPIN_TABLE_CPU]
     b       secondary_entry
 
+// Secondary CPUs, started by PSCI CPU_ON with x0 = the CPU's logical
+// number. Same path as the boot CPU, less what is done once: EL2 -> EL1,
+// FP/SIMD, early vectors, the boot CPU's identity map in TTBR0 and the final
+// kernel tables (swapper_pg_dir) in TTBR1, MMU on, then the upper half.
+// Caches: this path stores nothing with the MMU off (only system registers);
+// everything it reads (the tables, kimage_voffset, its stack top) was
+// written by the boot CPU through the cache, which is coherent with the
+// walker and this CPU's loads once its MMU is on. enable_mmu invalidates
+// its I-cache (ic iallu) as for the boot CPU.
     .global secondary_entry
 secondary_entry:
     mov     x19, x0                         // x19 = CPU index
@@ -220,6 +292,26 @@ secondary_entry:
     add     x0, x0, x22
     br      x0
 
+// Switch TTBR1 to the table root in x0 through the reserved, all-invalid
+// table at x1 (Linux's cpu_replace_ttbr1 and reserved_pg_dir). Rule: a TLB
+// must never hold entries from the old and the new tables for the same VA
+// at once (they could conflict: a TLB conflict abort, or either translation
+// used). So TTBR1 first points at a table that maps nothing, every EL1 TLB
+// entry is invalidated, and only then is the new root installed. Nothing
+// in the upper half is mapped in between, the caller's code and stack
+// included: this runs at its physical address through the identity map
+// (TTBR0), uses no stack, and the caller calls it by that address.
+    .global idmap_cpu_replace_ttbr1
+idmap_cpu_replace_ttbr1:
+    msr     ttbr1_el1, x1                   // the reserved zero table
+    isb
+    tlbi    vmalle1is                       // drop everything the old root gave
+    dsb     ish
+    isb
+    msr     ttbr1_el1, x0                   // the new root
+    isb
+    ret
+
 // Leave EL2 for EL1: EL1 runs AArch64, may use the counters and FP/SIMD,
 // and sees its own MPIDR. Returns to the caller at EL1h with DAIF masked.
 el2_to_el1:
@@ -232,6 +324,18 @@ el2_to_el1:
     ldr     x0, ={cptr_el2}                 // CPTR_EL2: RES1 bits, no FP/SIMD trap
     msr     cptr_el2, x0
     msr     hstr_el2, xzr
+    // MDCR_EL2: the kernel uses the PMU from EL1 (the cost self-test), so
+    // no PMU or debug access traps to EL2 and HPMN = PMCR_EL0.N gives EL1
+    // every event counter. Without an architected PMU
+    // (ID_AA64DFR0_EL1.PMUVer 0 or 0xf, read signed) it is 0.
+    mrs     x0, id_aa64dfr0_el1
+    sbfx    x0, x0, #8, #4                  // PMUVer
+    cmp     x0, #1
+    mov     x0, xzr
+    b.lt    1f
+    mrs     x0, pmcr_el0
+    ubfx    x0, x0, #11, #5                 // PMCR_EL0.N -> MDCR_EL2.HPMN
+1:  msr     mdcr_el2, x0
     mrs     x0, mpidr_el1
     msr     vmpidr_el2, x0
     mrs     x0, midr_el1
@@ -298,6 +402,7 @@ msg_map_kernel:
     .text
 // A secondary CPU in the upper half: vectors, no identity map, then Rust.
 secondary_switched:
+    msr     tpidr_el1, x19                  // logical CPU number, before the vectors use it
     adrp    x0, __vectors
     add     x0, x0, :lo12:__vectors
     msr     vbar_el1, x0
@@ -316,6 +421,7 @@ secondary_switched:
 
 // Stage 4 entry, in the upper half: exception vectors, then Rust.
 primary_switched:
+    msr     tpidr_el1, xzr                  // logical CPU 0, before the vectors use it
     adrp    x0, __vectors
     add     x0, x0, :lo12:__vectors
     msr     vbar_el1, x0

@@ -12,7 +12,9 @@
 //!   `__idmap_text_start` and `__idmap_text_end`) holds no absolute address:
 //!   its relocations (kept by `--emit-relocs`) are all PC-relative, every
 //!   call and jump stays inside the section, and nothing it addresses is a
-//!   word that a dynamic relocation would patch.
+//!   word that a dynamic relocation would patch;
+//! - the boot stub keeps the cache and TLB rules QEMU cannot show, in order
+//!   (`boot_rules`).
 
 use crate::elf::{relocation_name, Elf, RelocationType, Section, SHT_RELA};
 use crate::tools::project_root;
@@ -30,22 +32,36 @@ pub struct Flavour {
     pub layout: Layout,
     /// Build with the `debug_virtual` feature.
     pub debug_virtual: bool,
+    /// Build with the `debug_pgtable` feature (every write to a live table
+    /// checked against break-before-make).
+    pub debug_pgtable: bool,
 }
 
 impl Flavour {
+    /// The plain kernel in the default layout (4.10-4K-48).
+    pub const DEFAULT: Flavour = Flavour::default_layout(false);
+
     /// The default layout (4.10-4K-48), with or without `debug_virtual`.
     pub const fn default_layout(debug_virtual: bool) -> Flavour {
-        Flavour { layout: vakern_mm::flavour::DEFAULT, debug_virtual }
+        Flavour { layout: vakern_mm::flavour::DEFAULT, debug_virtual, debug_pgtable: false }
     }
 
-    /// The build's name, also its target directory's: `6.12-4K-48` or
-    /// `6.12-4K-48-debug_virtual`.
+    /// The build's name, also its target directory's: `6.12-4K-48`,
+    /// `6.12-4K-48-debug_virtual`, `4.10-4K-48-debug_virtual-debug_pgtable`.
     pub fn name(&self) -> String {
-        if self.debug_virtual {
-            format!("{}-debug_virtual", self.layout)
-        } else {
-            self.layout.to_string()
+        let mut name = self.layout.to_string();
+        for (on, feature) in [(self.debug_virtual, "debug_virtual"), (self.debug_pgtable, "debug_pgtable")] {
+            if on {
+                name = format!("{name}-{feature}");
+            }
         }
+        name
+    }
+
+    /// The kernel crate's cargo features for this build.
+    fn features(&self) -> String {
+        let on = [(self.debug_virtual, "debug_virtual"), (self.debug_pgtable, "debug_pgtable")];
+        on.iter().filter(|(on, _)| *on).map(|(_, f)| *f).collect::<Vec<_>>().join(",")
     }
 }
 
@@ -152,10 +168,12 @@ pub fn check_kernel(elf: &Elf) -> Result<String, String> {
     if checked == 0 {
         return Err("found no relocations in .idmap.text: was the kernel linked with --emit-relocs?".into());
     }
+    let stub = crate::boot_rules::check_stub(&crate::boot_rules::stub_listing(elf)?)?;
     Ok(format!(
-        "{} dynamic relocations (all RELATIVE); {} relocations in .idmap.text, all PC-relative and local",
+        "{} dynamic relocations (all RELATIVE); {} relocations in .idmap.text, all PC-relative and local; {}",
         dyn_relocs.len(),
-        checked
+        checked,
+        stub
     ))
 }
 
@@ -210,6 +228,7 @@ pub fn build(flavour: Flavour, quiet: bool) -> Result<Kernel, String> {
     crate::tools::ensure_target()?;
     let root = project_root();
     let name = flavour.name();
+    let features = flavour.features();
     let target_dir = root.join("target/kernel").join(&name);
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
@@ -217,8 +236,8 @@ pub fn build(flavour: Flavour, quiet: bool) -> Result<Kernel, String> {
         .args(["build", "--release", "--target", "aarch64-unknown-none", "--manifest-path", "kernel/Cargo.toml"])
         .arg("--target-dir")
         .arg(&target_dir);
-    if flavour.debug_virtual {
-        cmd.args(["--features", "debug_virtual"]);
+    if !features.is_empty() {
+        cmd.args(["--features", &features]);
     }
     if quiet {
         cmd.arg("--quiet");

@@ -3,6 +3,7 @@
 //! integration tests in `tests/` use it to boot test kernels.
 
 pub mod boards;
+pub mod boot_rules;
 pub mod debugger;
 pub mod disasm;
 pub mod elf;

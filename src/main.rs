@@ -90,10 +90,14 @@ struct Cli {
     /// Split RAM into NUMA nodes (sizes must add up to --ram; same units)
     #[arg(long, verbatim_doc_comment, value_name = "SIZE,SIZE..", value_delimiter = ',', help_heading = "Machine")]
     numa: Vec<String>,
-    /// CPUs, 1 to 8 (the boards: 1 to 4; raspi3b always has 4 and the
-    /// kernel is told maxcpus=N)
+    /// CPUs, 1 to 8 (to 32 with --gic-v3; the boards: 1 to 4; raspi3b
+    /// always has 4 and the kernel is told maxcpus=N)
     #[arg(long, verbatim_doc_comment, value_name = "N", default_value_t = 1, help_heading = "Machine")]
     smp: u32,
+    /// GICv3 (virt,gic-version=3): up to 32 CPUs, numbered by QEMU in
+    /// clusters of 16 (the 17th CPU has MPIDR Aff1 = 1)
+    #[arg(long, verbatim_doc_comment, help_heading = "Machine")]
+    gic_v3: bool,
     /// CPU model (virt only; default cortex-a72): a 64-bit one
     /// (cortex-a35/a53/a57/a72/a76, a64fx, neoverse-n1, max); 32-bit-only
     /// models such as cortex-a15 are refused. The boards have Cortex-A53s
@@ -133,6 +137,10 @@ struct Cli {
     /// VA_BITS (default 48); see the flavours below
     #[arg(long, verbatim_doc_comment, value_name = "N", default_value_t = 48, help_heading = "Layout")]
     va_bits: u32,
+    /// Build with the debug_pgtable feature (every write to a live page
+    /// table checked against break-before-make, violations reported)
+    #[arg(long, verbatim_doc_comment, help_heading = "Kernel")]
+    debug_pgtable: bool,
 
     /// Pass FILE with QEMU's -dtb (QEMU rewrites memory and /chosen); on a
     /// board, FILE replaces Linux's tree and is handed over verbatim
@@ -254,6 +262,7 @@ fn settle(cli: Cli) -> Result<Args, String> {
         smp: cli.smp,
         cpu: cli.cpu.unwrap_or(default.cpu),
         el2: cli.el2,
+        gic_v3: cli.gic_v3,
         icount: cli.icount,
         extra: cli.qemu_arg,
         ..Machine::default()
@@ -296,7 +305,7 @@ fn settle(cli: Cli) -> Result<Args, String> {
     Ok(Args {
         show_layout: cli.show_layout,
         machine: m,
-        flavour: Flavour { layout, debug_virtual: cli.debug_virtual },
+        flavour: Flavour { layout, debug_virtual: cli.debug_virtual, debug_pgtable: cli.debug_pgtable },
         print_cmd: cli.print_cmd,
         build_only: cli.build_only,
         gdb_attach: cli.gdb.is_some(),

@@ -41,6 +41,12 @@ pub const SHIM_DTB_PA: u64 = 0x4400_0000;
 pub const END_OF_INPUT: u8 = 0x04;
 /// Above this much RAM QEMU gets a memory backend that reserves nothing.
 pub const BACKEND_ABOVE: u64 = 16 << 30;
+/// Most CPUs the virt machine takes with its default interrupt controller
+/// (GICv2).
+pub const MAX_CPUS_GICV2: u32 = 8;
+/// Most CPUs the kernel tracks (its NR_CPUS), and so the most a GICv3
+/// machine is given here.
+pub const MAX_CPUS_GICV3: u32 = 32;
 /// Where the virt machine's RAM starts.
 pub const RAM_BASE: u64 = 0x4000_0000;
 /// Least RAM accepted: the Image, its page tables, the heap and a tree.
@@ -112,6 +118,10 @@ pub struct Machine {
     pub cpu: String,
     /// Enter at EL2 (`virtualization=on`).
     pub el2: bool,
+    /// GICv3 (`gic-version=3`) instead of QEMU's default GICv2: more than 8
+    /// CPUs, and QEMU then numbers CPUs in clusters of 16 (the 17th CPU has
+    /// MPIDR Aff1 = 1, Aff0 = 0).
+    pub gic_v3: bool,
     /// KASLR seed.
     pub kaslr: Kaslr,
     /// Kernel command line.
@@ -153,6 +163,7 @@ impl Default for Machine {
             smp: 1,
             cpu: "cortex-a72".into(),
             el2: false,
+            gic_v3: false,
             kaslr: Kaslr::Off,
             append: String::new(),
             dtb: DtbSource::Qemu,
@@ -337,8 +348,17 @@ impl Machine {
                     self.board.name, self.board.kernel_pa
                 ));
             }
-        } else if self.smp == 0 || self.smp > 8 {
-            return Err(format!("--smp {}: the virt machine here takes 1 to 8 CPUs", self.smp));
+            if self.gic_v3 {
+                return Err(format!("--gic-v3 is for virt; {} has its own interrupt controller", self.board.name));
+            }
+        } else {
+            let max = if self.gic_v3 { MAX_CPUS_GICV3 } else { MAX_CPUS_GICV2 };
+            if self.smp == 0 || self.smp > max {
+                return Err(format!(
+                    "--smp {}: the virt machine here takes 1 to {} CPUs ({} with --gic-v3)",
+                    self.smp, MAX_CPUS_GICV2, MAX_CPUS_GICV3
+                ));
+            }
         }
         if self.cpu.is_empty() || !self.cpu.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
             return Err(format!("--cpu {:?}: not a CPU model name", self.cpu));
@@ -504,6 +524,9 @@ impl Machine {
             let mut machine = String::from("virt");
             if self.el2 {
                 machine.push_str(",virtualization=on");
+            }
+            if self.gic_v3 {
+                machine.push_str(",gic-version=3");
             }
             if self.kaslr != Kaslr::Random {
                 machine.push_str(",dtb-randomness=off");

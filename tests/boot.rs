@@ -178,3 +178,43 @@ fn every_name_in_the_kernel_symbol_table_is_demangled() {
         assert!(names.contains(&want), "{want} missing from the table");
     }
 }
+
+/// The image builder's boot-stub check (src/boot_rules.rs) passes on the
+/// real stub and rejects a stub with any one of the rules' instructions
+/// missing or out of place (what QEMU, with no caches, would never show).
+#[test]
+fn boot_stub_check_rejects_a_stub_missing_a_rule() {
+    use vakern::boot_rules::{check_stub, stub_listing, Insn};
+    let elf = vakern::elf::Elf::parse(std::fs::read(kernel(false).elf).unwrap()).unwrap();
+    let list = stub_listing(&elf).unwrap();
+    check_stub(&list).unwrap();
+    let without = |text: &str, nth: usize| -> Vec<Insn> {
+        let at = list.iter().enumerate().filter(|(_, i)| i.text == text).nth(nth).map(|(k, _)| k);
+        let at = at.unwrap_or_else(|| panic!("the stub has no {nth}th `{text}`"));
+        let mut l = list.clone();
+        let gone = l.remove(at);
+        l[at].label = l[at].label.take().or(gone.label); // the routine keeps its label
+        l
+    };
+    for (text, nth, why) in [
+        ("ic iallu", 0, "ic iallu"),
+        ("dc ivac", 0, "dc ivac"),
+        ("bl dcache_inval_poc", 0, "invalidated to the PoC before and after"),
+        ("bl dcache_inval_poc", 1, "invalidated to the PoC before and after"),
+        ("dmb sy", 0, "dmb sy"),
+        ("tlbi vmalle1is", 0, "tlbi vmalle1is"),
+        ("mrs ctr_el0", 0, "ctr_el0"),
+    ] {
+        let e = check_stub(&without(text, nth)).expect_err(text);
+        assert!(e.contains(why), "without {text} #{nth}: {e}");
+    }
+    // .bss cleared with the MMU still off, first thing, as the stub used to.
+    let mut l = list.clone();
+    let e = l.iter().position(|i| i.text == "bl dcache_inval_poc").unwrap();
+    let addr = l[e].addr;
+    for text in ["stp xzr, xzr, [x0], #0x10", "addr __bss_stop|_end", "addr __early_tables_end|__bss_start"] {
+        l.insert(e, Insn { addr, label: None, text: text.into() });
+    }
+    let err = check_stub(&l).unwrap_err();
+    assert!(err.contains("cleared before the MMU is on"), "{err}");
+}

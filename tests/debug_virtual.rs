@@ -48,6 +48,9 @@ use Verdict::{Report, Stop};
 #[test_case("pa-symbol-end-plus-1", Stop, "__pa_symbol used for address outside the kernel image" ; "pa-symbol-end-plus-1")]
 #[test_case("phys-offset-early", Stop, "PHYS_OFFSET read before memstart_addr was set" ; "phys-offset-early")]
 #[test_case("lm-alias-early", Stop, "used before the linear map exists" ; "lm-alias-early")]
+#[test_case("pa-linear-before-memstart",
+    Stop,
+    "__pa(0xffff_8000_0000_1000) of a linear address before memstart_addr was set" ; "pa-linear-before-memstart")]
 fn corpus_with_debug_virtual(case: &str, verdict: Verdict, message: &str) {
     let (code, c) = run_case(case, true);
     assert!(c.contains(message), "dv:{case}: missing {message:?} in:\n{c}");
@@ -89,6 +92,8 @@ fn corpus_with_debug_virtual(case: &str, verdict: Verdict, message: &str) {
 // phys-offset-early: the sentinel, read as if it were an address
 #[test_case("phys-offset-early", Some("result 0xffff_ffff_ffff_ffff") ; "phys-offset-early")]
 #[test_case("lm-alias-early", None ; "lm-alias-early")]
+// pa-linear-before-memstart: the linear rule with the sentinel, va - PAGE_OFFSET - 1
+#[test_case("pa-linear-before-memstart", Some("result 0x0000_0000_0000_0fff") ; "pa-linear-before-memstart")]
 fn corpus_without_debug_virtual(case: &str, want: Option<&str>) {
     let (code, c) = run_case(case, false);
     assert_eq!(code, Some(0), "dv:{case} without the flag must run to the end:\n{c}");

@@ -61,6 +61,12 @@ fn holes_and_no_map_region(test: &str) {
     assert!(c.contains("reserved, no-map (secure@4c000000)"), "{c}");
     assert!(c.contains("reserved (shared@4e000000)"), "{c}");
     assert!(!c.contains("0x0000_0000_7000_0000"), "the disabled node was used: {c}");
+    if test == "translate" {
+        // no-map RAM is neither pfn_valid nor virt_addr_valid (Linux 4.10:
+        // memblock_is_map_memory): the 4 MiB at 0x4c00_0000, every 64th page.
+        assert!(c.contains("of them no-map RAM"), "{c}");
+        assert!(c.contains("pages, 16 of them no-map RAM"), "{c}");
+    }
     if test == "linear" {
         // Holes at [0x4c00_0000, 0x4c40_0000) and [0x5000_0000, 0x6000_0000);
         // the second range ends 2 MiB past a 32 MiB boundary.

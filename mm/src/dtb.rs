@@ -13,7 +13,7 @@
 //! overlapping are adjusted rather than refused ([`Adjustment`]). (The `fdt`
 //! crate was tried and is not used: see the README, and
 //! mm/tests/fdt_crate.rs for where it fails.) The file is over 400 lines
-//! because memory, reservations, CPUs and `/chosen` are read in one walk
+//! because memory, reservations, CPUs, `/psci` and `/chosen` are read in one walk
 //! with one stack of node frames, each rule next to the others.
 
 use crate::ranges::{Range, RangeError, RangeSet};
@@ -31,7 +31,7 @@ pub const MAX_DEPTH: usize = 16;
 /// Most RAM ranges kept (after merging adjacent ones).
 pub const MAX_RAM_RANGES: usize = 64;
 /// Most CPUs recorded.
-pub const MAX_CPUS: usize = 8;
+pub const MAX_CPUS: usize = 32;
 /// Most reservations kept.
 pub const MAX_RESERVED: usize = 64;
 /// Most adjustments recorded for the boot log (later ones still happen).
@@ -184,10 +184,18 @@ pub struct MemoryInfo<'a> {
     pub stdout_path: Option<&'a str>,
     /// `/psci/method` ("hvc" or "smc"): how CPUs are started.
     pub psci_method: Option<&'a str>,
+    /// True if `/psci/compatible` names PSCI 0.1 ("arm,psci") before any
+    /// later version ("arm,psci-0.2", "arm,psci-1.0"): the function IDs
+    /// then come from the node's properties, not the standard ones.
+    pub psci_v0_1: bool,
+    /// `/psci/cpu_on`: the CPU_ON function ID of a PSCI 0.1 firmware.
+    pub psci_cpu_on: Option<u32>,
     /// MPIDR values of the enabled `/cpus/cpu@…` nodes, in tree order.
     pub cpus: [u64; MAX_CPUS],
     /// How many of `cpus` are valid.
     pub ncpus: usize,
+    /// Enabled CPU nodes with an MPIDR, including those beyond `MAX_CPUS`.
+    pub cpus_total: usize,
     /// What the parse changed (the first [`MAX_ADJUSTMENTS`]).
     pub adjustments: [Option<Adjustment>; MAX_ADJUSTMENTS],
     /// How many changes there were in all.
@@ -312,8 +320,11 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
         kaslr_seed: None,
         stdout_path: None,
         psci_method: None,
+        psci_v0_1: false,
+        psci_cpu_on: None,
         cpus: [0; MAX_CPUS],
         ncpus: 0,
+        cpus_total: 0,
         adjustments: [None; MAX_ADJUSTMENTS],
         nadjustments: 0,
     };
@@ -358,6 +369,20 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
                 {
                     info.psci_method = core::str::from_utf8(value).ok().map(|s| s.trim_end_matches('\0'));
                 }
+                if depth == 2 && stack[1].name.is_empty() && stack[2].name.split('@').next() == Some("psci") {
+                    match name {
+                        // The first PSCI string in the list decides, as the
+                        // most specific compatible wins.
+                        "compatible" => {
+                            info.psci_v0_1 = value
+                                .split(|&b| b == 0)
+                                .find(|c| matches!(*c, b"arm,psci" | b"arm,psci-0.2" | b"arm,psci-1.0"))
+                                == Some(b"arm,psci".as_slice())
+                        }
+                        "cpu_on" => info.psci_cpu_on = be32(value, 0).filter(|_| value.len() == 4),
+                        _ => {}
+                    }
+                }
                 if depth == 2 && stack[1].name.is_empty() && stack[2].name == "chosen" {
                     let text = || core::str::from_utf8(value).ok().map(|s| s.trim_end_matches('\0'));
                     match name {
@@ -374,7 +399,7 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
                 let base_name = node.name.split('@').next().unwrap_or("");
                 let is_memory = (depth == 2 && base_name == "memory") || node.device_type_memory;
                 let is_cpu = depth == 3 && stack[2].name == "cpus" && base_name == "cpu";
-                if is_cpu && !node.disabled && info.ncpus < MAX_CPUS {
+                if is_cpu && !node.disabled {
                     if let Some(reg) = node.reg {
                         let mpidr = match parent.child_cells.0 {
                             1 => be32(reg, 0).map(u64::from),
@@ -382,8 +407,11 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
                             _ => None,
                         };
                         if let Some(m) = mpidr {
-                            info.cpus[info.ncpus] = m;
-                            info.ncpus += 1;
+                            info.cpus_total += 1;
+                            if info.ncpus < MAX_CPUS {
+                                info.cpus[info.ncpus] = m;
+                                info.ncpus += 1;
+                            }
                         }
                     }
                 }

@@ -10,6 +10,7 @@
 //! a message (exit code 2).
 
 use crate::fdt_walk::{be64, bytes_eq, Header, RawToken, Walker};
+use crate::layout;
 
 /// No seed anywhere: the image stays at KIMAGE_VADDR.
 pub const SOURCE_NONE: u64 = 0;
@@ -97,8 +98,12 @@ pub fn scan(bytes: &[u8]) -> Choice {
             Ok(Some(_)) => {}
         }
     }
+    // The seed's place is reported whatever the command line says, so the
+    // caller wipes it on every path (`nokaslr` and `kaslr_seed=` included),
+    // as Linux reads and wipes it before it looks at the command line.
+    let seed_offset = seed.map(|(_, off)| off);
     if let Some(c) = cmdline(args) {
-        return c;
+        return Choice { seed_offset, ..c };
     }
     match seed {
         Some((s, off)) => Choice { source: SOURCE_DTB, seed: s, seed_offset: Some(off) },
@@ -106,14 +111,54 @@ pub fn scan(bytes: &[u8]) -> Choice {
     }
 }
 
-/// The offset for `seed`: one of the `window / step` slots, picked after
-/// spreading the seed's bits (a splitmix64 finaliser), so nearby seeds land
-/// far apart.
+/// Where the image may go: `[KIMAGE_VADDR, KIMAGE_VADDR + KASLR_WINDOW)`.
+/// Linux 4.10 takes the seed's bits under `VA_BITS - 2`, that is the lower
+/// part of the vmalloc area, a quarter of the kernel half of the address
+/// space (64 TiB of the ~126 TiB vmalloc area with 48-bit VAs).
+pub const KASLR_WINDOW: u64 = 1 << (layout::VA_BITS_MIN - 2);
+/// The step: 2 MiB whatever the page size (Linux rounds to 2 MiB so that
+/// the image can still be mapped with blocks and contiguous runs).
+pub const KASLR_ALIGN: u64 = 2 << 20;
+/// The span of one level-2 table: the early code maps the image with a
+/// single one, so the image may not cross a multiple of it (Linux's
+/// `SWAPPER_TABLE_SHIFT` rule).
+pub const KASLR_TABLE_SPAN: u64 = layout::PUD_SIZE;
+
+const _: () = assert!(layout::KIMAGE_VADDR + KASLR_WINDOW + KASLR_TABLE_SPAN <= layout::VMALLOC_END);
+
+/// Spread the seed's bits (a splitmix64 finaliser). A bijection of `u64`:
+/// a uniformly random seed stays uniformly random, so the positions keep
+/// exactly the entropy Linux's raw seed gives, and small command-line
+/// seeds (`kaslr_seed=1`, `2`) land far apart.
 #[inline(always)]
-pub fn offset_for(seed: u64, window: u64, step: u64) -> u64 {
+pub const fn mix(seed: u64) -> u64 {
     let mut x = seed ^ 0x9e37_79b9_7f4a_7c15;
     x = (x ^ (x >> 31)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x ^= x >> 29;
-    let slots = (window / step).max(1);
-    (x % slots) * step
+    x ^ (x >> 29)
+}
+
+/// Linux 4.10's placement for `bits` (the mixed seed): the offset from
+/// KIMAGE_VADDR is `bits` masked to the window in 2 MiB steps; if the image
+/// (`size` bytes, starting `modulo` bytes into its 2 MiB, the load
+/// address's own offset, which is kept) would then cross a level-2 table's
+/// span, it moves up by its size rounded to 2 MiB, wrapping in the window.
+#[inline(always)]
+pub const fn position(bits: u64, size: u64, modulo: u64) -> u64 {
+    let mask = (KASLR_WINDOW - 1) & !(KASLR_ALIGN - 1);
+    let offset = bits & mask;
+    let start = layout::KIMAGE_VADDR + offset + modulo;
+    let last = start + size - 1;
+    if start / KASLR_TABLE_SPAN != last / KASLR_TABLE_SPAN {
+        let rounded = (size + KASLR_ALIGN - 1) & !(KASLR_ALIGN - 1);
+        (offset + rounded) & mask
+    } else {
+        offset
+    }
+}
+
+/// The KASLR offset for `seed` and an image of `size` bytes loaded `modulo`
+/// bytes into a 2 MiB block: [`position`] of [`mix`]`(seed)`.
+#[inline(always)]
+pub const fn offset_for_image(seed: u64, size: u64, modulo: u64) -> u64 {
+    position(mix(seed), size, modulo)
 }

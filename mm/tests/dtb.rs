@@ -737,3 +737,33 @@ fn error_messages_name_the_problem() {
     assert!(utf.as_str().len() <= 32 && "memory-éééééééééééééééééééééééééé".starts_with(utf.as_str()));
     assert_eq!(format!("{:?}", node), "\"memory@40000000\"");
 }
+
+/// `/psci`: the first PSCI string of `compatible` decides between 0.1
+/// (IDs from the node) and 0.2 or later; `cpu_on` is read as one cell.
+#[test]
+fn psci_version_and_cpu_on() {
+    let with = |compat: &[u8], cpu_on: Option<&[u32]>| {
+        tree(|b| {
+            memory(b, "memory@40000000", (2, 2), &[(0x4000_0000, 0x1000_0000)]);
+            b.begin("psci").prop("compatible", compat).prop_str("method", "smc");
+            if let Some(c) = cpu_on {
+                b.prop_u32("cpu_on", c);
+            }
+            b.end();
+        })
+    };
+    let blob = with(b"arm,psci\0", Some(&[0x9500_0001]));
+    let info = parse(&blob).unwrap();
+    assert!(info.psci_v0_1);
+    assert_eq!(info.psci_cpu_on, Some(0x9500_0001));
+    assert_eq!(info.psci_method, Some("smc"));
+    let blob = with(b"arm,psci-1.0\0arm,psci-0.2\0arm,psci\0", Some(&[0xc400_0003]));
+    assert!(!parse(&blob).unwrap().psci_v0_1);
+    let blob = with(b"vendor,thing\0arm,psci\0", None);
+    let info = parse(&blob).unwrap();
+    assert!(info.psci_v0_1);
+    assert_eq!(info.psci_cpu_on, None);
+    // A cpu_on of the wrong size is not taken.
+    let blob = with(b"arm,psci\0", Some(&[1, 2]));
+    assert_eq!(parse(&blob).unwrap().psci_cpu_on, None);
+}

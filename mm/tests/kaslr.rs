@@ -2,15 +2,17 @@
 //! the kernel before relocation) finds `/chosen/kaslr-seed` and its offset
 //! in the blob, honours `nokaslr` and `kaslr_seed=N` as whole words, ignores
 //! properties of other nodes, distrusts a tree that does not fit the mapped
-//! window or fails a check, and turns seeds into aligned offsets inside the
-//! window, spread over its slots.
+//! window or fails a check, reports the seed's place to wipe on every path,
+//! and turns seeds into Linux 4.10's positions: 2 MiB aligned offsets in
+//! the lower `2^(VA_BITS - 2)` of the vmalloc area, never crossing a
+//! level-2 table, with the entropy counted.
 
 mod common;
 
-use common::{fixture, put32, FdtBuilder, DTB_FIXTURES};
-use std::collections::BTreeSet;
+use common::{fixture, put32, Draws, FdtBuilder, DTB_FIXTURES};
 use vakern_mm::dtb::{parse_memory, Dtb};
 use vakern_mm::kaslr::*;
+use vakern_mm::layout::{self, KIMAGE_VADDR, VMALLOC_END};
 
 fn tree(chosen: impl FnOnce(&mut FdtBuilder)) -> Vec<u8> {
     let mut b = FdtBuilder::new();
@@ -55,7 +57,16 @@ fn command_line_words() {
     assert_eq!(with_args("nokaslrx").source, SOURCE_DTB);
     assert_eq!(with_args("xnokaslr").source, SOURCE_DTB);
     let c = with_args("earlycon kaslr_seed=123456");
-    assert_eq!((c.source, c.seed, c.seed_offset), (SOURCE_CMDLINE, 123_456, None));
+    assert_eq!((c.source, c.seed), (SOURCE_CMDLINE, 123_456));
+    // The seed in the tree is still found, to be wiped, on every path: its
+    // place holds the tree's seed (0, 7).
+    for args in ["", "earlycon kaslr_seed=123456", "nokaslr", "kaslr_seed=5 nokaslr"] {
+        let blob = tree(|b| {
+            b.prop_str("bootargs", args).prop_u32("kaslr-seed", &[0, 7]);
+        });
+        let off = scan(&blob).seed_offset.unwrap_or_else(|| panic!("{args:?} hides the seed to wipe"));
+        assert_eq!(blob[off..off + 8], [0, 0, 0, 0, 0, 0, 0, 7], "{args:?}");
+    }
     assert_eq!(with_args("kaslr_seed=1 kaslr_seed=2").seed, 2, "the last one counts");
     assert_eq!(with_args("mykaslr_seed=9").source, SOURCE_DTB);
     // No seed at all.
@@ -122,16 +133,75 @@ fn qemu_trees_are_trusted() {
     }
 }
 
+/// Image sizes and load offsets within 2 MiB to place: a small image, one
+/// just under the early tables' 4 MiB limit, odd load offsets.
+const IMAGES: [(u64, u64); 4] = [(0x2f_2000, 0), (0x2f_2000, 0x1_0000), (0x3f_f000, 0x1f_f000), (0x10_0000, 0x8_0000)];
+
+/// Every position is in the window, 2 MiB aligned (plus the kept load
+/// offset), and the image never crosses a level-2 table's span.
+fn valid(o: u64, size: u64, modulo: u64) -> bool {
+    let start = KIMAGE_VADDR + o + modulo;
+    o < KASLR_WINDOW
+        && o.is_multiple_of(KASLR_ALIGN)
+        && start / KASLR_TABLE_SPAN == (start + size - 1) / KASLR_TABLE_SPAN
+        && start + size <= VMALLOC_END
+}
+
 #[test]
-fn offsets_are_aligned_slots_of_the_window() {
-    let (window, step) = (512u64 << 20, 2u64 << 20);
-    let mut seen = BTreeSet::new();
-    for seed in 0..2000u64 {
-        let o = offset_for(seed, window, step);
-        assert!(o < window && o.is_multiple_of(step), "seed {seed}: offset {o:#x}");
-        seen.insert(o);
+fn offsets_are_aligned_slots_of_the_window_and_never_cross_a_table() {
+    let mut rng = Draws::new(0x6b61_736c);
+    for &(size, modulo) in &IMAGES {
+        for _ in 0..20_000 {
+            let seed = rng.next_u64();
+            let o = offset_for_image(seed, size, modulo);
+            assert!(valid(o, size, modulo), "seed {seed:#x}: offset {o:#x} for {size:#x}+{modulo:#x}");
+        }
+        // The slots next to every table line, exhaustively.
+        let slots_per_span = KASLR_TABLE_SPAN / KASLR_ALIGN;
+        for line in 0..(KASLR_WINDOW / KASLR_TABLE_SPAN).min(64) {
+            for back in 0..4 {
+                let bits = (line + 1) * slots_per_span * KASLR_ALIGN - back * KASLR_ALIGN;
+                let o = position(bits.wrapping_sub(KIMAGE_VADDR % KASLR_TABLE_SPAN), size, modulo);
+                assert!(valid(o, size, modulo), "bits {bits:#x}: offset {o:#x}");
+            }
+        }
     }
-    // 2000 consecutive seeds over 256 slots: nearly all slots are hit.
-    assert!(seen.len() > 240, "only {} of 256 slots used", seen.len());
-    assert_ne!(offset_for(1, window, step), offset_for(2, window, step));
+    // Nearby command-line seeds land far apart.
+    let (a, b) = (offset_for_image(1, 0x2f_2000, 0), offset_for_image(2, 0x2f_2000, 0));
+    assert_ne!(a, b);
+}
+
+/// The entropy, counted: over every value of the seed bits the position
+/// uses, how many distinct positions come out (mixing is a bijection of the
+/// seed, so a random seed reaches each with the same probability as
+/// Linux's raw seed). With 48-bit VAs: 2^25 slots of 2 MiB in 64 TiB, less
+/// the few that would cross a 1 GiB line, which fold onto their neighbours.
+#[test]
+fn distinct_positions_give_at_least_linux_4_10s_entropy() {
+    let slots = KASLR_WINDOW / KASLR_ALIGN;
+    for &(size, modulo) in &IMAGES {
+        let mut seen = vec![0u64; (slots as usize).div_ceil(64)];
+        let mut distinct = 0u64;
+        for slot in 0..slots {
+            let o = position(slot * KASLR_ALIGN, size, modulo);
+            let k = (o / KASLR_ALIGN) as usize;
+            if seen[k / 64] & (1 << (k % 64)) == 0 {
+                seen[k / 64] |= 1 << (k % 64);
+                distinct += 1;
+            }
+        }
+        let bits = (distinct as f64).log2();
+        println!("image {size:#x} at +{modulo:#x}: {distinct} distinct positions of {slots}: {bits:.3} bits");
+        // Linux 4.10 for this layout: VA_BITS - 2 - 21 bits of 2 MiB slots,
+        // less the crossing slots; never fewer than 99% of them.
+        assert!(distinct * 100 >= slots * 99, "{distinct} of {slots}");
+        assert!(bits >= (layout::VA_BITS_MIN - 2 - 21) as f64 - 0.02, "{bits} bits");
+    }
+    // And over random seeds through the mixer: nearly all distinct.
+    let mut rng = Draws::new(7);
+    let mut set = std::collections::BTreeSet::new();
+    for _ in 0..100_000 {
+        set.insert(offset_for_image(rng.next_u64(), 0x2f_2000, 0));
+    }
+    assert!(set.len() > 99_000, "{} distinct of 100000 random seeds", set.len());
 }

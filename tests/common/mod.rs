@@ -18,6 +18,32 @@ pub fn kernel(debug_virtual: bool) -> Kernel {
     image::build_once(Flavour::default_layout(debug_virtual)).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The kernel with `debug_pgtable` as well: what [`boot`] and [`selftest`]
+/// boot, so every configuration they boot checks every write to a live
+/// table (the plain kernel is booted by the GDB, monitor and harness tests).
+pub fn kernel_pgt(debug_virtual: bool) -> Kernel {
+    if let Err(e) = vakern::tools::ensure_all() {
+        panic!("{e}");
+    }
+    image::build_once(Flavour { debug_pgtable: true, ..Flavour::default_layout(debug_virtual) }).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// No unsafe write to a live table was reported (the `pgt:` corpus, which
+/// makes them on purpose, is checked by its own test).
+pub fn assert_no_pgtable_violation(m: &Machine, console: &str) {
+    if m.append.contains("test=pgt:") {
+        return;
+    }
+    assert!(
+        !console.contains("debug_pgtable: unsafe write"),
+        "debug_pgtable found unsafe writes on {}:\n{console}",
+        describe(m)
+    );
+    if console.contains("debug_pgtable: ") && console.contains("during boot") {
+        assert!(console.contains("debug_pgtable: 0 unsafe write(s) to live tables during boot"), "{console}");
+    }
+}
+
 /// The kernel in `layout` (a flavour name such as `6.12-4K-48`), built once
 /// per test binary and flavour; different flavours build in parallel from
 /// the test threads, each in its own target directory.
@@ -26,7 +52,7 @@ pub fn kernel_in(layout: &str, debug_virtual: bool) -> Kernel {
         panic!("{e}");
     }
     let layout = vakern::mm::flavour::parse(layout).unwrap_or_else(|e| panic!("{layout}: {e}"));
-    image::build_once(Flavour { layout, debug_virtual }).unwrap_or_else(|e| panic!("{e}"))
+    image::build_once(Flavour { layout, debug_virtual, debug_pgtable: false }).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The timeout of every test boot: a boot takes well under a second alone,
@@ -41,8 +67,10 @@ pub fn machine() -> Machine {
 
 /// Boot `m` with the kernel in `flavour`.
 pub fn boot(m: &Machine, debug_virtual: bool) -> Outcome {
-    let k = kernel(debug_virtual);
-    m.run(&k.image).unwrap_or_else(|e| panic!("{e}"))
+    let k = kernel_pgt(debug_virtual);
+    let out = m.run(&k.image).unwrap_or_else(|e| panic!("{e}"));
+    assert_no_pgtable_violation(m, &out.console);
+    out
 }
 
 /// Boot `test=NAME` on `m` and require exit code `code`; return the console.

@@ -1,7 +1,16 @@
 //! Secondary CPUs: started with PSCI CPU_ON (the method, `hvc` or `smc`,
-//! from the device tree's `/psci` node), each entering through the same boot
-//! stub (`secondary_entry` in boot/head.S), the identity map and the switch
-//! to the upper half, onto its own vmalloc'd stack with a guard page.
+//! and for PSCI 0.1 the function ID, from the device tree's `/psci` node),
+//! each entering through the same boot stub (`secondary_entry` in
+//! boot/head.S), the identity map and the switch to the upper half, onto its
+//! own vmalloc'd stack with a guard page.
+//!
+//! Per-CPU data is indexed by a logical CPU number, never by MPIDR fields
+//! (on real boards CPUs come in clusters: Aff1 and up are not 0, and Aff0
+//! repeats). The boot CPU is 0; the others are numbered 1, 2, ... in the
+//! order the device tree lists them, as they are brought up. The number is
+//! handed to the CPU in CPU_ON's context ID and kept in TPIDR_EL1
+//! (`arch::cpu::cpu_id`). At most `NR_CPUS`: a CPU beyond that is reported
+//! and left alone.
 //!
 //! A CPU that does not report in within [`ONLINE_TIMEOUT_MS`] is reported
 //! and left alone, never waited for forever. Once up, each secondary CPU
@@ -12,7 +21,8 @@
 //! `tlbi vmalle1is`).
 
 use crate::arch::cpu::NR_CPUS;
-use crate::cpu::{psci, spin_table};
+use crate::cpu::psci::Psci;
+use crate::cpu::spin_table;
 use crate::mm::physaddr::{self, pa_symbol};
 use crate::mm::stack;
 use crate::{pr_err, pr_info, pr_warn};
@@ -60,18 +70,30 @@ pub fn is_online(idx: usize) -> bool {
     idx == 0 || ONLINE.get(idx).is_some_and(|o| o.load(SeqCst))
 }
 
-/// `/psci/method` and the CPUs' MPIDRs from the device tree, kept from the
-/// parse in `start_kernel` until [`smp_init`] runs on the kernel stack.
-static CPUS: spin::Once<(Option<&'static str>, [u64; MAX_CPUS], usize)> = spin::Once::new();
+/// What the device tree says about the CPUs, kept from the parse in
+/// `start_kernel` until [`smp_init`] runs on the kernel stack.
+struct DtCpus {
+    /// How to call PSCI, or why it cannot be called.
+    psci: Result<Psci, &'static str>,
+    /// MPIDRs of the enabled CPU nodes, in tree order.
+    mpidrs: [u64; MAX_CPUS],
+    /// How many of `mpidrs` are valid.
+    n: usize,
+    /// CPU nodes the parser could not keep (more than `MAX_CPUS`).
+    dropped: usize,
+}
+static CPUS: spin::Once<DtCpus> = spin::Once::new();
 
 /// Keep what the device tree says about the CPUs for [`smp_init`].
-pub fn record_cpus(psci_method: Option<&'static str>, mpidrs: [u64; MAX_CPUS], n: usize) {
-    CPUS.call_once(|| (psci_method, mpidrs, n.min(MAX_CPUS)));
+pub fn record_cpus(info: &vakern_mm::dtb::MemoryInfo<'_>) {
+    let psci = Psci::from_dt(info.psci_method, info.psci_v0_1, info.psci_cpu_on);
+    let n = info.ncpus.min(MAX_CPUS);
+    CPUS.call_once(|| DtCpus { psci, mpidrs: info.cpus, n, dropped: info.cpus_total.saturating_sub(n) });
 }
 
 /// Number of CPUs the device tree lists (1 if it was not read).
 pub fn cpu_count() -> usize {
-    CPUS.get().map_or(1, |c| c.2.max(1))
+    CPUS.get().map_or(1, |c| (c.n + c.dropped).max(1))
 }
 
 /// Each CPU's `enable-method`, from the device tree.
@@ -109,12 +131,15 @@ fn enable_method(mpidr: u64) -> EnableMethod<'static> {
 
 /// Start every CPU the device tree lists other than this one.
 pub fn smp_init() {
-    if let Some((method, cpus, n)) = CPUS.get() {
-        start_secondaries(*method, &cpus[..*n]);
+    if let Some(c) = CPUS.get() {
+        if c.dropped > 0 {
+            pr_warn!("SMP: {} more CPU node(s) than the {} this kernel tracks: not started", c.dropped, MAX_CPUS);
+        }
+        start_secondaries(c.psci, &c.mpidrs[..c.n]);
     }
 }
 
-fn start_secondaries(psci_method: Option<&str>, mpidrs: &[u64]) {
+fn start_secondaries(psci: Result<Psci, &'static str>, mpidrs: &[u64]) {
     let boot_mpidr = mpidr_affinity();
     MPIDRS[0].store(boot_mpidr, SeqCst);
     ONLINE[0].store(true, SeqCst);
@@ -124,31 +149,34 @@ fn start_secondaries(psci_method: Option<&str>, mpidrs: &[u64]) {
     }
     // The entry point as a physical address: the stub runs with the MMU off.
     let entry = pa_symbol(physaddr::ImageAddr::from_raw(secondary_entry as *const () as u64));
+    // Logical CPU numbers: 0 is this CPU, the others in tree order.
     let mut idx = 0;
     for &mpidr in mpidrs.iter().filter(|&&m| m != boot_mpidr) {
         idx += 1;
         if idx >= NR_CPUS {
-            pr_warn!("SMP: more than {} CPUs; CPU with MPIDR {:#x} not started", NR_CPUS, mpidr);
+            pr_err!("SMP: more than NR_CPUS = {} CPUs: CPU with MPIDR {:#x} left alone", NR_CPUS, mpidr);
             continue;
         }
         if online_cpus() >= MAX_CPUS_OPT.load(SeqCst) {
             pr_info!("SMP: maxcpus={}: CPU with MPIDR {:#x} not started", MAX_CPUS_OPT.load(SeqCst), mpidr);
             continue;
         }
-        // A tree that names no method but has a /psci node gets PSCI, as
-        // this kernel always did before reading enable-method.
-        let how = match (enable_method(mpidr), psci_method) {
-            (EnableMethod::Missing, Some(_)) => EnableMethod::Psci,
+        // A tree that names no method but has a usable /psci node gets PSCI,
+        // as this kernel always did before reading enable-method.
+        let how = match (enable_method(mpidr), psci.is_ok()) {
+            (EnableMethod::Missing, true) => EnableMethod::Psci,
             (m, _) => m,
         };
-        let psci_method = match (how, psci_method) {
-            (EnableMethod::Psci, Some(m @ ("hvc" | "smc"))) => Some(m),
-            (EnableMethod::Psci, other) => {
-                pr_warn!("CPU{}: enable-method psci but no usable /psci method ({:?}): not started", idx, other);
-                continue;
-            }
-            (EnableMethod::SpinTable { .. }, _) => None,
-            (other, _) => {
+        let psci_call = match how {
+            EnableMethod::Psci => match psci {
+                Ok(p) => Some(p),
+                Err(why) => {
+                    pr_warn!("CPU{}: enable-method psci but PSCI is not usable ({}): not started", idx, why);
+                    continue;
+                }
+            },
+            EnableMethod::SpinTable { .. } => None,
+            other => {
                 pr_warn!("CPU{}: MPIDR {:#x}: enable-method {:?} not supported: left alone", idx, mpidr, other);
                 continue;
             }
@@ -171,8 +199,8 @@ fn start_secondaries(psci_method: Option<&str>, mpidrs: &[u64]) {
                 continue;
             }
             pr_info!("CPU{}: released through the spin table at {}", idx, vakern_mm::fmt::Addr(release_addr));
-        } else if let Some(method) = psci_method {
-            let ret = psci::cpu_on(method, mpidr, entry.0, idx as u64);
+        } else if let Some(p) = psci_call {
+            let ret = p.cpu_on(mpidr, entry.0, idx as u64);
             if ret != 0 {
                 pr_err!("CPU{}: PSCI CPU_ON for MPIDR {:#x} failed with {}", idx, mpidr, ret);
                 continue;
@@ -190,10 +218,17 @@ fn start_secondaries(psci_method: Option<&str>, mpidrs: &[u64]) {
     pr_info!("SMP: Total of {} processors activated.", online_cpus());
 }
 
-/// A secondary CPU in the upper half, on its own stack.
+/// A secondary CPU in the upper half, on its own stack, with its logical
+/// number `idx` (from CPU_ON's context ID, already in TPIDR_EL1).
 #[no_mangle]
 pub extern "C" fn secondary_start_kernel(idx: u64) -> ! {
-    let idx = idx as usize % NR_CPUS;
+    let idx = idx as usize;
+    if idx != crate::arch::cpu::cpu_id() || idx == 0 || idx >= NR_CPUS {
+        pr_err!("CPU with MPIDR {:#x}: bad logical CPU number {}: stopped", mpidr_affinity(), idx);
+        loop {
+            core::hint::spin_loop();
+        }
+    }
     let mpidr = mpidr_affinity();
     pr_info!(
         "CPU{}: Booted secondary processor 0x{:010x}, stack at {}",
@@ -218,7 +253,9 @@ pub extern "C" fn secondary_start_kernel(idx: u64) -> ! {
 }
 
 /// Run `f(arg)` on CPU `idx` and return its result; `None` if the CPU is not
-/// online or does not answer within a second. CPU 0 runs it directly.
+/// online or does not answer in time (a second, plus a quarter for each
+/// CPU online: idle CPUs spin, and under emulation they share the host's
+/// cores with the one asked). CPU 0 runs it directly.
 pub fn run_on(idx: usize, f: fn(u64) -> u64, arg: u64) -> Option<u64> {
     if idx == 0 {
         return Some(f(arg));
@@ -230,13 +267,19 @@ pub fn run_on(idx: usize, f: fn(u64) -> u64, arg: u64) -> Option<u64> {
     mb[1].store(arg, SeqCst);
     mb[0].store(f as usize as u64, SeqCst);
     let start = now_ms();
+    let limit = 1000 + 250 * online_cpus() as u64;
     while mb[0].load(SeqCst) != 0 {
-        if now_ms() - start > 1000 {
+        if now_ms() - start > limit {
             return None;
         }
         core::hint::spin_loop();
     }
     Some(mb[2].load(SeqCst))
+}
+
+/// The top of secondary CPU `idx`'s kernel stack, if it has one.
+pub fn stack_top(idx: usize) -> Option<u64> {
+    SECONDARY_STACKS.get(idx).map(|s| s.load(SeqCst)).filter(|&t| t != 0)
 }
 
 /// The MPIDR of CPU `idx`, if known.

@@ -44,7 +44,7 @@ const _: () = assert!(FRAME_SIZE.is_multiple_of(16) && EXC_STACK_SIZE.is_power_o
 #[repr(C, align(16))]
 struct ExcStacks([[u8; EXC_STACK_SIZE]; NR_CPUS]);
 
-/// One exception stack per CPU, in .bss.
+/// One exception stack per CPU, in .bss, indexed by the logical CPU number.
 static mut EXC_STACKS: ExcStacks = ExcStacks([[0; EXC_STACK_SIZE]; NR_CPUS]);
 
 core::arch::global_asm!(
@@ -68,8 +68,9 @@ __vectors:
 __exception_entry:
     // SP = top of this CPU's exception stack, unless the interrupted code
     // was already on it (an exception inside the handler): then stay below.
-    mrs     x1, mpidr_el1
-    and     x1, x1, #0xff                   // CPU number (Aff0)
+    mrs     x1, tpidr_el1                   // logical CPU number, < NR_CPUS
+    cmp     x1, #{nr_cpus}                  // (by construction; bounded anyway)
+    csel    x1, x1, xzr, lo
     add     x1, x1, #1
     lsl     x1, x1, #{shift}
     mov     sp, x1
@@ -154,6 +155,7 @@ __probe_read_fixup:
 "#,
     frame = const FRAME_SIZE,
     shift = const EXC_STACK_SHIFT,
+    nr_cpus = const NR_CPUS,
     size = const EXC_STACK_SIZE,
     stacks = sym EXC_STACKS,
     handler = sym handle_exception,
@@ -198,6 +200,16 @@ static IN_HANDLER: [AtomicBool; NR_CPUS] = [const { AtomicBool::new(false) }; NR
 /// Set by the `fault-in-handler` test: the handler then faults while reporting.
 pub static FAULT_IN_HANDLER: AtomicBool = AtomicBool::new(false);
 
+/// Where the handler kept the frame of this CPU's last fixed-up probe fault,
+/// by logical CPU: it shows which exception stack the vectors chose.
+static PROBE_FRAME: [AtomicU64; NR_CPUS] = [const { AtomicU64::new(0) }; NR_CPUS];
+
+/// The address of the saved registers of this CPU's last probe fault (0 if
+/// none yet): inside [`exception_stack`] of this CPU.
+pub fn last_probe_frame() -> u64 {
+    PROBE_FRAME[cpu_id()].load(Ordering::Relaxed)
+}
+
 /// Bounds of this CPU's exception stack.
 pub fn exception_stack() -> (u64, u64) {
     let base = &raw const EXC_STACKS as u64 + (cpu_id() * EXC_STACK_SIZE) as u64;
@@ -217,6 +229,7 @@ extern "C" fn handle_exception(vector: u64, frame: &mut TrapFrame) {
     if vector == 4 && frame.elr == insn {
         PROBE_FAULT[0].store(far, Ordering::Relaxed);
         PROBE_FAULT[1].store(esr, Ordering::Relaxed);
+        PROBE_FRAME[cpu_id()].store(frame as *mut TrapFrame as u64, Ordering::Relaxed);
         frame.elr = &raw const __probe_read_fixup as u64;
         return;
     }

@@ -24,11 +24,18 @@ struct Stack([u8; BOOT_STACK_SIZE]);
 #[no_mangle]
 static mut BOOT_STACK: Stack = Stack([0; BOOT_STACK_SIZE]);
 
+// The identity-map tables are written by the stub with the MMU off, so they
+// sit in the early-tables group (linker.ld), which the stub zeroes and
+// invalidates to the PoC itself, apart from .bss.
+
 /// Level-0 table of the identity map (TTBR0 until the final tables are in place).
+#[link_section = ".bss.early_tables"]
 pub static mut IDMAP_PG_DIR: Table = Table::new();
 /// Level-1 table of the identity map.
+#[link_section = ".bss.early_tables"]
 pub static mut IDMAP_PUD: Table = Table::new();
 /// Two level-2 tables of the identity map: the image may straddle a 1 GiB line.
+#[link_section = ".bss.early_tables"]
 pub static mut IDMAP_PMD: [Table; 2] = [Table::new(), Table::new()];
 
 /// Identity-map blocks: normal memory, writable and executable. They exist

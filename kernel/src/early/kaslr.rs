@@ -11,14 +11,17 @@
 
 use crate::arch::table::Table;
 use vakern_mm::kaslr;
-use vakern_mm::layout::{table_index, KIMAGE_VADDR, PMD_SIZE};
+use vakern_mm::layout::{table_index, FIXADDR_START, KIMAGE_VADDR, PMD_SIZE};
 use vakern_mm::pte::{self, Prot};
 
 /// KASLR: the image moves in 2 MiB steps inside
-/// `[KIMAGE_VADDR, KIMAGE_VADDR + KASLR_WINDOW)`, inside the vmalloc area and
-/// inside the 1 GiB the early level-2 table covers.
-pub const KASLR_WINDOW: u64 = 512 << 20;
-const _: () = assert!((KIMAGE_VADDR & ((1 << 30) - 1)) + KASLR_WINDOW + (4 << 20) <= 1 << 30);
+/// `[KIMAGE_VADDR, KIMAGE_VADDR + KASLR_WINDOW)`, Linux 4.10's part of the
+/// vmalloc area (`vakern_mm::kaslr::position`), never across the span of
+/// the one level-2 table the early code maps it with.
+pub use vakern_mm::kaslr::KASLR_WINDOW;
+// The window stays below the fixmap's level-0 entry, which the early
+// tables hook in separately (`mm::fixmap::early_fixmap_init`).
+const _: () = assert!(table_index(KIMAGE_VADDR + KASLR_WINDOW + PMD_SIZE * 2, 0) < table_index(FIXADDR_START, 0));
 
 /// What the KASLR decision was, for the boot log: `[offset, source, seed]`
 /// with source one of `vakern_mm::kaslr::SOURCE_*`.
@@ -81,16 +84,18 @@ unsafe fn idmap_fdt(dtb: u64) -> bool {
     true
 }
 
-/// The KASLR offset for this boot, from `/chosen/kaslr-seed` (wiped after
-/// use) or `kaslr_seed=N` in `/chosen/bootargs`; 0 with `nokaslr`, without a
-/// seed, or without a device tree that passes every check of the walker
-/// (`vakern_mm::kaslr::scan`).
+/// The KASLR offset for this boot, for an image of `size` bytes loaded
+/// `modulo` bytes into its 2 MiB, from `/chosen/kaslr-seed` or
+/// `kaslr_seed=N` in `/chosen/bootargs`; 0 with `nokaslr`, without a seed,
+/// or without a device tree that passes every check of the walker
+/// (`vakern_mm::kaslr::scan`). A seed in the tree is wiped on every path,
+/// `nokaslr` included.
 ///
 /// # Safety
 /// As [`idmap_fdt`].
 #[link_section = ".idmap.text"]
 #[inline(always)]
-pub unsafe fn kaslr_offset(dtb: u64) -> u64 {
+pub unsafe fn kaslr_offset(dtb: u64, size: u64, modulo: u64) -> u64 {
     let info = pc_rel!(KASLR_INFO) as *mut u64;
     // SAFETY: KASLR_INFO is ours, reached through the identity map.
     let set = |offset: u64, source: u64, seed: u64| unsafe {
@@ -109,15 +114,17 @@ pub unsafe fn kaslr_offset(dtb: u64) -> u64 {
     // else writes it while the scan reads it.
     let bytes = unsafe { core::slice::from_raw_parts(dtb as *const u8, window as usize) };
     let choice = kaslr::scan(bytes);
+    if let Some(off) = choice.seed_offset {
+        // Wipe the seed so nothing later can read it, whatever the command
+        // line says. Written with the MMU and caches on, through a Normal
+        // cacheable mapping, like every later reader: no maintenance needed.
+        // SAFETY: the property's 8 bytes inside the checked blob, mapped
+        // read-write; the scan's borrow has ended.
+        unsafe { core::ptr::write_volatile((dtb + off as u64) as *mut [u8; 8], [0; 8]) };
+    }
     match choice.source {
         kaslr::SOURCE_DTB | kaslr::SOURCE_CMDLINE => {
-            if let Some(off) = choice.seed_offset {
-                // Wipe the seed so nothing later can read it.
-                // SAFETY: the property's 8 bytes inside the checked blob,
-                // mapped read-write; the scan's borrow has ended.
-                unsafe { core::ptr::write_volatile((dtb + off as u64) as *mut [u8; 8], [0; 8]) };
-            }
-            set(kaslr::offset_for(choice.seed, KASLR_WINDOW, PMD_SIZE), choice.source, choice.seed)
+            set(kaslr::offset_for_image(choice.seed, size, modulo), choice.source, choice.seed)
         }
         source => set(0, source, 0),
     }

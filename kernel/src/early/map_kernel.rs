@@ -19,6 +19,9 @@ use vakern_mm::pte::{self, Prot};
 pub const INIT_PTE_TABLES: usize = 2;
 
 /// Level-0 table of the early kernel mapping (TTBR1 from the boot stub on).
+/// It is live (empty) from the moment the MMU goes on, before .bss is
+/// cleared, so it is one of the early tables the stub zeroes (linker.ld).
+#[link_section = ".bss.early_tables"]
 pub static mut INIT_PG_DIR: Table = Table::new();
 /// Level-1 table covering the image.
 pub static mut INIT_PUD: Table = Table::new();
@@ -40,13 +43,14 @@ pub static mut INIT_PTE: [Table; INIT_PTE_TABLES] = [Table::new(), Table::new()]
 pub unsafe extern "C" fn early_map_kernel(pa_text: u64, dtb: u64) -> u64 {
     // Where the image runs: KIMAGE_VADDR, plus the KASLR offset, plus the
     // load address modulo 2 MiB.
-    // SAFETY: called once, with the identity map live.
-    let kaslr = unsafe { kaslr::kaslr_offset(dtb) };
-    let va_text = KIMAGE_VADDR + kaslr + (pa_text & (PMD_SIZE - 1));
-    let delta = va_text.wrapping_sub(KIMAGE_VADDR);
     // Running at the physical address, PC-relative addressing yields
     // physical addresses.
     let (pa_etext, pa_rodata_end, pa_end) = (pc_rel!(_etext), pc_rel!(__end_rodata), pc_rel!(_end));
+    let modulo = pa_text & (PMD_SIZE - 1);
+    // SAFETY: called once, with the identity map live.
+    let kaslr = unsafe { kaslr::kaslr_offset(dtb, pa_end - pa_text, modulo) };
+    let va_text = KIMAGE_VADDR + kaslr + modulo;
+    let delta = va_text.wrapping_sub(KIMAGE_VADDR);
 
     // 1. Apply the relocations.
     // SAFETY: once, with the identity map live.
@@ -59,7 +63,7 @@ pub unsafe extern "C" fn early_map_kernel(pa_text: u64, dtb: u64) -> u64 {
     let pud = pc_rel!(INIT_PUD) as *mut u64;
     let pmd = pc_rel!(INIT_PMD) as *mut u64;
     let ptes = pc_rel!(INIT_PTE) as *mut u64;
-    // SAFETY: the tables are in .bss, zeroed by the stub, reachable through the idmap.
+    // SAFETY: the tables are zeroed by the stub, reachable through the idmap.
     unsafe {
         pg_dir.add(table_index(va_text, 0)).write_volatile(pte::table_desc(pud as u64));
         pud.add(table_index(va_text, 1)).write_volatile(pte::table_desc(pmd as u64));

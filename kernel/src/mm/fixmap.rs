@@ -14,7 +14,7 @@ use crate::early::map_kernel::INIT_PG_DIR;
 use crate::image_sym;
 use crate::mm::physaddr::{pa_symbol, PhysAddr};
 use crate::mm::populate::{__pgd_populate, __pmd_populate, __pud_populate};
-use crate::mm::{table_access, tlbflush};
+use crate::mm::{debug_pgtable, table_access, tlbflush};
 use vakern_mm::dtb::{self, DtbError};
 use vakern_mm::layout::{
     self, table_index, FIXADDR_START, FIXADDR_TOP, FIX_FDT_BASE, FIX_SLOTS_BASE, PAGE_SIZE, PMD_SIZE,
@@ -86,27 +86,46 @@ pub fn fixmap_link(tables: &mut table_access::FixmapTables, pgd: PhysAddr) {
     tables.populate(pgd, table_index(FIXADDR_START, 0), 0, pud);
 }
 
-/// Map `pa` at `slot` with `prot`.
+/// Write `new` into the live descriptor `p`, which maps `va`,
+/// break-before-make. Rule (Arm ARM, "break-before-make"): the output
+/// address (or size) of a valid entry is never changed in place, or a TLB
+/// could hold the old and the new translation at once. A valid entry that
+/// differs is made invalid, its TLB entries are invalidated on every CPU
+/// (`dsb ishst` so the walker sees the invalid entry, `tlbi vaae1is`, then
+/// `dsb ish` + `isb` to wait for it), and only then is the new one written
+/// and made visible (`dsb ishst` + `isb`).
+///
+/// # Safety
+/// `p` is a descriptor of a live table of the fixmap, mapping `va`.
+#[track_caller]
+unsafe fn bbm_write(p: *mut u64, va: u64, level: u32, new: u64) {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let old = p.read_volatile();
+        if old == new {
+            return;
+        }
+        if old & pte::VALID != 0 {
+            debug_pgtable::write(p, va, level, 0);
+            tlbflush::flush_tlb_kernel_page(va);
+        }
+        debug_pgtable::write(p, va, level, new);
+    }
+    tlbflush::sync_tables();
+}
+
+/// Map `pa` at `slot` with `prot` (a slot already in use is broken first).
 pub fn set_fixmap(slot: FixSlot, pa: PhysAddr, prot: Prot) {
     let va = fix_to_virt(slot);
     // SAFETY: BM_PTE is the live level-3 table of the fixmap slots.
-    unsafe {
-        let p = bm(&raw mut BM_PTE).add(table_index(va, 3));
-        let old = p.read_volatile();
-        p.write_volatile(pte::leaf_desc(pa.0, 3, prot));
-        if old & pte::VALID != 0 {
-            tlbflush::flush_tlb_kernel_page(va);
-        } else {
-            tlbflush::sync_tables();
-        }
-    }
+    unsafe { bbm_write(bm(&raw mut BM_PTE).add(table_index(va, 3)), va, 3, pte::leaf_desc(pa.0, 3, prot)) };
 }
 
 /// Unmap `slot`.
 pub fn clear_fixmap(slot: FixSlot) {
     let va = fix_to_virt(slot);
     // SAFETY: as in `set_fixmap`.
-    unsafe { bm(&raw mut BM_PTE).add(table_index(va, 3)).write_volatile(0) };
+    unsafe { debug_pgtable::write(bm(&raw mut BM_PTE).add(table_index(va, 3)), va, 3, 0) };
     tlbflush::flush_tlb_kernel_page(va);
 }
 
@@ -131,8 +150,7 @@ pub fn fixmap_remap_fdt(pa: u64) -> Result<&'static [u8], DtbError> {
         for i in 0..2 {
             let va = FIX_FDT_BASE + i * PMD_SIZE;
             let p = pmd.add(table_index(va, 2));
-            p.write_volatile(pte::leaf_desc(base + i * PMD_SIZE, 2, Prot::KERNEL_RO));
-            tlbflush::flush_tlb_kernel_page(va);
+            bbm_write(p, va, 2, pte::leaf_desc(base + i * PMD_SIZE, 2, Prot::KERNEL_RO));
         }
     }
     let va = FIX_FDT_BASE + (pa - base);

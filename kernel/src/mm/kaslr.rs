@@ -1,7 +1,8 @@
 //! KASLR: where the image went, as decided by the early code
 //! (`early::kaslr::kaslr_offset`, before relocation) from `/chosen/kaslr-seed` or
 //! `kaslr_seed=N` on the command line, and turned off by `nokaslr`. The image
-//! moves in 2 MiB steps inside `[KIMAGE_VADDR, KIMAGE_VADDR + 512 MiB)`.
+//! moves in 2 MiB steps inside `[KIMAGE_VADDR, KIMAGE_VADDR + KASLR_WINDOW)`
+//! (64 TiB with 48-bit VAs, Linux 4.10's `2^(VA_BITS - 2)`).
 
 use crate::early::kaslr::{KASLR_INFO, KASLR_WINDOW};
 use crate::pr_info;

@@ -11,11 +11,11 @@
 use crate::arch::sections::{__end_rodata, _etext};
 use crate::arch::table::Table;
 use crate::mm::memblock;
-use crate::mm::physaddr::{self, image_bounds, kimg_to_phys, pa_symbol};
+use crate::mm::physaddr::{self, image_bounds, kimg_to_phys, pa_symbol, PhysAddr};
 use crate::mm::table_access::FixmapTables;
 use crate::mm::tlbflush;
 use crate::{image_sym, pr_info};
-use aarch64_cpu::registers::{ReadWriteable, Readable, Writeable, TCR_EL1, TTBR0_EL1, TTBR1_EL1};
+use aarch64_cpu::registers::{ReadWriteable, Readable, Writeable, TCR_EL1, TTBR0_EL1};
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use vakern_mm::dtb::MAX_RAM_RANGES;
 use vakern_mm::fmt::{Addr, Size};
@@ -75,6 +75,31 @@ pub fn linear_pieces(
     Ok(())
 }
 
+/// An all-invalid root table: TTBR1 points at it while the kernel root is
+/// replaced (Linux's `reserved_pg_dir`). In .bss, so zero from the boot stub on.
+pub static mut RESERVED_PG_DIR: Table = Table::new();
+
+extern "C" {
+    /// boot/head.S: TTBR1 := reserved table, invalidate, TTBR1 := new root.
+    fn idmap_cpu_replace_ttbr1(ttbr1: u64, reserved: u64);
+}
+
+/// Linux's `cpu_replace_ttbr1`: install `pgd` as the upper-half root without
+/// ever letting the TLB hold the old and the new root's entries together.
+/// The switch runs in `idmap_cpu_replace_ttbr1` at its physical address
+/// through the identity map, which must still be in TTBR0.
+fn replace_ttbr1(pgd: PhysAddr) {
+    let reserved = pa_symbol(image_sym!(RESERVED_PG_DIR));
+    let f = pa_symbol(physaddr::ImageAddr::from_raw(idmap_cpu_replace_ttbr1 as *const () as u64));
+    // SAFETY: `f` is the physical address of the routine, mapped executable
+    // by the identity map in TTBR0; it uses no memory and returns to the
+    // caller's (upper-half) address, which the new root maps alike.
+    unsafe {
+        let f: unsafe extern "C" fn(u64, u64) = core::mem::transmute(f.0 as usize);
+        f(pgd.0, reserved.0);
+    }
+}
+
 /// Build `swapper_pg_dir`, switch TTBR1 to it and drop the identity map.
 pub fn paging_init() -> Result<(), MapError> {
     let mut t = FixmapTables::new();
@@ -106,10 +131,9 @@ pub fn paging_init() -> Result<(), MapError> {
     t.finish();
     tlbflush::sync_tables();
 
-    // Switch the upper half to the new tables. Both map the image alike, so
-    // the code running now keeps its translation across the switch.
-    TTBR1_EL1.set(pgd.0);
-    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+    // Switch the upper half to the new tables, through the reserved zero
+    // table (break-before-make for the root: see `replace_ttbr1`).
+    replace_ttbr1(pgd);
     tlbflush::flush_tlb_all();
     physaddr::set_linear_map_ready();
 

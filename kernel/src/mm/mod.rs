@@ -2,8 +2,9 @@
 //! - [`physaddr`]: the checked translations (`__pa`, `__va`,
 //!   `__pa_symbol`, `lm_alias`) and the values they read;
 //! - [`kaslr`]: where the early code placed the image, read back;
-//! - [`tlbflush`], [`populate`], [`fixmap`]: barriers and TLB maintenance,
-//!   installing tables, the compile-time slots used before the linear map;
+//! - [`tlbflush`], [`populate`], [`fixmap`], [`debug_pgtable`]: barriers and
+//!   TLB maintenance, installing tables, the compile-time slots used before
+//!   the linear map, and the check of every write to a live table;
 //! - [`memblock`]: RAM and reservations from the device tree,
 //!   `memstart_addr`;
 //! - [`table_access`], [`linear_map`]: how the kernel reaches its tables,
@@ -21,6 +22,7 @@
 //! hooks into, the KASLR decision). Never `setup`, `cpu`, `debug` or
 //! `selftest`.
 
+pub mod debug_pgtable;
 pub mod fixmap;
 pub mod heap;
 pub mod idmap;

@@ -69,8 +69,9 @@ struct Translation {
     /// … and whether RAM has holes, so that the bounds are not enough.
     holes: AtomicU64,
     /// `va ^ PAGE_OFFSET` below this is linear RAM for sure (0 while RAM has
-    /// holes, so every address takes the full check; 2^47 until the linear
-    /// map exists).
+    /// holes, and 0 until the linear map exists, so that every address takes
+    /// the full check: before `memstart_addr` is set, `__pa` of a linear
+    /// address stops the kernel).
     linear_fast_size: AtomicU64,
     /// `pa - ram_start` below this is mapped RAM for sure (0 with holes;
     /// `u64::MAX` until memory is known).
@@ -94,7 +95,7 @@ static TRANSLATION: Translation = Translation {
     ram_start: AtomicU64::new(0),
     ram_end: AtomicU64::new(u64::MAX),
     holes: AtomicU64::new(0),
-    linear_fast_size: AtomicU64::new(layout::PAGE_END.wrapping_sub(PAGE_OFFSET)),
+    linear_fast_size: AtomicU64::new(0),
     ram_fast_size: AtomicU64::new(u64::MAX),
 };
 
@@ -432,9 +433,11 @@ pub fn pfn_to_virt(pfn: u64) -> VirtAddr {
     phys_to_virt(PhysAddr::from_pfn(pfn))
 }
 
-/// `pfn_valid`: the page frame is RAM the kernel knows.
+/// `pfn_valid`: the page frame is RAM the linear map covers. Linux 4.10
+/// asks `memblock_is_map_memory`, so RAM reserved `no-map` is not valid,
+/// and `pfn_valid(__pa(va) >> PAGE_SHIFT)` agrees with `virt_addr_valid(va)`.
 pub fn pfn_valid(pfn: u64) -> bool {
-    pfn.checked_mul(layout::PAGE_SIZE).is_some_and(crate::mm::memblock::is_ram)
+    pfn.checked_mul(layout::PAGE_SIZE).is_some_and(crate::mm::memblock::is_mapped_ram)
 }
 
 #[inline(always)]

@@ -11,6 +11,7 @@
 //!   new ones come from the page allocator, and installing one goes through
 //!   `pgd_populate`/`pud_populate`/`pmd_populate`, which take `__pa` of it.
 
+use crate::mm::debug_pgtable;
 use crate::mm::fixmap::{self, FixSlot};
 use crate::mm::physaddr::{self, PhysAddr, VirtAddr};
 use crate::mm::populate;
@@ -84,9 +85,10 @@ impl TableAccess for FixmapTables {
         unsafe { self.reach(t).add(idx).read_volatile() }
     }
 
+    #[track_caller]
     fn write(&mut self, t: PhysAddr, idx: usize, desc: u64) {
-        // SAFETY: as in `read`.
-        unsafe { self.reach(t).add(idx).write_volatile(desc) }
+        // SAFETY: as in `read`; checked with debug_pgtable.
+        unsafe { debug_pgtable::write(self.reach(t).add(idx), 0, debug_pgtable::LEVEL_UNKNOWN, desc) }
     }
 
     fn populate(&mut self, parent: PhysAddr, idx: usize, level: u32, child: PhysAddr) {
@@ -141,9 +143,10 @@ impl TableAccess for LinearTables {
         unsafe { t.as_ptr::<u64>().add(idx).read_volatile() }
     }
 
+    #[track_caller]
     fn write(&mut self, t: VirtAddr, idx: usize, desc: u64) {
-        // SAFETY: as in `read`.
-        unsafe { t.as_ptr::<u64>().add(idx).write_volatile(desc) }
+        // SAFETY: as in `read`; checked with debug_pgtable.
+        unsafe { debug_pgtable::write(t.as_ptr::<u64>().add(idx), 0, debug_pgtable::LEVEL_UNKNOWN, desc) }
     }
 
     fn populate(&mut self, parent: VirtAddr, idx: usize, level: u32, child: VirtAddr) {

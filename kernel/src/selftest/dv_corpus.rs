@@ -5,8 +5,8 @@
 //! print the (unchecked) result and the report count, then exit 0: with
 //! `debug_virtual` the console shows the report and the count is 1; without
 //! it there is no report and the result is the bare arithmetic, documented
-//! per case below. Stop cases (`__pa_symbol` outside the image, PHYS_OFFSET
-//! or `lm_alias` too early) end with `DEBUG_VIRTUAL_BUG` under the flag; without
+//! per case below. Stop cases (`__pa_symbol` outside the image, PHYS_OFFSET,
+//! `__pa` of a linear address or `lm_alias` too early) end with `DEBUG_VIRTUAL_BUG` under the flag; without
 //! it they print the unchecked result and exit 0.
 
 use crate::arch::semihosting;
@@ -44,6 +44,7 @@ pub const CASES: &[(&str, &str)] = &[
     ("pa-symbol-heap", "__pa_symbol(heap pointer) [image rule: meaningless]"),
     ("pa-symbol-end-plus-1", "__pa_symbol(_end + 1) [PA of _end + 1]"),
     ("phys-offset-early", "PHYS_OFFSET before memstart_addr is set [the sentinel]"),
+    ("pa-linear-before-memstart", "__pa(PAGE_OFFSET + 4 KiB) before memstart_addr is set [va - PAGE_OFFSET - 1]"),
     ("lm-alias-early", "lm_alias before the linear map exists [an unmapped linear address]"),
     ("populate-image-table", "pmd_populate with a kernel-image table after the linear map [image rule: right PA]"),
 ];
@@ -57,6 +58,7 @@ fn done(case: &str, result: u64) -> ! {
 pub fn run_early(case: &str) {
     match case {
         "phys-offset-early" => done(case, physaddr::phys_offset()),
+        "pa-linear-before-memstart" => done(case, physaddr::__pa(vakern_mm::layout::PAGE_OFFSET + PAGE_SIZE)),
         "lm-alias-early" => done(case, physaddr::lm_alias(image_sym!(SOME_STATIC)).0),
         _ => {}
     }

@@ -277,6 +277,23 @@ pub(super) fn test_translate() -> Outcome {
     if let Some(uart) = crate::console::printk::console_pa() {
         check!(!physaddr::pfn_valid(uart >> 12), "pfn_valid true for the UART at {}", Addr(uart));
     }
+    // pfn_valid and virt_addr_valid agree page by page over all RAM and the
+    // holes in it; no-map RAM is neither (Linux 4.10: memblock_is_map_memory).
+    let (ram_start, ram_end) = physaddr::ram_bounds();
+    let (mut pages, mut no_map) = (0u64, 0u64);
+    let mut pa = ram_start;
+    while pa < ram_end {
+        let va = physaddr::phys_to_virt_unchecked(pa);
+        let (pv, vv) = (physaddr::pfn_valid(pa >> 12), physaddr::virt_addr_valid(va));
+        check!(pv == vv, "pfn_valid({:#x}) = {} but virt_addr_valid({}) = {}", pa >> 12, pv, Addr(va), vv);
+        if memblock::is_ram(pa) && !memblock::is_mapped_ram(pa) {
+            check!(!pv, "pfn_valid true for no-map RAM at {}", Addr(pa));
+            no_map += 1;
+        }
+        pages += 1;
+        pa += 64 * PAGE_SIZE;
+    }
+    pr_info!("pfn_valid agrees with virt_addr_valid on {} sampled pages, {} of them no-map RAM", pages, no_map);
     check!(!physaddr::is_lm_address(0x0000_8000_0000_0000), "a user address with bit 47 set passed __is_lm_address");
     pr_info!("debug_virtual reports so far: {}", physaddr::reports());
     check!(physaddr::reports() == 0, "{} debug_virtual report(s) during good uses", physaddr::reports());

@@ -8,7 +8,8 @@
 //!
 //! This file holds the registry and the runner; the tests are grouped by
 //! subject in [`image`], [`memory`], [`smp`] and [`cost`]. Next to them:
-//! the `debug_virtual` corpus ([`dv_corpus`], `test=dv:CASE`) and the
+//! the `debug_virtual` corpus ([`dv_corpus`], `test=dv:CASE`), the
+//! `debug_pgtable` corpus ([`pgt_corpus`], `test=pgt:CASE`) and the
 //! probes ([`probes`]) that the host disassembles. Deliberate faults
 //! (`test=fault:KIND`) come from `debug::fault_inject`, shared with the
 //! monitor. Checks that need the hardware's view use `arch::at`: the CPU's
@@ -34,6 +35,7 @@ pub mod dv_corpus;
 mod exhaust;
 mod image;
 mod memory;
+pub mod pgt_corpus;
 pub mod probes;
 mod smp;
 
@@ -69,6 +71,7 @@ const TESTS: &[SelfTest] = &[
     ("translate", "good uses of __pa/__va/__pa_symbol/lm_alias give the right answers", memory::test_translate),
     ("kaslr", "the image sits at its KASLR offset and the seed was wiped from the device tree", image::test_kaslr),
     ("smp", "every CPU came up and translates every address the same way", smp::test_smp),
+    ("smp-percpu", "every CPU came up with its own logical number, stack and exception stack", smp::test_smp_percpu),
     (
         "smp-tlb",
         "a mapping changed on one CPU is seen by the others after broadcast TLB maintenance",
@@ -85,7 +88,7 @@ impl core::fmt::Display for Names {
         for (i, (name, _, _)) in TESTS.iter().enumerate() {
             write!(f, "{}{}", if i > 0 { ", " } else { "" }, name)?;
         }
-        write!(f, ", exit:N, dv:CASE, fault:KIND (see kernel/src/selftest/mod.rs)")
+        write!(f, ", exit:N, dv:CASE, pgt:CASE, fault:KIND (see kernel/src/selftest/mod.rs)")
     }
 }
 
@@ -94,6 +97,7 @@ pub fn exists(name: &str) -> bool {
     TESTS.iter().any(|t| t.0 == name)
         || name.strip_prefix("exit:").is_some_and(|n| n.parse::<u32>().is_ok())
         || name.strip_prefix("dv:").is_some_and(|c| dv_corpus::CASES.iter().any(|k| k.0 == c))
+        || name.strip_prefix("pgt:").is_some_and(|c| pgt_corpus::CASES.iter().any(|k| k.0 == c))
         || name == "wx-violation"
         || name.strip_prefix("fault:").is_some_and(|k| crate::debug::fault_inject::KINDS.iter().any(|f| f.0 == k))
 }
@@ -114,6 +118,9 @@ pub fn run(name: &str) -> ! {
     }
     if let Some(case) = name.strip_prefix("dv:") {
         dv_corpus::run(case);
+    }
+    if let Some(case) = name.strip_prefix("pgt:") {
+        pgt_corpus::run(case);
     }
     if name == "wx-violation" {
         // Map one vmalloc page writable and executable, then run the check:

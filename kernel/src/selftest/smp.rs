@@ -1,9 +1,13 @@
-//! Self-tests across CPUs: `smp` (every CPU came up and translates every
-//! kind of address alike) and `smp-tlb` (a mapping changed on one CPU is
+//! Self-tests across CPUs: `smp` (every CPU came up, translates every
+//! kind of address alike, and has its own logical number, stack and
+//! exception stack; `smp-percpu` checks only the last part) and `smp-tlb` (a mapping changed on one CPU is
 //! seen by the others after broadcast TLB maintenance).
 
 use crate::arch::at::at_s1e1r;
+use crate::arch::cpu::NR_CPUS;
 use crate::cpu::smp;
+use crate::debug::{fault_inject, traps};
+use crate::mm::stack;
 use crate::mm::table_access::LinearTables;
 use crate::mm::tlbflush;
 use crate::mm::{memblock, page_alloc, physaddr, vmalloc};
@@ -11,6 +15,7 @@ use crate::pr_info;
 use crate::selftest::{check, Outcome};
 use alloc::format;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use vakern_mm::fmt::Addr;
 use vakern_mm::layout::{self, PAGE_SIZE};
 use vakern_mm::pgtable;
@@ -53,6 +58,75 @@ pub(super) fn test_smp() -> Outcome {
     }
     vmalloc::vfree(v).map_err(|e| format!("vfree: {e}"))?;
     pr_info!("smp: {} addresses translated alike on {} CPUs", vas.len(), n);
+    per_cpu_data(n)
+}
+
+/// What each CPU reported about itself in [`self_report`], by the logical
+/// number it read from TPIDR_EL1: (that number + 1, SP, exception stack).
+static REPORTS: [[AtomicU64; 3]; NR_CPUS] =
+    [const { [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)] }; NR_CPUS];
+
+/// Run on each CPU (one mailbox round trip, cheap with many CPUs): note the
+/// logical number (TPIDR_EL1), the stack pointer, and the base of the
+/// exception stack a probe fault was handled on (`u64::MAX` if the frame
+/// was not on this CPU's exception stack); return the logical number.
+fn self_report(_: u64) -> u64 {
+    let id = crate::arch::cpu::cpu_id();
+    let sp: u64;
+    // SAFETY: reads SP only.
+    unsafe { core::arch::asm!("mov {0}, sp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
+    // An address nothing maps: the probe faults and is fixed up, on the
+    // exception stack the vectors picked for this CPU.
+    let _ = traps::probe_read(fault_inject::UNMAPPED_VA);
+    let frame = traps::last_probe_frame();
+    let (lo, hi) = traps::exception_stack();
+    let exc = if frame >= lo && frame < hi { lo } else { u64::MAX };
+    let r = &REPORTS[id];
+    r[0].store(id as u64 + 1, SeqCst);
+    r[1].store(sp, SeqCst);
+    r[2].store(exc, SeqCst);
+    id as u64
+}
+
+/// `smp-percpu`: the per-CPU part of `smp` alone, cheap enough for many
+/// CPUs (QEMU's GICv3 virt with 17 CPUs gives one MPIDR with Aff1 = 1).
+pub(super) fn test_smp_percpu() -> Outcome {
+    let n = smp::online_cpus();
+    let expected = smp::cpu_count();
+    check!(n == expected, "{} CPUs online, the device tree lists {}", n, expected);
+    per_cpu_data(n)
+}
+
+/// Per-CPU data is indexed by the logical CPU number, whatever the MPIDRs:
+/// each CPU has its own number, kernel stack and exception stack.
+fn per_cpu_data(n: usize) -> Outcome {
+    let mut seen: Vec<(u64, u64, u64)> = Vec::new();
+    for (cpu, r) in REPORTS.iter().enumerate().take(n) {
+        let id = smp::run_on(cpu, self_report, 0).ok_or(format!("CPU{cpu} did not answer"))?;
+        check!(id == cpu as u64, "CPU{} says it is logical CPU {}", cpu, id);
+        let (tag, sp, exc) = (r[0].load(SeqCst), r[1].load(SeqCst), r[2].load(SeqCst));
+        check!(tag == cpu as u64 + 1, "CPU{} left no report under its number", cpu);
+        let mpidr = smp::mpidr(cpu).unwrap_or(u64::MAX);
+        pr_info!(
+            "smp: CPU{} MPIDR {:#x} (Aff1 {}) logical {} stack {} exception stack {}",
+            cpu,
+            mpidr,
+            (mpidr >> 8) & 0xff,
+            id,
+            Addr(sp),
+            Addr(exc)
+        );
+        check!(exc != u64::MAX, "CPU{}: its probe fault was not handled on its own exception stack", cpu);
+        if cpu > 0 {
+            let top = smp::stack_top(cpu).ok_or("no stack")?;
+            check!(sp < top && sp >= top - stack::KERNEL_STACK_SIZE, "CPU{}: SP {} is not on its stack", cpu, Addr(sp));
+        }
+        for &(other, _, other_exc) in &seen {
+            check!(other_exc != exc, "CPU{} and CPU{} share the exception stack {}", cpu, other, Addr(exc));
+        }
+        seen.push((cpu as u64, sp, exc));
+    }
+    pr_info!("smp: {} CPUs, each with its own logical number, stack and exception stack", n);
     Ok(())
 }
 

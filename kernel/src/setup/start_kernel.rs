@@ -89,7 +89,7 @@ pub unsafe extern "C" fn start_kernel(
     pr_info!("DTB at PA {} ({} bytes), mapped at {}", Addr(dtb_pa), dtb.total_size(), Addr(blob.as_ptr() as u64));
     let mut info = dtb::parse_memory(&dtb).unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "device tree: {}", e));
     crate::mm::kaslr::SEED_IN_DTB_AFTER.call_once(|| info.kaslr_seed);
-    smp::record_cpus(info.psci_method, info.cpus, info.ncpus);
+    smp::record_cpus(&info);
     smp::record_enable_methods(vakern_mm::enable_method::cpu_nodes(&dtb));
     let bootargs: &'static str = info.bootargs.unwrap_or("");
     BOOTARGS.call_once(|| bootargs);
@@ -161,6 +161,12 @@ extern "C" fn rest_init() -> ! {
     );
     if cfg!(feature = "debug_virtual") {
         pr_info!("debug_virtual: {} report(s) during boot", physaddr::reports());
+    }
+    if cfg!(feature = "debug_pgtable") {
+        pr_info!(
+            "debug_pgtable: {} unsafe write(s) to live tables during boot",
+            crate::mm::debug_pgtable::violations()
+        );
     }
     crate::mm::wx::check_and_report();
     if opts.bootstats {

@@ -26,6 +26,12 @@ pub(super) fn check_virt_to_phys(va: u64) {
 #[inline(never)]
 fn virt_to_phys_slow(va: u64, caller: &'static Location<'static>) {
     let t = &TRANSLATION;
+    // The linear rule subtracts PHYS_OFFSET: before memstart_addr is set
+    // (still odd) the answer would be meaningless. Linux stops here
+    // (VM_BUG_ON(memstart_addr & 1) inside PHYS_OFFSET).
+    if t.memstart.load(Relaxed) & 1 != 0 && is_lm_address(va) {
+        bug(format_args!("__pa({}) of a linear address before memstart_addr was set (PHYS_OFFSET)", Addr(va)), caller);
+    }
     if va < PAGE_OFFSET || va >= t.linear_limit.load(Relaxed) || (t.holes.load(Relaxed) != 0 && !virt_addr_valid(va)) {
         virt_to_phys_report(va, caller);
     }
