@@ -96,3 +96,16 @@ fn canonical_edges() {
     assert!(layout::is_canonical(top.wrapping_neg()));
     assert!(layout::is_canonical(u64::MAX));
 }
+
+#[test]
+fn address_types_keep_the_address() {
+    use vakern_mm::addr::{PhysAddr, VirtAddr};
+    let x = 5u32;
+    let v = VirtAddr::of(&x);
+    assert_eq!(v.0, &x as *const u32 as u64);
+    assert_eq!(v.as_ptr::<u32>() as *const u32, &x as *const u32);
+    // The page frame of the last byte of a page is that page's.
+    assert_eq!(PhysAddr(0x4000_0fff).pfn(), 0x40000);
+    assert_eq!(PhysAddr(0x4000_1000).pfn(), 0x40001);
+    assert_eq!(PhysAddr::from_pfn(0x40001), PhysAddr(0x4000_1000));
+}
