@@ -206,7 +206,8 @@ def main():
         print(f"all {len(mutations)} patterns match exactly once")
         return 0
 
-    if os.path.isdir(BACKUP) and os.listdir(BACKUP):
+    left = [f for f in os.listdir(BACKUP) if os.path.isfile(os.path.join(BACKUP, f))] if os.path.isdir(BACKUP) else []
+    if left:
         print(f"error: {BACKUP} holds originals from an interrupted run; restore or delete them first",
               file=sys.stderr)
         return 2
