@@ -223,30 +223,44 @@ el2_to_el1:
 
 // Early exception vectors (PA, through the identity map once the MMU is on):
 // every exception before primary_switched installs the real ones ends here.
+// Nothing here touches SP: it may be 0 or point past the end of RAM (an
+// image whose .bss does not fit), and a push would fault back into these
+// vectors for ever.
     .balign 0x800
 early_vectors:
     .rept 16
     .balign 0x80
-    mov     x1, #{exit_early}
-    b       semihost_exit_phys
+    adr     x1, msg_early_exception
+    b       early_exit
     .endr
 
-// Failures before any console exists: report through the semihosting exit
-// code (documented in README.md), never hang.
+// Failures before any console exists: a line through semihosting SYS_WRITE0
+// and the exit code (documented in README.md) through SYS_EXIT, never a
+// hang. Both calls take x1 = a pointer into this section; no stack is used.
 idmap_fail:
-    mov     x1, #{exit_early}
-    b       semihost_exit_phys
+    adr     x1, msg_idmap
+    b       early_exit
 early_fail:
-    mov     x1, #{exit_early}
-semihost_exit_phys:
-    sub     sp, sp, #16
-    ldr     x0, ={adp_exit}
-    stp     x0, x1, [sp]                    // block: ADP_Stopped_ApplicationExit, code
-    mov     x1, sp
-    mov     w0, #0x18                       // SYS_EXIT
+    adr     x1, msg_map_kernel
+early_exit:
+    mov     w0, #0x04                       // SYS_WRITE0: x1 = NUL-terminated text
+    hlt     #0xf000
+    adr     x1, early_exit_block            // SYS_EXIT: x1 = (reason, code), read-only
+    mov     w0, #0x18
     hlt     #0xf000
 5:  wfe                                     // without semihosting: stop here
     b       5b
+    .balign 8
+early_exit_block:
+    .quad   {adp_exit}                      // ADP_Stopped_ApplicationExit
+    .quad   {exit_early}                    // EARLY_BOOT_FAILED
+msg_early_exception:
+    .asciz  "vakern: early boot failed: exception before the kernel's vectors (is the whole image, .bss included, inside RAM?)\n"
+msg_idmap:
+    .asciz  "vakern: early boot failed: the image does not fit the boot identity map\n"
+msg_map_kernel:
+    .asciz  "vakern: early boot failed: the image could not be relocated or mapped at its virtual address\n"
+    .balign 4
     .ltorg
 
     .text

@@ -16,6 +16,10 @@ mod code {
     /// A bad option or value on the command line (BSD's EX_USAGE; clap's
     /// own 2 would read as the kernel's boot error).
     pub const USAGE: u8 = 64;
+    /// QEMU refused to start the machine (an option, the CPU model, a file
+    /// it could not open): its own message is shown. QEMU's exit status for
+    /// that, 1, would read as the kernel's "self-test failed".
+    pub const QEMU_REFUSED: u8 = 69;
     /// The launcher failed: the kernel did not build or pass its checks, a
     /// program is missing, QEMU or GDB could not be started, QEMU ended
     /// without an exit status, or GDB (with `--gdb`) ended with an error.
@@ -35,17 +39,26 @@ fn exit_codes() -> String {
         }
         s += &format!("  {c:<4}{what}\n");
     }
-    s += &format!("  {:<4}usage error: a bad option or value\n", code::USAGE);
+    s += &format!("  {:<4}usage error: a bad option or value, or options that cannot work together\n", code::USAGE);
+    s += &format!("  {:<4}QEMU refused to start the machine (its message is shown)\n", code::QEMU_REFUSED);
     s += &format!(
         "  {:<4}the launcher failed: kernel build or check, missing program, QEMU or\n      \
          GDB could not start, QEMU ended without an exit code, GDB failed\n",
         code::LAUNCHER
     );
     s += &format!("  {:<4}timed out (--timeout); QEMU was killed\n", code::TIMEOUT);
-    s += "QEMU refusing its own arguments (through --qemu-arg) is QEMU's exit code 1.\n\n";
+    s += "\n";
     s += "Interactive: stop QEMU with Ctrl-A X (on a terminal only). Piped input reaches\n\
           the kernel alone, never QEMU's monitor, and ends with Ctrl-D (power off).";
     s
+}
+
+/// A self-test name: one word, not empty (the kernel lists the names).
+fn parse_test(v: &str) -> Result<String, String> {
+    if v.is_empty() || !v.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(format!("{v:?} is not a self-test name (one word, such as layout or fault:null-read)"));
+    }
+    Ok(v.to_string())
 }
 
 fn parse_hex(v: &str) -> Result<u64, String> {
@@ -62,17 +75,18 @@ fn parse_hex(v: &str) -> Result<u64, String> {
     max_term_width = 100
 )]
 struct Cli {
-    /// RAM, e.g. 128M, 1G, 64G (above 16G QEMU gets a memory backend that
-    /// reserves nothing)
+    /// RAM, e.g. 128M, 1G, 64G; a bare number is MiB, as for QEMU (above 16G
+    /// QEMU gets memory backends that reserve nothing); at least 64M
     #[arg(long, verbatim_doc_comment, value_name = "SIZE", default_value = "1G", help_heading = "Machine")]
     ram: String,
-    /// Split RAM into NUMA nodes (sizes must add up to --ram)
+    /// Split RAM into NUMA nodes (sizes must add up to --ram; same units)
     #[arg(long, verbatim_doc_comment, value_name = "SIZE,SIZE..", value_delimiter = ',', help_heading = "Machine")]
     numa: Vec<String>,
     /// CPUs, 1 to 8
     #[arg(long, verbatim_doc_comment, value_name = "N", default_value_t = 1, help_heading = "Machine")]
     smp: u32,
-    /// CPU model
+    /// CPU model: a 64-bit one (cortex-a35/a53/a57/a72/a76, a64fx,
+    /// neoverse-n1, max); 32-bit-only models such as cortex-a15 are refused
     #[arg(long, verbatim_doc_comment, value_name = "MODEL", default_value = "cortex-a72", help_heading = "Machine")]
     cpu: String,
     /// Enter the kernel at EL2 (virt,virtualization=on)
@@ -93,7 +107,7 @@ struct Cli {
     #[arg(long, verbatim_doc_comment, help_heading = "Kernel")]
     poweroff: bool,
     /// Run a self-test (test=NAME) and exit with its verdict
-    #[arg(long, verbatim_doc_comment, value_name = "NAME", help_heading = "Kernel")]
+    #[arg(long, verbatim_doc_comment, value_name = "NAME", value_parser = parse_test, help_heading = "Kernel")]
     test: Option<String>,
     /// Build with the debug_virtual feature (checked translations)
     #[arg(long, verbatim_doc_comment, help_heading = "Kernel")]
@@ -102,13 +116,15 @@ struct Cli {
     /// Pass FILE with QEMU's -dtb (QEMU rewrites memory and /chosen)
     #[arg(long, verbatim_doc_comment, value_name = "FILE", group = "tree", help_heading = "Device tree")]
     dtb: Option<PathBuf>,
-    /// Hand FILE to the kernel verbatim through a tiny boot loader
+    /// Hand FILE to the kernel through a tiny boot loader, verbatim, or with
+    /// /chosen/bootargs replaced by --append/--poweroff/--test/--kaslr-seed
     #[arg(long, verbatim_doc_comment, value_name = "FILE", group = "tree", help_heading = "Device tree")]
     raw_dtb: Option<PathBuf>,
-    /// Enter the kernel with x0 = 0 (no device tree)
+    /// Enter the kernel with x0 = 0 (no device tree, so no command line)
     #[arg(long, verbatim_doc_comment, group = "tree", help_heading = "Device tree")]
     no_dtb: bool,
-    /// With --raw-dtb/--no-dtb: load the Image at PA (hex; default 0x40200000)
+    /// With --raw-dtb/--no-dtb: load the Image at PA (hex; default 0x40200000;
+    /// the Image and its .bss inside RAM, clear of the tree at 0x44000000)
     #[arg(long, verbatim_doc_comment, value_name = "PA", value_parser = parse_hex, help_heading = "Device tree")]
     load_addr: Option<u64>,
 
@@ -120,13 +136,15 @@ struct Cli {
         value_name = "PORT",
         num_args = 0..=1,
         default_missing_value = "1234",
+        value_parser = clap::value_parser!(u16).range(1..),
         conflicts_with = "gdb_wait",
         help_heading = "Running"
     )]
     gdb: Option<u16>,
     /// Start QEMU paused, waiting on PORT (default 1234) for a GDB you attach
     /// yourself; the console stays here and is copied to target/console.log
-    #[arg(long, verbatim_doc_comment, value_name = "PORT", num_args = 0..=1, default_missing_value = "1234", help_heading = "Running")]
+    #[arg(long, verbatim_doc_comment, value_name = "PORT", num_args = 0..=1, default_missing_value = "1234",
+        value_parser = clap::value_parser!(u16).range(1..), help_heading = "Running")]
     gdb_wait: Option<u16>,
     /// Deterministic instruction counting (-icount shift=0)
     #[arg(long, verbatim_doc_comment, help_heading = "Running")]
@@ -192,6 +210,14 @@ fn settle(cli: Cli) -> Result<Args, String> {
         (true, None) => Kaslr::Random,
         (false, None) => Kaslr::Off,
     };
+    for word in cli.append.iter().flat_map(|a| a.split_whitespace()) {
+        if word == "test=" {
+            return Err("--append: \"test=\" names no self-test (use --test NAME)".into());
+        }
+    }
+    if cli.load_addr.is_some() && cli.raw_dtb.is_none() && !cli.no_dtb {
+        return Err("--load-addr needs --raw-dtb or --no-dtb: with QEMU's tree QEMU places the Image itself".into());
+    }
     let mut append = cli.append;
     if cli.poweroff {
         append.push("poweroff".into());
@@ -254,6 +280,10 @@ fn main() -> ExitCode {
             return ExitCode::from(code::LAUNCHER);
         }
     };
+    if let Err(e) = args.machine.check_load(kernel.image_size) {
+        eprintln!("vakern: {e}");
+        return ExitCode::from(code::USAGE);
+    }
     if args.build_only {
         println!("{}", kernel.image.display());
         return ExitCode::SUCCESS;
@@ -295,6 +325,9 @@ fn main() -> ExitCode {
     } else if args.gdb_attach {
         cmd.stdin(Stdio::null());
     }
+    // QEMU's own messages pass through, and its refusal to start is told
+    // apart from the kernel's exit code 1.
+    cmd.stderr(Stdio::piped());
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
@@ -302,6 +335,19 @@ fn main() -> ExitCode {
             return ExitCode::from(code::LAUNCHER);
         }
     };
+    let refusal = child.stderr.take().map(|err| {
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut first_error = None;
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                if first_error.is_none() && vakern::qemu::is_qemu_error(&line) {
+                    first_error = Some(line);
+                }
+            }
+            first_error
+        })
+    });
     if forward {
         if let Some(mut to_qemu) = child.stdin.take() {
             std::thread::spawn(move || {
@@ -337,6 +383,12 @@ fn main() -> ExitCode {
         eprintln!("vakern: QEMU ended without an exit code (killed by a signal?)");
         return ExitCode::from(code::LAUNCHER);
     };
+    if let Some(line) = refusal.and_then(|t| t.join().ok().flatten()) {
+        if code == 1 {
+            eprintln!("vakern: QEMU refused to start the machine: {line}");
+            return ExitCode::from(code::QEMU_REFUSED);
+        }
+    }
     if code != 0 {
         eprintln!("vakern: kernel exited with code {code} ({})", vakern::mm::exit::describe(code as u32));
     }
@@ -354,7 +406,7 @@ mod tests {
     #[test]
     fn help_lists_every_exit_code() {
         let Err((0, help)) = args(&["--help"]) else { panic!("--help is not help") };
-        for c in (0..=7).chain([64, 70, 124]) {
+        for c in (0..=7).chain([64, 69, 70, 124]) {
             let listed = help.lines().any(|l| l.trim_start().starts_with(&format!("{c} ")));
             assert!(listed, "exit code {c} missing from --help:\n{help}");
         }
@@ -405,6 +457,26 @@ mod tests {
             &["--dtb", "Cargo.toml", "--no-dtb"],
             &["--gdb", "--gdb-wait"],
             &["--raw-dtb", "/nonexistent.dtb"],
+            &["--test", ""],
+            &["--test", "a b"],
+            &["--append", "loglevel=3 test="],
+            &["--gdb", "0"],
+            &["--gdb-wait", "0"],
+            &["--cpu", "cortex-a15"],
+            &["--cpu", "cortex-a7"],
+            &["--cpu", "arm926"],
+            &["--load-addr", "0x48000000"],
+            &["--dtb", "Cargo.toml", "--load-addr", "0x48000000"],
+            &["--no-dtb", "--test", "layout"],
+            &["--no-dtb", "--poweroff"],
+            &["--no-dtb", "--append", "loglevel=3"],
+            &["--no-dtb", "--kaslr-seed", "4"],
+            &["--no-dtb", "--kaslr"],
+            &["--raw-dtb", "Cargo.toml", "--kaslr"],
+            &["--raw-dtb", "Cargo.toml", "--test", "layout"],
+            &["--ram", "32"],
+            &["--ram", "1536K"],
+            &["--ram", "2G", "--numa", "1024,1025"],
         ] {
             match args(bad) {
                 Err((64, _)) => {}
@@ -463,11 +535,12 @@ mod tests {
         assert_eq!((a.machine.gdb_port, a.gdb_attach), (Some(1234), true));
         assert_eq!(a.machine.timeout, Duration::from_secs(3600));
 
-        let a = args(&["--gdb-wait", "4321", "--no-dtb", "--kaslr", "--timeout", "5"])
-            .unwrap_or_else(|e| panic!("{}", e.1));
+        let a = args(&["--gdb-wait", "4321", "--no-dtb", "--timeout", "5"]).unwrap_or_else(|e| panic!("{}", e.1));
         assert_eq!((a.machine.gdb_port, a.gdb_attach), (Some(4321), false));
-        assert_eq!((a.machine.dtb.clone(), a.machine.kaslr), (DtbSource::None, Kaslr::Random));
+        assert_eq!((a.machine.dtb.clone(), a.machine.kaslr), (DtbSource::None, Kaslr::Off));
         assert_eq!(a.machine.timeout, Duration::from_secs(5));
+        let a = args(&["--kaslr"]).unwrap_or_else(|e| panic!("{}", e.1));
+        assert_eq!(a.machine.kaslr, Kaslr::Random);
 
         let a = args(&["--dtb", "Cargo.toml", "--test", "smp"]).unwrap_or_else(|e| panic!("{}", e.1));
         assert_eq!(a.machine.dtb, DtbSource::QemuFile("Cargo.toml".into()));
@@ -476,5 +549,11 @@ mod tests {
         assert_eq!((a.machine.gdb_port, a.machine.append.as_str()), (Some(1234), "poweroff"));
         let a = args(&[]).unwrap_or_else(|e| panic!("{}", e.1));
         assert_eq!((a.machine.ram.as_str(), a.machine.smp, a.machine.kaslr), ("1G", 1, Kaslr::Off));
+        // One unit rule: a bare number is MiB for the launcher and for QEMU.
+        let a = args(&["--ram", "2048", "--numa", "1024,1G"]).unwrap_or_else(|e| panic!("{}", e.1));
+        let cmd = a.machine.command(std::path::Path::new("Image")).unwrap();
+        let argv: Vec<String> = cmd.command.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert!(argv.windows(2).any(|w| w == ["-m", "2048M"]), "{argv:?}");
+        assert!(argv.iter().any(|a| a == "memory-backend-ram,id=m0,size=1024M"), "{argv:?}");
     }
 }

@@ -15,6 +15,14 @@
 //!   (`-bios`) enters the kernel with x0 = the file's address (or 0). This
 //!   is what a firmware would do, and the only way to hand the kernel a tree
 //!   whose memory nodes or structure QEMU would not accept or would rewrite.
+//!   A command line (`append`, which carries `test=`, `poweroff` and
+//!   `kaslr_seed=`) replaces `/chosen/bootargs` in a copy of the file, as
+//!   QEMU's `-append` does in its own tree; without one the file is handed
+//!   over untouched. With no tree at all there is nowhere to put a command
+//!   line, so [`Machine::validate`] refuses one.
+//!
+//! Sizes follow QEMU's rule everywhere: a bare number is MiB, or a K, M, G or
+//! T suffix; QEMU is always given whole MiB with the unit written out.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -31,6 +39,34 @@ pub const SHIM_DTB_PA: u64 = 0x4400_0000;
 pub const END_OF_INPUT: u8 = 0x04;
 /// Above this much RAM QEMU gets a memory backend that reserves nothing.
 pub const BACKEND_ABOVE: u64 = 16 << 30;
+/// Where the virt machine's RAM starts.
+pub const RAM_BASE: u64 = 0x4000_0000;
+/// Least RAM accepted: the Image, its page tables, the heap and a tree.
+pub const MIN_RAM: u64 = 64 << 20;
+
+/// CPU models that run AArch64 code at EL1: QEMU 7.2's (`-cpu help` lists
+/// 32-bit-only ones too, such as cortex-a15 and cortex-a7, on which the
+/// kernel could never start), and later QEMUs' for whoever has one.
+pub const AARCH64_CPUS: &[&str] = &[
+    "a64fx",
+    "cortex-a35",
+    "cortex-a53",
+    "cortex-a55",
+    "cortex-a57",
+    "cortex-a72",
+    "cortex-a76",
+    "cortex-a710",
+    "max",
+    "neoverse-n1",
+    "neoverse-n2",
+    "neoverse-v1",
+];
+
+/// True if QEMU wrote `line` on stderr to say it refused to start (bad
+/// option, unknown CPU, unreadable file), as opposed to a warning.
+pub fn is_qemu_error(line: &str) -> bool {
+    line.starts_with("qemu-system-aarch64:") && !line.contains("warning:")
+}
 
 /// How the device tree is provided.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -128,7 +164,8 @@ impl Default for Machine {
     }
 }
 
-/// Parse a QEMU-style size ("512M", "4G", "1T", plain bytes).
+/// Parse a size with QEMU's rule: a bare number is MiB, otherwise the
+/// suffix K, M, G or T (either case) gives the unit. Returns bytes.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let (num, shift) = match s.char_indices().last() {
@@ -138,14 +175,24 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
                 'M' => 20,
                 'G' => 30,
                 'T' => 40,
-                _ => return Err(format!("bad size {s:?}: unit must be K, M, G or T")),
+                _ => return Err(format!("bad size {s:?}: the unit must be K, M, G or T (a bare number is MiB)")),
             };
             (&s[..i], shift)
         }
-        _ => (s, 0),
+        _ => (s, 20),
     };
     let n: u64 = num.parse().map_err(|_| format!("bad size {s:?}"))?;
     n.checked_shl(shift).filter(|v| v >> shift == n && *v > 0).ok_or(format!("bad size {s:?}"))
+}
+
+/// A size for QEMU in whole MiB with the unit written out (QEMU reads a
+/// bare number as MiB for `-m` but as bytes for a memory backend's `size=`).
+fn qemu_size(s: &str) -> Result<String, String> {
+    let b = parse_size(s)?;
+    if !b.is_multiple_of(1 << 20) {
+        return Err(format!("size {s:?} is not a whole number of MiB"));
+    }
+    Ok(format!("{}M", b >> 20))
 }
 
 /// What a run produced.
@@ -246,11 +293,19 @@ pub fn boot_shim(dtb_pa: u64, kernel_pa: u64) -> Vec<u8> {
 impl Machine {
     /// Check the settings before QEMU sees them.
     pub fn validate(&self) -> Result<(), String> {
-        let ram = parse_size(&self.ram)?;
+        let ram = parse_size(&self.ram).map_err(|e| format!("--ram: {e}"))?;
+        qemu_size(&self.ram).map_err(|e| format!("--ram: {e}"))?;
+        if ram < MIN_RAM {
+            return Err(format!("--ram {}: the kernel needs at least {} MiB", self.ram, MIN_RAM >> 20));
+        }
         if !self.numa.is_empty() {
-            let sum: u64 = self.numa.iter().map(|s| parse_size(s)).sum::<Result<u64, _>>()?;
+            let mut sum = 0u64;
+            for s in &self.numa {
+                qemu_size(s).map_err(|e| format!("--numa: {e}"))?;
+                sum += parse_size(s)?;
+            }
             if sum != ram {
-                return Err(format!("NUMA nodes add up to {sum} bytes, RAM is {ram}"));
+                return Err(format!("--numa: the nodes add up to {} MiB, --ram is {} MiB", sum >> 20, ram >> 20));
             }
         }
         if self.smp == 0 || self.smp > 8 {
@@ -259,20 +314,112 @@ impl Machine {
         if self.cpu.is_empty() || !self.cpu.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
             return Err(format!("--cpu {:?}: not a CPU model name", self.cpu));
         }
+        if !AARCH64_CPUS.contains(&self.cpu.as_str()) {
+            return Err(format!(
+                "--cpu {}: not a 64-bit (AArch64) model the kernel can run on; use one of: {}",
+                self.cpu,
+                AARCH64_CPUS.join(", ")
+            ));
+        }
         if self.gdb_port.is_some() && self.gdb_socket.is_some() {
             return Err("GDB on a port and on a socket at once".into());
         }
         if !self.kernel_pa.is_multiple_of(4096) {
             return Err(format!("kernel load address {:#x} is not page aligned", self.kernel_pa));
         }
-        for p in [&self.dtb] {
-            if let DtbSource::QemuFile(f) | DtbSource::Raw(f) = p {
-                if !f.is_file() {
-                    return Err(format!("device tree file {} does not exist", f.display()));
+        if let DtbSource::QemuFile(f) | DtbSource::Raw(f) = &self.dtb {
+            if !f.is_file() {
+                return Err(format!("device tree file {} does not exist", f.display()));
+            }
+        }
+        let cmdline = !self.full_cmdline().is_empty();
+        match &self.dtb {
+            DtbSource::Qemu | DtbSource::QemuFile(_) => {
+                if self.kernel_pa != SHIM_KERNEL_PA {
+                    return Err("a load address needs --raw-dtb or --no-dtb (QEMU places the Image itself)".into());
+                }
+            }
+            DtbSource::None => {
+                if cmdline {
+                    return Err("with --no-dtb the kernel gets no command line: --append, --poweroff, --test and \
+                                --kaslr-seed have nowhere to go"
+                        .into());
+                }
+                if self.kaslr == Kaslr::Random {
+                    return Err("--kaslr needs a device tree for QEMU's seed".into());
+                }
+            }
+            DtbSource::Raw(f) => {
+                if self.kaslr == Kaslr::Random {
+                    return Err(format!(
+                        "--kaslr: QEMU writes its seed only into its own tree, not into {}; use --kaslr-seed N",
+                        f.display()
+                    ));
+                }
+                let len = std::fs::metadata(f).map_err(|e| format!("{}: {e}", f.display()))?.len();
+                if RAM_BASE + ram < SHIM_DTB_PA + len {
+                    return Err(format!(
+                        "--raw-dtb is loaded at {SHIM_DTB_PA:#x}, past the end of {} MiB of RAM",
+                        ram >> 20
+                    ));
+                }
+                if cmdline {
+                    self.raw_tree_with_cmdline(f)?;
                 }
             }
         }
         Ok(())
+    }
+
+    /// Check where the Image goes against RAM and the raw tree, once its
+    /// size in memory (`image_size`, .bss included) is known. Only the raw
+    /// and no-tree boots place the Image themselves.
+    pub fn check_load(&self, image_size: u64) -> Result<(), String> {
+        if matches!(self.dtb, DtbSource::Qemu | DtbSource::QemuFile(_)) {
+            return Ok(());
+        }
+        let ram_end = RAM_BASE + parse_size(&self.ram)?;
+        let pa = self.kernel_pa;
+        let end = pa.checked_add(image_size).ok_or(format!("--load-addr {pa:#x}: the image wraps"))?;
+        if pa < RAM_BASE || end > ram_end {
+            return Err(format!(
+                "--load-addr {pa:#x}: the image and its .bss ({image_size:#x} bytes) must lie inside RAM \
+                 [{RAM_BASE:#x}, {ram_end:#x})"
+            ));
+        }
+        if let DtbSource::Raw(f) = &self.dtb {
+            let len = std::fs::metadata(f).map_err(|e| format!("{}: {e}", f.display()))?.len();
+            if pa < SHIM_DTB_PA + len && SHIM_DTB_PA < end {
+                return Err(format!(
+                    "--load-addr {pa:#x}: the image [{pa:#x}, {end:#x}) overlaps the device tree at \
+                     [{SHIM_DTB_PA:#x}, {:#x})",
+                    SHIM_DTB_PA + len
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The command line the kernel gets: `append`, and `kaslr_seed=N` for a fixed seed.
+    pub fn full_cmdline(&self) -> String {
+        match self.kaslr {
+            Kaslr::Seed(seed) => format!("{} kaslr_seed={seed}", self.append).trim().to_string(),
+            _ => self.append.trim().to_string(),
+        }
+    }
+
+    /// A copy of the raw tree `f` whose `/chosen/bootargs` is the command line.
+    fn raw_tree_with_cmdline(&self, f: &Path) -> Result<Vec<u8>, String> {
+        let blob = std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let mut tree = crate::boards::fdt_edit::Tree::parse(&blob).map_err(|e| {
+            format!(
+                "--raw-dtb {}: cannot write the command line (--append, --poweroff, --test, --kaslr-seed) \
+                 into it: {e}",
+                f.display()
+            )
+        })?;
+        tree.set_chosen_string("bootargs", &self.full_cmdline());
+        Ok(tree.to_blob())
     }
 
     /// The QEMU command for booting `image`, with the files it needs
@@ -281,6 +428,7 @@ impl Machine {
         self.validate()?;
         let mut files = Vec::new();
         let ram = parse_size(&self.ram)?;
+        let ram_arg = qemu_size(&self.ram)?;
         let mut c = Command::new("qemu-system-aarch64");
         let mut machine = String::from("virt");
         if self.el2 {
@@ -289,22 +437,23 @@ impl Machine {
         if self.kaslr != Kaslr::Random {
             machine.push_str(",dtb-randomness=off");
         }
-        let mut append = self.append.clone();
-        if let Kaslr::Seed(seed) = self.kaslr {
-            append = format!("{append} kaslr_seed={seed}").trim().to_string();
-        }
+        let append = self.full_cmdline();
         c.args(["-M", &machine, "-cpu", &self.cpu, "-smp", &self.smp.to_string()]);
+        // Above 16 GiB no backend reserves its memory up front (the host
+        // need not have it; the kernel touches little of it).
+        let reserve = if ram > BACKEND_ABOVE { ",reserve=off" } else { "" };
         if !self.numa.is_empty() {
-            c.args(["-m", &self.ram]);
+            c.args(["-m", &ram_arg]);
             for (i, size) in self.numa.iter().enumerate() {
-                c.args(["-object", &format!("memory-backend-ram,id=m{i},size={size}")]);
+                let size = qemu_size(size)?;
+                c.args(["-object", &format!("memory-backend-ram,id=m{i},size={size}{reserve}")]);
                 c.args(["-numa", &format!("node,nodeid={i},memdev=m{i}")]);
             }
         } else if ram > BACKEND_ABOVE {
-            c.args(["-object", &format!("memory-backend-ram,id=ram,size={},reserve=off", self.ram)]);
-            c.args(["-machine", "memory-backend=ram", "-m", &self.ram]);
+            c.args(["-object", &format!("memory-backend-ram,id=ram,size={ram_arg}{reserve}")]);
+            c.args(["-machine", "memory-backend=ram", "-m", &ram_arg]);
         } else {
-            c.args(["-m", &self.ram]);
+            c.args(["-m", &ram_arg]);
         }
         // QEMU's monitor can run host commands (`migrate "exec:…"`), so it
         // is only ever multiplexed on a terminal a person types into; piped
@@ -353,6 +502,13 @@ impl Machine {
                     &format!("loader,file={},addr={:#x},force-raw=on", image.display(), self.kernel_pa),
                 ]);
                 if let DtbSource::Raw(f) = &self.dtb {
+                    let f = if append.is_empty() {
+                        f.clone()
+                    } else {
+                        let edited = write_own_file("dtb", &self.raw_tree_with_cmdline(f)?)?;
+                        files.push(edited.clone());
+                        edited
+                    };
                     c.args(["-device", &format!("loader,file={},addr={:#x},force-raw=on", f.display(), SHIM_DTB_PA)]);
                 }
             }

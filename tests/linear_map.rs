@@ -94,19 +94,6 @@ fn ram_beyond_cpu_pa_size_is_left_out_with_a_warning() {
 
 #[test_case("no-memory", "", "no memory node: the device tree describes no RAM" ; "no-memory")]
 #[test_case(
-    "zero-size",
-    "\tmemory@40000000 {\n\t\tdevice_type = \"memory\";\n\t\treg = <0x00 0x40000000 0x00 0x40000000 0x00 0x90000000 0x00 0x00>;\n\t};\n",
-    "memory range at 0x90000000 has size zero"
-    ; "zero-size"
-)]
-#[test_case(
-    "overlap",
-    "\tmemory@40000000 {\n\t\tdevice_type = \"memory\";\n\t\treg = <0x00 0x40000000 0x00 0x40000000>;\n\t};\n\
-     \tmemory@60000000 {\n\t\tdevice_type = \"memory\";\n\t\treg = <0x00 0x60000000 0x00 0x10000000>;\n\t};\n",
-    "memory ranges overlap"
-    ; "overlap"
-)]
-#[test_case(
     "no-kernel",
     "\tmemory@80000000 {\n\t\tdevice_type = \"memory\";\n\t\treg = <0x00 0x80000000 0x00 0x40000000>;\n\t};\n",
     "RAM does not contain the kernel image"

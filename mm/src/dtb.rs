@@ -9,15 +9,21 @@
 //! The header and the structure block are checked and walked by
 //! [`fdt_walk`](crate::fdt_walk), the walker the early KASLR scan uses too;
 //! this module adds the UTF-8 checks of names and reads memory, CPUs and
-//! `/chosen` from the tokens. (The `fdt` crate was tried and is not used:
-//! see the README, and mm/tests/fdt_crate.rs for where it fails.)
+//! `/chosen` from the tokens. Ranges that are not whole pages, empty or
+//! overlapping are adjusted rather than refused ([`Adjustment`]). (The `fdt`
+//! crate was tried and is not used: see the README, and
+//! mm/tests/fdt_crate.rs for where it fails.) The file is over 400 lines
+//! because memory, reservations, CPUs and `/chosen` are read in one walk
+//! with one stack of node frames, each rule next to the others.
 
 use crate::ranges::{Range, RangeError, RangeSet};
 
 use crate::fdt_walk::{be32, be64, Header, RawToken, Walker};
 pub use crate::fdt_walk::{header_total_size, FDT_MAGIC};
+pub use adjust::{AdjustKind, Adjustment};
 pub use error::{DtbError, NodeName};
 
+mod adjust;
 mod error;
 
 /// Deepest node nesting accepted.
@@ -28,6 +34,8 @@ pub const MAX_RAM_RANGES: usize = 64;
 pub const MAX_CPUS: usize = 8;
 /// Most reservations kept.
 pub const MAX_RESERVED: usize = 64;
+/// Most adjustments recorded for the boot log (later ones still happen).
+pub const MAX_ADJUSTMENTS: usize = 16;
 
 /// A device tree whose header and structure block have been checked.
 #[derive(Clone, Copy)]
@@ -163,6 +171,9 @@ pub struct MemoryInfo<'a> {
     pub ram: RangeSet<MAX_RAM_RANGES>,
     /// Number of `reg` entries read from memory nodes (before merging).
     pub ram_entries: usize,
+    /// The `reg` entries of memory nodes with a `numa-node-id`, and that node,
+    /// in the order found.
+    pub numa: [Option<(u32, Range)>; MAX_RAM_RANGES],
     /// Reserved ranges, in the order found.
     pub reserved: [Option<Reservation>; MAX_RESERVED],
     /// `/chosen/bootargs`.
@@ -177,9 +188,25 @@ pub struct MemoryInfo<'a> {
     pub cpus: [u64; MAX_CPUS],
     /// How many of `cpus` are valid.
     pub ncpus: usize,
+    /// What the parse changed (the first [`MAX_ADJUSTMENTS`]).
+    pub adjustments: [Option<Adjustment>; MAX_ADJUSTMENTS],
+    /// How many changes there were in all.
+    pub nadjustments: usize,
 }
 
 impl MemoryInfo<'_> {
+    /// Iterate over the changes the parse made.
+    pub fn adjustments(&self) -> impl Iterator<Item = &Adjustment> + '_ {
+        self.adjustments.iter().flatten()
+    }
+
+    fn adjusted(&mut self, kind: AdjustKind, node: &str, given: Range, kept: Range) {
+        if let Some(slot) = self.adjustments.get_mut(self.nadjustments) {
+            *slot = Some(Adjustment { kind, node: NodeName::new(node), given, kept });
+        }
+        self.nadjustments += 1;
+    }
+
     /// Iterate over the reservations.
     pub fn reservations(&self) -> impl Iterator<Item = &Reservation> + '_ {
         self.reserved.iter().flatten()
@@ -212,6 +239,7 @@ struct Frame<'a> {
     device_type_memory: bool,
     disabled: bool,
     no_map: bool,
+    numa_node: Option<u32>,
     reg: Option<&'a [u8]>,
 }
 
@@ -245,14 +273,30 @@ fn decode_reg(
     Ok(())
 }
 
-fn check_range(base: u64, size: u64) -> Result<Range, DtbError> {
+/// `[base, base + size)` if it wraps nowhere and ends inside 48 bits;
+/// `None` for size zero.
+fn check_range(node: &str, base: u64, size: u64) -> Result<Option<Range>, DtbError> {
     if size == 0 {
-        return Err(DtbError::ZeroSizeRange { base });
+        return Ok(None);
     }
     match Range::new(base, size) {
-        Some(r) if r.end <= 1 << 48 => Ok(r),
-        _ => Err(DtbError::RangeTooHigh { base, size }),
+        Some(r) if r.end <= 1 << 48 => Ok(Some(r)),
+        _ => Err(DtbError::RangeTooHigh { node: NodeName::new(node), base, size }),
     }
+}
+
+const PAGE: u64 = crate::layout::PAGE_SIZE;
+
+/// `r` trimmed inward to whole pages (empty if no page is whole).
+fn trim_to_pages(r: Range) -> Range {
+    let base = r.base.div_ceil(PAGE) * PAGE;
+    let end = r.end / PAGE * PAGE;
+    Range { base, end: end.max(base) }
+}
+
+/// `r` rounded outward to whole pages (saturating at the top of the space).
+fn round_to_pages(r: Range) -> Range {
+    Range { base: r.base / PAGE * PAGE, end: r.end.div_ceil(PAGE).saturating_mul(PAGE) }
 }
 
 /// Read every enabled memory node (any node named `memory`/`memory@…` under
@@ -262,6 +306,7 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
     let mut info = MemoryInfo {
         ram: RangeSet::new(),
         ram_entries: 0,
+        numa: [None; MAX_RAM_RANGES],
         reserved: [None; MAX_RESERVED],
         bootargs: None,
         kaslr_seed: None,
@@ -269,10 +314,19 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
         psci_method: None,
         cpus: [0; MAX_CPUS],
         ncpus: 0,
+        adjustments: [None; MAX_ADJUSTMENTS],
+        nadjustments: 0,
     };
     let mut raw: [Range; MAX_RAM_RANGES] = [Range::default(); MAX_RAM_RANGES];
-    let empty =
-        Frame { name: "", child_cells: (2, 1), device_type_memory: false, disabled: false, no_map: false, reg: None };
+    let empty = Frame {
+        name: "",
+        child_cells: (2, 1),
+        device_type_memory: false,
+        disabled: false,
+        no_map: false,
+        numa_node: None,
+        reg: None,
+    };
     let mut stack = [empty; MAX_DEPTH + 1];
     let mut depth = 0usize;
     for tok in dtb.tokens() {
@@ -293,6 +347,7 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
                         f.disabled = s != b"okay" && s != b"ok";
                     }
                     "no-map" => f.no_map = true,
+                    "numa-node-id" => f.numa_node = be32(value, 0).filter(|_| value.len() == 4),
                     "reg" => f.reg = Some(value),
                     _ => {}
                 }
@@ -338,14 +393,30 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
                 if is_memory && !node.disabled {
                     if let Some(reg) = node.reg {
                         decode_reg(reg, parent.child_cells, node.name, |b, s| {
-                            let r = check_range(b, s)?;
+                            let Some(given) = check_range(node.name, b, s)? else {
+                                info.adjusted(
+                                    AdjustKind::ZeroSizeSkipped,
+                                    node.name,
+                                    Range { base: b, end: b },
+                                    Range::default(),
+                                );
+                                return Ok(());
+                            };
+                            let r = trim_to_pages(given);
+                            if r != given {
+                                info.adjusted(AdjustKind::RamTrimmed, node.name, given, r);
+                            }
+                            if r.base >= r.end {
+                                return Ok(());
+                            }
                             if info.ram_entries == MAX_RAM_RANGES {
                                 return Err(DtbError::TooManyRanges);
                             }
-                            if let Some(o) = raw[..info.ram_entries].iter().find(|o| o.overlaps(&r)) {
-                                return Err(DtbError::OverlappingRanges { a: *o, b: r });
+                            if raw[..info.ram_entries].iter().any(|o| o.overlaps(&r)) {
+                                info.adjusted(AdjustKind::RamMerged, node.name, given, r);
                             }
                             raw[info.ram_entries] = r;
+                            info.numa[info.ram_entries] = node.numa_node.map(|n| (n, r));
                             info.ram_entries += 1;
                             info.ram.add(r).map_err(|_| DtbError::TooManyRanges)
                         })?;
@@ -356,7 +427,19 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
                         let kind =
                             if node.no_map { ReservedKind::NoMap(name) } else { ReservedKind::ReservedMemory(name) };
                         decode_reg(reg, parent.child_cells, node.name, |b, s| {
-                            let r = check_range(b, s)?;
+                            let Some(given) = check_range(node.name, b, s)? else {
+                                info.adjusted(
+                                    AdjustKind::ZeroSizeSkipped,
+                                    node.name,
+                                    Range { base: b, end: b },
+                                    Range::default(),
+                                );
+                                return Ok(());
+                            };
+                            let r = round_to_pages(given);
+                            if r != given {
+                                info.adjusted(AdjustKind::ReservationRounded, node.name, given, r);
+                            }
                             info.reserve(r, kind)
                         })?;
                     }
@@ -370,7 +453,15 @@ pub fn parse_memory<'a>(dtb: &Dtb<'a>) -> Result<MemoryInfo<'a>, DtbError> {
     }
     for (base, size) in dtb.mem_reservations() {
         if size > 0 {
-            let r = Range::new(base, size).ok_or(DtbError::RangeTooHigh { base, size })?;
+            let given = Range::new(base, size).ok_or(DtbError::RangeTooHigh {
+                node: NodeName::new("/memreserve/"),
+                base,
+                size,
+            })?;
+            let r = round_to_pages(given);
+            if r != given {
+                info.adjusted(AdjustKind::ReservationRounded, "/memreserve/", given, r);
+            }
             info.reserve(r, ReservedKind::MemReserve)?;
         }
     }

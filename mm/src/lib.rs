@@ -5,7 +5,7 @@
 //! `cargo test`: the layout flavours ([`flavour`]) and the built one's
 //! regions ([`layout`]), the CPU features they need ([`cpufeat`]), descriptors
 //! ([`pte`]), the mapper and walker over an abstract memory ([`pgtable`]),
-//! range sets for the allocators ([`ranges`]) and memory discovery from a
+//! range sets for the allocators ([`ranges`], [`range_table`]) and memory discovery from a
 //! device tree ([`dtb`], over the walker in [`fdt_walk`]).
 #![no_std]
 #![deny(missing_docs)]
@@ -24,4 +24,5 @@ pub mod layout;
 pub mod pgtable;
 pub mod ptdump;
 pub mod pte;
+pub mod range_table;
 pub mod ranges;

@@ -98,73 +98,12 @@ impl<const N: usize> RangeSet<N> {
 
     /// Add `r`, merging with overlapping and adjacent ranges.
     pub fn add(&mut self, r: Range) -> Result<(), RangeError> {
-        if r.base >= r.end {
-            return Ok(());
-        }
-        let mut merged = r;
-        // First range that ends at or after r.base (could merge).
-        let first = self.items[..self.len].partition_point(|x| x.end < merged.base);
-        let mut last = first;
-        while last < self.len && self.items[last].base <= merged.end {
-            merged.base = merged.base.min(self.items[last].base);
-            merged.end = merged.end.max(self.items[last].end);
-            last += 1;
-        }
-        let removed = last - first;
-        if removed == 0 {
-            if self.len == N {
-                return Err(RangeError::Full);
-            }
-            self.items.copy_within(first..self.len, first + 1);
-            self.len += 1;
-        } else {
-            self.items.copy_within(last..self.len, first + 1);
-            self.len -= removed - 1;
-        }
-        self.items[first] = merged;
-        Ok(())
+        crate::range_table::add(&mut self.items, &mut self.len, r)
     }
 
     /// Remove every address of `r` from the set.
     pub fn remove(&mut self, r: Range) -> Result<(), RangeError> {
-        if r.base >= r.end {
-            return Ok(());
-        }
-        let mut i = 0;
-        while i < self.len {
-            let x = self.items[i];
-            if !x.overlaps(&r) {
-                i += 1;
-                continue;
-            }
-            let left = Range { base: x.base, end: r.base };
-            let right = Range { base: r.end, end: x.end };
-            match (x.base < r.base, r.end < x.end) {
-                (true, true) => {
-                    if self.len == N {
-                        return Err(RangeError::Full);
-                    }
-                    self.items.copy_within(i + 1..self.len, i + 2);
-                    self.items[i] = left;
-                    self.items[i + 1] = right;
-                    self.len += 1;
-                    return Ok(());
-                }
-                (true, false) => {
-                    self.items[i] = left;
-                    i += 1;
-                }
-                (false, true) => {
-                    self.items[i] = right;
-                    return Ok(());
-                }
-                (false, false) => {
-                    self.items.copy_within(i + 1..self.len, i);
-                    self.len -= 1;
-                }
-            }
-        }
-        Ok(())
+        crate::range_table::remove(&mut self.items, &mut self.len, r)
     }
 
     /// Take `size` bytes aligned to `align` (a power of two) from the lowest
@@ -175,14 +114,6 @@ impl<const N: usize> RangeSet<N> {
 
     /// Like [`RangeSet::alloc`], restricted to candidate ranges for which `ok` holds.
     pub fn alloc_where(&mut self, size: u64, align: u64, ok: impl Fn(&Range) -> bool) -> Result<u64, RangeError> {
-        let found = self.iter().find_map(|x| {
-            // Not layout::align_up: it saturates, which would land below x.base.
-            let base = x.base.checked_add(align - 1)? & !(align - 1);
-            let r = Range::new(base, size)?;
-            (r.end <= x.end && ok(&r)).then_some(r)
-        });
-        let r = found.ok_or(RangeError::Exhausted)?;
-        self.remove(r)?;
-        Ok(r.base)
+        crate::range_table::alloc_where(&mut self.items, &mut self.len, size, align, ok)
     }
 }

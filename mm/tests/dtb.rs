@@ -406,17 +406,22 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 #[test]
 fn bad_ranges() {
+    // A zero-size entry is skipped, the rest of the tree kept.
     let blob = simple_tree(&[(0x4000_0000, GIB), (0x9000_0000, 0)]);
-    assert_eq!(parse(&blob).err(), Some(DtbError::ZeroSizeRange { base: 0x9000_0000 }));
+    let info = parse(&blob).unwrap();
+    assert_eq!(ram(&info), [r(0x4000_0000, 0x8000_0000)]);
+    assert_eq!(info.adjustments().map(|a| a.kind).collect::<Vec<_>>(), [AdjustKind::ZeroSizeSkipped]);
 
-    // Overlapping: across nodes, within one reg, and one inside another.
+    // Overlapping: across nodes, within one reg, and one inside another: merged.
     let blob = simple_tree(&[(0x4000_0000, GIB), (0x7000_0000, GIB)]);
-    assert_eq!(
-        parse(&blob).err(),
-        Some(DtbError::OverlappingRanges { a: r(0x4000_0000, 0x8000_0000), b: r(0x7000_0000, 0xb000_0000) })
-    );
+    let info = parse(&blob).unwrap();
+    assert_eq!(ram(&info), [r(0x4000_0000, 0xb000_0000)]);
+    assert_eq!(info.adjustments().map(|a| a.kind).collect::<Vec<_>>(), [AdjustKind::RamMerged]);
     let blob = tree(|b| memory(b, "memory@40000000", (2, 2), &[(0x4000_0000, GIB), (0x4000_0000, 0x1000)]));
-    assert!(matches!(parse(&blob), Err(DtbError::OverlappingRanges { .. })));
+    let info = parse(&blob).unwrap();
+    assert_eq!(ram(&info), [r(0x4000_0000, 0x8000_0000)]);
+    let a = info.adjustments().next().unwrap();
+    assert_eq!((a.kind, a.node.as_str()), (AdjustKind::RamMerged, "memory@40000000"));
     // Adjacent is not overlapping.
     let blob = simple_tree(&[(0x4000_0000, GIB), (0x8000_0000, GIB)]);
     assert_eq!(ram(&parse(&blob).unwrap()), [r(0x4000_0000, 0xc000_0000)]);
@@ -424,7 +429,11 @@ fn bad_ranges() {
     // Beyond 48 bits, and wrapping past 2^64.
     for (base, size) in [(1u64 << 48, 0x1000), ((1 << 48) - 0x1000, 0x2000), (0xffff_ffff_ffff_f000, 0x2000)] {
         let blob = simple_tree(&[(base, size)]);
-        assert_eq!(parse(&blob).err(), Some(DtbError::RangeTooHigh { base, size }));
+        let e = parse(&blob).err();
+        assert!(
+            matches!(e, Some(DtbError::RangeTooHigh { base: b, size: s, node }) if (b, s) == (base, size) && node.as_str().starts_with("memory")),
+            "{e:?}"
+        );
     }
 
     // The same checks apply to /reserved-memory children.
@@ -434,7 +443,37 @@ fn bad_ranges() {
         b.begin("x@50000000").reg((2, 2), &[(0x5000_0000, 0)]).end();
         b.end();
     });
-    assert_eq!(parse(&blob).err(), Some(DtbError::ZeroSizeRange { base: 0x5000_0000 }));
+    let info = parse(&blob).unwrap();
+    assert_eq!(info.reservations().count(), 0);
+    assert_eq!(info.adjustments().next().unwrap().kind, AdjustKind::ZeroSizeSkipped);
+}
+
+/// Ranges that are not whole pages: RAM is trimmed inward, reservations are
+/// rounded outward, each with an adjustment naming the node, as memblock does.
+#[test]
+fn ranges_off_page_boundaries() {
+    let blob = tree(|b| {
+        memory(b, "memory@40000010", (2, 2), &[(0x4000_0010, 0x3fff_ffe0), (0x9000_0000, 0x800)]);
+        b.begin("reserved-memory").prop_u32("#address-cells", &[2]).prop_u32("#size-cells", &[2]);
+        b.begin("fw@48000100").reg((2, 2), &[(0x4800_0100, 0x100)]).prop_empty("no-map").end();
+        b.end();
+    });
+    let info = parse(&blob).unwrap();
+    assert_eq!(ram(&info), [r(0x4000_1000, 0x7fff_f000)]);
+    let no_map: Vec<_> = info.reservations().map(|x| x.range).collect();
+    assert_eq!(no_map, [r(0x4800_0000, 0x4800_1000)]);
+    let adj: Vec<_> = info.adjustments().map(|a| (a.kind, a.node.as_str().to_string(), a.kept)).collect();
+    assert_eq!(
+        adj,
+        [
+            (AdjustKind::RamTrimmed, "memory@40000010".into(), r(0x4000_1000, 0x7fff_f000)),
+            (AdjustKind::RamTrimmed, "memory@40000010".into(), Range { base: 0x9000_0000, end: 0x9000_0000 }),
+            (AdjustKind::ReservationRounded, "fw@48000100".into(), r(0x4800_0000, 0x4800_1000)),
+        ]
+    );
+    let text = info.adjustments().map(|a| a.to_string()).collect::<Vec<_>>().join("\n");
+    assert!(text.contains("memory@40000010 reg [0x0000_0000_4000_0010, 0x0000_0000_7fff_fff0): RAM trimmed"), "{text}");
+    assert!(text.contains("smaller than a page once trimmed to pages: skipped"), "{text}");
 }
 
 #[test]
@@ -675,7 +714,10 @@ fn error_messages_name_the_problem() {
         (DtbError::BadReg(node), &["memory@40000000", "reg"]),
         (DtbError::NoMemory, &["no memory", "RAM"]),
         (DtbError::ZeroSizeRange { base: 0x9000_0000 }, &["0x90000000", "size zero"]),
-        (DtbError::RangeTooHigh { base: 1 << 48, size: 0x1000 }, &["0x1000000000000", "48-bit"]),
+        (
+            DtbError::RangeTooHigh { node: NodeName::new("memory@1000000000000"), base: 1 << 48, size: 0x1000 },
+            &["node \"memory@1000000000000\": reg range", "0x1000000000000", "48-bit"],
+        ),
         (
             DtbError::OverlappingRanges { a: r(0x4000_0000, 0x8000_0000), b: r(0x7000_0000, 0xb000_0000) },
             &["overlap", "0x40000000", "0x80000000", "0x70000000", "0xb0000000"],

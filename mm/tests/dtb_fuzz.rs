@@ -261,11 +261,24 @@ fn grow_header(b: &mut [u8], at: usize, delta: i64) {
 /// Run the parser on one blob and check what it accepts. Returns the
 /// error's kind, or "ok" / "ok (no memory info)".
 fn exercise(blob: &[u8]) -> String {
-    let _ = header_total_size(blob);
     // The early KASLR scan walks with the same walker: it trusts exactly
     // the trees whose header and structure pass, which includes every tree
     // the full parser accepts (the full parser adds UTF-8 checks of names).
+    // `blob` is a slice exactly as long as the tree: any read past it panics.
     let early = vakern_mm::kaslr::scan(blob);
+    // The kernel hands the scan its whole mapped window, more than the tree.
+    // Bytes past `totalsize` must change nothing: the scan reads only inside
+    // the blob its header describes. (A header claiming more than `blob`
+    // holds may legitimately read the padding, so those are not compared.)
+    if header_total_size(blob).is_ok_and(|t| t <= blob.len()) {
+        let mut window = blob.to_vec();
+        window.extend_from_slice(&[0xa5; 4096]);
+        let padded = vakern_mm::kaslr::scan(&window);
+        let mut zeroes = blob.to_vec();
+        zeroes.resize(blob.len() + 4096, 0);
+        assert_eq!(padded, early, "bytes past the tree changed the early scan");
+        assert_eq!(vakern_mm::kaslr::scan(&zeroes), early, "bytes past the tree changed the early scan");
+    }
     let walked = vakern_mm::fdt_walk::Header::check(blob).is_ok_and(|h| {
         let (_, st, sr) = h.blocks(blob);
         let mut w = vakern_mm::fdt_walk::Walker::new(st, sr);

@@ -120,3 +120,15 @@ pub fn address_of(name: &str) -> Option<u64> {
         None
     }
 }
+
+/// Every function name in the table, in address order (for completion).
+pub fn names() -> impl Iterator<Item = &'static str> {
+    let t = table();
+    let count = if u32_at(t, 0) == Some(MAGIC) { u32_at(t, 4).unwrap_or(0) as usize } else { 0 };
+    (0..count).filter_map(move |i| {
+        let name_off = u32_at(t, 8 + i * 12 + 8)? as usize;
+        let names = t.get(name_off..)?;
+        let len = names.iter().position(|&b| b == 0)?;
+        core::str::from_utf8(&names[..len]).ok()
+    })
+}

@@ -15,7 +15,7 @@ use crate::mm::physaddr::{self, image_bounds, kimg_to_phys, pa_symbol};
 use crate::mm::table_access::FixmapTables;
 use crate::mm::tlbflush;
 use crate::{image_sym, pr_info};
-use aarch64_cpu::registers::{ReadWriteable, Writeable, TCR_EL1, TTBR0_EL1, TTBR1_EL1};
+use aarch64_cpu::registers::{ReadWriteable, Readable, Writeable, TCR_EL1, TTBR0_EL1, TTBR1_EL1};
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use vakern_mm::dtb::MAX_RAM_RANGES;
 use vakern_mm::fmt::{Addr, Size};
@@ -113,7 +113,9 @@ pub fn paging_init() -> Result<(), MapError> {
     tlbflush::flush_tlb_all();
     physaddr::set_linear_map_ready();
 
-    // No more identity map: TTBR0 walks are disabled and its root cleared.
+    // No more identity map: TTBR0 walks are disabled and its root cleared
+    // (what it held is kept for the monitor's `idmap`).
+    crate::mm::idmap::record(TTBR0_EL1.get());
     TCR_EL1.modify(TCR_EL1::EPD0::DisableTTBR0Walks);
     TTBR0_EL1.set(0);
     aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);

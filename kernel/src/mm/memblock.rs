@@ -30,6 +30,8 @@ pub struct Memory {
 }
 
 static MEMORY: Once<Memory> = Once::new();
+/// RAM by NUMA node (`numa-node-id` of the memory nodes), as found.
+static NUMA: Once<[Option<(u32, Range)>; MAX_RAM_RANGES]> = Once::new();
 static FREE: Mutex<RangeSet<MAX_FREE_RANGES>> = Mutex::new(RangeSet::new());
 
 /// Why memory set-up failed.
@@ -130,6 +132,7 @@ pub fn arm64_memblock_init(info: &mut MemoryInfo, dtb_pa: u64, dtb_size: u64) ->
     let ram_end = mapped.iter().last().map_or(0, |r| r.end);
     let holes = mapped.len() > 1;
     MEMORY.call_once(|| Memory { ram, mapped, reserved });
+    NUMA.call_once(|| info.numa);
     physaddr::set_memstart(memstart, ram_start, ram_end, holes);
     Ok(memstart)
 }
@@ -138,6 +141,12 @@ pub fn arm64_memblock_init(info: &mut MemoryInfo, dtb_pa: u64, dtb_size: u64) ->
 pub fn print_regions(info: &MemoryInfo) {
     let Some(m) = MEMORY.get() else { return };
     pr_info!("Memory: {} RAM range(s) from {} memory reg entr(ies)", m.ram.len(), info.ram_entries);
+    for a in info.adjustments() {
+        pr_warn!("Memory: device tree {}", a);
+    }
+    if info.nadjustments > info.adjustments().count() {
+        pr_warn!("Memory: and {} more such changes", info.nadjustments - info.adjustments().count());
+    }
     pr_info!("  {:<23} {:<23} {:>10}  {}", "base", "end", "size", "kind");
     for r in m.ram.iter() {
         pr_info!("  {} {} {:>10}  RAM", Addr(r.base), Addr(r.end), crate::console::fmt::padded(Size(r.size())));
@@ -159,12 +168,44 @@ pub fn print_regions(info: &MemoryInfo) {
             r.kind.label()
         );
     }
+    print_numa(&mut |l| pr_info!("{}", l));
     pr_info!(
         "Memory: {} total, {} in the linear map, {} free",
         Size(m.ram.total()),
         Size(m.mapped.total()),
         Size(free_bytes())
     );
+}
+
+/// The NUMA nodes and their RAM, one line each, to `emit` (Linux's
+/// "NUMA: ... node N [mem START-END]" shape, END inclusive). Without any
+/// `numa-node-id` all RAM is one node 0, as Linux's fake node.
+pub fn print_numa(emit: &mut dyn FnMut(core::fmt::Arguments)) {
+    let (Some(m), Some(numa)) = (MEMORY.get(), NUMA.get()) else { return };
+    let line = |e: &mut dyn FnMut(core::fmt::Arguments), node: u32, r: &Range| {
+        e(format_args!("NUMA: node {}: [mem {:#018x}-{:#018x}] {}", node, r.base, r.end - 1, Size(r.size())))
+    };
+    if numa.iter().all(Option::is_none) {
+        let (Some(first), Some(last)) = (m.ram.iter().next(), m.ram.iter().last()) else { return };
+        emit(format_args!("NUMA: no numa-node-id in the device tree: all RAM is node 0"));
+        line(emit, 0, &Range { base: first.base, end: last.end });
+        return;
+    }
+    let mut nodes: [u32; MAX_RAM_RANGES] = [u32::MAX; MAX_RAM_RANGES];
+    let mut n = 0;
+    for (node, _) in numa.iter().flatten() {
+        if !nodes[..n].contains(node) {
+            nodes[n] = *node;
+            n += 1;
+        }
+    }
+    nodes[..n].sort_unstable();
+    emit(format_args!("NUMA: {} {} in the device tree", n, if n == 1 { "node" } else { "nodes" }));
+    for &node in &nodes[..n] {
+        for (_, r) in numa.iter().flatten().filter(|(k, _)| *k == node) {
+            line(emit, node, r);
+        }
+    }
 }
 
 /// The memory description, once `arm64_memblock_init` has run.

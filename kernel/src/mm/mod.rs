@@ -11,7 +11,7 @@
 //! - [`page_alloc`], [`heap`], [`vmalloc`], [`stack`]: the allocators and
 //!   the guarded kernel stacks;
 //! - [`wx`], [`layout`]: the W^X check and the layout table at the end of
-//!   boot.
+//!   boot; [`idmap`]: what the identity map held when it was emptied.
 //!
 //! The pure logic (layout, descriptors, the mapper, ranges, the DTB parser)
 //! is in the host-tested crate `vakern_mm`; this folder adds the statics,
@@ -23,6 +23,7 @@
 
 pub mod fixmap;
 pub mod heap;
+pub mod idmap;
 pub mod kaslr;
 pub mod layout;
 pub mod linear_map;

@@ -39,6 +39,14 @@ pub fn guard_hit(addr: u64) -> Option<(u64, u64)> {
     })
 }
 
+/// The CPU whose kernel stack (guard page included) contains `addr`, and its bounds.
+pub fn owner(addr: u64) -> Option<(usize, KernelStack)> {
+    STACKS.iter().enumerate().find_map(|(cpu, s)| {
+        let (base, top) = (s[0].load(Relaxed), s[1].load(Relaxed));
+        (base != 0 && addr >= base - PAGE_SIZE && addr < top).then_some((cpu, KernelStack { base, top }))
+    })
+}
+
 /// Continue in `f` on `stack`; the current stack is abandoned.
 ///
 /// # Safety

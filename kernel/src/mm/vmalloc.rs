@@ -5,16 +5,25 @@
 //! image; every area is followed by one unmapped guard page, so running off
 //! its end faults instead of corrupting a neighbour. Pages are mapped one by
 //! one into `swapper_pg_dir` through the linear map (`mmu::LinearTables`).
+//!
+//! Running out is an error, never a panic: no pages, no room on the heap
+//! for the bookkeeping (which may fill at most half the heap), or no virtual
+//! space give [`VmError::NoMemory`] with everything taken so far given back. Unmapping also gives back every
+//! level-3 table it leaves empty, so freeing a large area leaves no page
+//! behind every 2 MiB.
 
-use crate::mm::page_alloc;
-use crate::mm::physaddr::{image_bounds, PhysAddr, VirtAddr};
+use crate::mm::{heap, page_alloc};
+use crate::mm::physaddr::{self, image_bounds, PhysAddr, VirtAddr};
 use crate::mm::table_access::LinearTables;
 use crate::mm::tlbflush;
+use crate::pr_warn;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
+use vakern_mm::fmt::Addr;
 use spin::Mutex;
 use vakern_mm::layout::{self, PAGE_SIZE, PMD_SIZE, VMALLOC_END, VMALLOC_START};
-use vakern_mm::pgtable::{self, MapError, MapFlags};
-use vakern_mm::pte::Prot;
+use vakern_mm::pgtable::{self, MapError, MapFlags, TableAccess};
+use vakern_mm::pte::{self, Kind, Prot};
 use vakern_mm::ranges::{Range, RangeSet};
 
 /// What went wrong in the vmalloc area.
@@ -91,9 +100,92 @@ fn map_page(va: u64, pa: u64, size: u64, prot: Prot) -> Result<(), VmError> {
     r.map(|_| ()).map_err(VmError::Map)
 }
 
+/// Unmap `[va, va + size)` (the pages stay allocated).
 fn unmap(va: u64, size: u64) {
     let mut t = LinearTables::new();
     pgtable::unmap_range(&mut t, LinearTables::root(), va, size, |_, _| {}).expect("unmapping a vmalloc area");
+}
+
+/// Free the level-3 tables that `[va, va + size)`, now unmapped, leaves
+/// empty. Done after the area's own pages are freed, so that these pages,
+/// one every 2 MiB, go back into a free range around them.
+fn free_empty_tables(va: u64, size: u64) {
+    let mut t = LinearTables::new();
+    let root = LinearTables::root();
+    let mut block = layout::align_down(va, PMD_SIZE);
+    while block < va + size {
+        let w = pgtable::walk(&mut t, root, block);
+        if let (Some(pmd), Some(desc)) = (w.tables[2], w.descs[2]) {
+            if pte::kind(desc, 2) == Kind::Table {
+                let pte_table = physaddr::phys_to_virt(PhysAddr(pte::desc_addr(desc)));
+                // SAFETY: a level-3 table of swapper_pg_dir, in the linear map.
+                let empty = (0..512).all(|i| unsafe { pte_table.as_ptr::<u64>().add(i).read_volatile() } == 0);
+                if empty {
+                    t.write(pmd, layout::table_index(block, 2), 0);
+                    // Every walk that could have cached the table goes.
+                    tlbflush::flush_tlb_kernel_page(block);
+                    page_alloc::free_pages(PhysAddr(pte::desc_addr(desc)), 1);
+                }
+            }
+        }
+        block += PMD_SIZE;
+    }
+}
+
+/// Give virtual space back; if the table of free space is full, leave it
+/// unused (the area is vast) and say so, once.
+fn release_va(v: &mut Vmalloc, r: Range) {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if v.free.add(r).is_err() && !WARNED.swap(true, Ordering::Relaxed) {
+        pr_warn!(
+            "vmalloc: free-space table full: [{}, {}) and any further such ranges left unused",
+            Addr(r.base),
+            Addr(r.end)
+        );
+    }
+}
+
+/// Refuse bookkeeping that would take the heap past half full: what vmalloc
+/// keeps there (the areas and their page lists) then always leaves room for
+/// a copy of it ([`areas`], which the monitor lists) and for everything else
+/// on the heap, so running vmalloc dry never starves the rest of the kernel.
+fn heap_allows(v: &Vmalloc, pages: u64) -> Result<(), VmError> {
+    let (used, free) = heap::usage();
+    let mut need = pages as usize * core::mem::size_of::<PhysAddr>();
+    if v.areas.len() == v.areas.capacity() {
+        need += (v.areas.capacity().max(4)) * core::mem::size_of::<Area>();
+    }
+    if used + need > (used + free) / 2 {
+        return Err(VmError::NoMemory);
+    }
+    Ok(())
+}
+
+/// Map `size / PAGE_SIZE` fresh pages at `va`; on failure undo everything
+/// (pages, mappings, tables) and give the error.
+fn populate_area(va: u64, size: u64) -> Result<Vec<PhysAddr>, VmError> {
+    let n = size / PAGE_SIZE;
+    // Quick refusal: more pages than are free cannot succeed.
+    if n > page_alloc::free_bytes() / PAGE_SIZE {
+        return Err(VmError::NoMemory);
+    }
+    let mut pages = Vec::new();
+    pages.try_reserve_exact(n as usize).map_err(|_| VmError::NoMemory)?;
+    for i in 0..n {
+        let mapped = page_alloc::alloc_pages(1).ok_or(VmError::NoMemory).and_then(|pa| {
+            pages.push(pa);
+            map_page(va + i * PAGE_SIZE, pa.0, PAGE_SIZE, Prot::KERNEL_RW)
+        });
+        if let Err(e) = mapped {
+            unmap(va, (i + 1) * PAGE_SIZE);
+            for pa in pages {
+                page_alloc::free_pages(pa, 1);
+            }
+            free_empty_tables(va, (i + 1) * PAGE_SIZE);
+            return Err(e);
+        }
+    }
+    Ok(pages)
 }
 
 /// `vmalloc`: `size` bytes (rounded up to pages) of virtually contiguous
@@ -105,24 +197,19 @@ pub fn vmalloc(size: u64) -> Result<VirtAddr, VmError> {
     let size = layout::align_up(size, PAGE_SIZE);
     let mut guard = VMALLOC.lock();
     let v = guard.as_mut().expect("vmalloc used before init");
+    heap_allows(v, size / PAGE_SIZE)?;
+    v.areas.try_reserve(1).map_err(|_| VmError::NoMemory)?;
     let va = reserve_va(v, size)?;
-    let mut pages = Vec::new();
-    for i in 0..size / PAGE_SIZE {
-        let mapped = page_alloc::alloc_pages(1).ok_or(VmError::NoMemory).and_then(|pa| {
-            pages.push(pa);
-            map_page(va + i * PAGE_SIZE, pa.0, PAGE_SIZE, Prot::KERNEL_RW)
-        });
-        if let Err(e) = mapped {
-            unmap(va, i * PAGE_SIZE);
-            for pa in pages {
-                page_alloc::free_pages(pa, 1);
-            }
-            v.free.add(Range { base: va, end: va + size + PAGE_SIZE }).unwrap();
-            return Err(e);
+    match populate_area(va, size) {
+        Ok(pages) => {
+            v.areas.push(Area { va, size, kind: AreaKind::Vmalloc(pages) });
+            Ok(VirtAddr(va))
+        }
+        Err(e) => {
+            release_va(v, Range { base: va, end: va + size + PAGE_SIZE });
+            Err(e)
         }
     }
-    v.areas.push(Area { va, size, kind: AreaKind::Vmalloc(pages) });
-    Ok(VirtAddr(va))
 }
 
 /// A kernel stack of `size` bytes with an unmapped guard page below it (and
@@ -133,15 +220,20 @@ pub fn vmalloc_stack(size: u64) -> Result<VirtAddr, VmError> {
     }
     let mut guard = VMALLOC.lock();
     let v = guard.as_mut().expect("vmalloc used before init");
-    let va = reserve_va(v, size + PAGE_SIZE)? + PAGE_SIZE;
-    let mut pages = Vec::new();
-    for i in 0..size / PAGE_SIZE {
-        let pa = page_alloc::alloc_pages(1).ok_or(VmError::NoMemory)?;
-        pages.push(pa);
-        map_page(va + i * PAGE_SIZE, pa.0, PAGE_SIZE, Prot::KERNEL_RW)?;
+    heap_allows(v, size / PAGE_SIZE)?;
+    v.areas.try_reserve(1).map_err(|_| VmError::NoMemory)?;
+    let base = reserve_va(v, size + PAGE_SIZE)?;
+    let va = base + PAGE_SIZE;
+    match populate_area(va, size) {
+        Ok(pages) => {
+            v.areas.push(Area { va, size, kind: AreaKind::Vmalloc(pages) });
+            Ok(VirtAddr(va))
+        }
+        Err(e) => {
+            release_va(v, Range { base, end: base + size + 2 * PAGE_SIZE });
+            Err(e)
+        }
     }
-    v.areas.push(Area { va, size, kind: AreaKind::Vmalloc(pages) });
-    Ok(VirtAddr(va))
 }
 
 /// `ioremap`: map `size` bytes of device registers at `pa` as Device-nGnRE.
@@ -154,9 +246,12 @@ pub fn ioremap(pa: PhysAddr, size: u64) -> Result<VirtAddr, VmError> {
     }
     let mut guard = VMALLOC.lock();
     let v = guard.as_mut().expect("ioremap used before init");
+    v.areas.try_reserve(1).map_err(|_| VmError::NoMemory)?;
     let va = reserve_va(v, len)?;
     if let Err(e) = map_page(va, base, len, Prot::DEVICE) {
-        v.free.add(Range { base: va, end: va + len + PAGE_SIZE }).unwrap();
+        unmap(va, len);
+        free_empty_tables(va, len);
+        release_va(v, Range { base: va, end: va + len + PAGE_SIZE });
         return Err(e);
     }
     v.areas.push(Area { va, size: len, kind: AreaKind::Ioremap(PhysAddr(base)) });
@@ -169,7 +264,7 @@ fn release(va: u64, want_io: bool) -> Result<(), VmError> {
     let i = v
         .areas
         .iter()
-        .position(|a| a.va == layout::align_down(va, PAGE_SIZE) && matches!(a.kind, AreaKind::Ioremap(_)) == want_io)
+        .rposition(|a| a.va == layout::align_down(va, PAGE_SIZE) && matches!(a.kind, AreaKind::Ioremap(_)) == want_io)
         .ok_or(VmError::NotAnArea(va))?;
     let area = v.areas.swap_remove(i);
     unmap(area.va, area.size);
@@ -178,7 +273,8 @@ fn release(va: u64, want_io: bool) -> Result<(), VmError> {
             page_alloc::free_pages(pa, 1);
         }
     }
-    v.free.add(Range { base: area.va, end: area.va + area.size + PAGE_SIZE }).unwrap();
+    free_empty_tables(area.va, area.size);
+    release_va(v, Range { base: area.va, end: area.va + area.size + PAGE_SIZE });
     Ok(())
 }
 

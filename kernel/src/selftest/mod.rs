@@ -31,6 +31,7 @@ use vakern_mm::pte::{self, MemType};
 
 mod cost;
 pub mod dv_corpus;
+mod exhaust;
 mod image;
 mod memory;
 pub mod probes;
@@ -60,6 +61,11 @@ const TESTS: &[SelfTest] = &[
     ("linear", "all RAM and nothing else is in the linear map, with the fewest tables", memory::test_linear),
     ("alloc", "the page allocator and the heap hand out only free RAM", memory::test_alloc),
     ("vmalloc", "vmalloc/ioremap areas map the right pages with guard pages", memory::test_vmalloc),
+    (
+        "vmalloc-exhaust",
+        "vmalloc/vfree run out of memory with an error and give every page back",
+        exhaust::test_vmalloc_exhaust,
+    ),
     ("translate", "good uses of __pa/__va/__pa_symbol/lm_alias give the right answers", memory::test_translate),
     ("kaslr", "the image sits at its KASLR offset and the seed was wiped from the device tree", image::test_kaslr),
     ("smp", "every CPU came up and translates every address the same way", smp::test_smp),

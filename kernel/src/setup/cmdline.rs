@@ -7,6 +7,8 @@
 //! | `loglevel=N` | print messages of level N or more severe (3 err .. 7 debug) |
 //! | `ptdump` | dump the kernel page tables once boot is complete |
 //! | `bootstats` | print the cost of each boot phase in counter ticks |
+//! | `kaslr_seed=N` | the KASLR seed (read by the early code, before this parser) |
+//! | `nokaslr` | no KASLR (read by the early code too) |
 //!
 //! Unknown options are listed in a warning and otherwise ignored, as Linux
 //! does; a malformed value of a known option is a warning too.
@@ -50,6 +52,8 @@ fn parse_inner(line: &str, warn: bool) -> Options<'_> {
             ("poweroff", None) => o.poweroff = true,
             ("ptdump", None) => o.ptdump = true,
             ("bootstats", None) => o.bootstats = true,
+            // Used by the early KASLR code before this parser runs.
+            ("kaslr_seed", Some(_)) | ("nokaslr", None) => {}
             ("loglevel", Some(v)) => match v.parse::<u8>() {
                 Ok(n) if n <= 8 => o.loglevel = Some(n),
                 _ if warn => pr_warn!("loglevel: {:?} is not a level 0..8, ignored", v),

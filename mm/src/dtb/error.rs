@@ -50,6 +50,8 @@ pub enum DtbError {
     },
     /// A range that wraps past 2^64 or ends above the 48-bit physical limit.
     RangeTooHigh {
+        /// The node whose `reg` holds it (`/memreserve/` for the header's block).
+        node: NodeName,
         /// Its base.
         base: u64,
         /// Its size.
@@ -74,7 +76,8 @@ pub struct NodeName {
 }
 
 impl NodeName {
-    pub(crate) fn new(s: &str) -> NodeName {
+    /// The first 32 bytes of `s` (cut at a character boundary).
+    pub fn new(s: &str) -> NodeName {
         let mut buf = [0u8; 32];
         let mut len = s.len().min(32);
         while !s.is_char_boundary(len) {
@@ -124,8 +127,14 @@ impl core::fmt::Display for DtbError {
             DtbError::ZeroSizeRange { base } => {
                 write!(f, "memory range at {:#x} has size zero", base)
             }
-            DtbError::RangeTooHigh { base, size } => {
-                write!(f, "memory range {:#x} + {:#x} lies beyond the 48-bit physical address space", base, size)
+            DtbError::RangeTooHigh { node, base, size } => {
+                write!(
+                    f,
+                    "node {:?}: reg range {:#x} + {:#x} lies beyond the 48-bit physical address space",
+                    node.as_str(),
+                    base,
+                    size
+                )
             }
             DtbError::OverlappingRanges { a, b } => {
                 write!(f, "memory ranges overlap: [{:#x}, {:#x}) and [{:#x}, {:#x})", a.base, a.end, b.base, b.end)
