@@ -7,6 +7,9 @@
 //   2. drops from EL2 to EL1 if entered at EL2,
 //   3. enables FP/SIMD (Rust code may use SIMD registers),
 //   4. clears .bss and sets the boot stack (both inside the image),
+//   4a. checks that the CPU implements the flavour's translation granule
+//      (ID_AA64MMFR0_EL1.TGranN), else prints why through semihosting and
+//      exits with EARLY_BOOT_FAILED,
 //   5. builds the identity map of the image in tables reserved in .bss,
 //   6. programs MAIR/TCR/TTBR0/TTBR1 and turns on the MMU and the caches,
 //   7. calls early_map_kernel (kernel/src/early/map_kernel.rs), still at the physical
@@ -19,7 +22,7 @@
 //
 // Constants come from Rust as `const` operands (kernel/src/early/head.rs);
 // symbols in braces are filled in there too. The later stages (start_kernel,
-// secondary_start_kernel, swapper_pg_dir, SECONDARY_STACKS) are named by
+// secondary_start_kernel, swapper_pg_dir, SECONDARY_STACKS, SPIN_TABLE_CPU) are named by
 // their link names, as the only references from the early code upwards.
 
     .section ".head.text", "ax"
@@ -29,7 +32,7 @@ _head:
     .long   0                               // code1
     .quad   0                               // text_offset: load 2 MiB aligned
     .quad   __image_size                    // image_size, incl. .bss (linker.ld)
-    .quad   {header_flags}                  // little-endian, 4 KiB pages, anywhere
+    .quad   {header_flags}                  // little-endian, the page size, anywhere
     .quad   0                               // res2
     .quad   0                               // res3
     .quad   0                               // res4
@@ -71,6 +74,16 @@ primary_entry:
     mov     sp, x0
     mov     x29, xzr                        // end of the frame-record chain
     mov     x30, xzr
+
+    // The granule the tables are built for must exist on this CPU.
+    mrs     x0, id_aa64mmfr0_el1
+    ubfx    x0, x0, #{tgran_shift}, #4
+    cmp     x0, #{tgran_min}
+    b.lo    no_granule
+    cmp     x0, #{tgran_max}
+    b.hi    no_granule
+    mov     x0, #{tables_implemented}       // and the stub must know its tables
+    cbz     x0, no_tables
 
     // Identity map [_text, _end) rounded out to 2 MiB blocks:
     // idmap_pg_dir (L0) -> idmap_pud (L1) -> idmap_pmd[0..2] (L2 blocks).
@@ -165,6 +178,17 @@ enable_mmu:
 // path as the boot CPU, less what is done once: EL2 -> EL1, FP/SIMD, early
 // vectors, the boot CPU's identity map in TTBR0 and the final kernel
 // tables (swapper_pg_dir) in TTBR1, MMU on, then the upper half.
+// A secondary CPU released from a spin table (enable-method "spin-table"):
+// the firmware enters here with x0 = 0, at EL2 or EL1, with the MMU off. The
+// CPU's index is in SPIN_TABLE_CPU, which the releasing CPU wrote and
+// cleaned to the point of coherency before the release (one CPU is released
+// at a time); from there on the path is the PSCI one.
+    .global secondary_spin_entry
+secondary_spin_entry:
+    adrp    x0, SPIN_TABLE_CPU
+    ldr     x0, [x0, :lo12:SPIN_TABLE_CPU]
+    b       secondary_entry
+
     .global secondary_entry
 secondary_entry:
     mov     x19, x0                         // x19 = CPU index
@@ -237,6 +261,14 @@ early_vectors:
 // Failures before any console exists: a line through semihosting SYS_WRITE0
 // and the exit code (documented in README.md) through SYS_EXIT, never a
 // hang. Both calls take x1 = a pointer into this section; no stack is used.
+no_tables:
+    adrp    x1, {no_tables_msg}
+    add     x1, x1, :lo12:{no_tables_msg}
+    b       early_exit
+no_granule:
+    adrp    x1, {no_granule_msg}
+    add     x1, x1, :lo12:{no_granule_msg}
+    b       early_exit
 idmap_fail:
     adr     x1, msg_idmap
     b       early_exit

@@ -81,7 +81,8 @@
 //! - xlnx-zcu102: `-device loader,file=IMAGE,addr=0x200000,force-raw=on
 //!   -device loader,file=TREE,addr=0x8000000,force-raw=on
 //!   -device loader,file=SHIM,addr=0xfffc0000,cpu-num=0,force-raw=on`, where
-//!   SHIM is the 32-byte `crate::qemu::boot_shim` in the on-chip RAM
+//!   SHIM is [`firmware::zynqmp_shim`] (the boot shim that first enables
+//!   the console UART, as the board's first-stage loader does) in the on-chip RAM
 //!   (outside the memory node); `cpu-num=0` sets CPU 0's PC there, the other
 //!   cores stay powered off for PSCI.
 //!
@@ -383,6 +384,9 @@ impl Board {
     pub fn firmware_blob(&self) -> Vec<u8> {
         match self.firmware {
             Firmware::ArmStub => firmware::raspi_armstub(self.dtb_pa, self.kernel_pa),
+            Firmware::LoaderShim { .. } if self.console.compatible == "cdns,uart-r1p12" => {
+                firmware::zynqmp_shim(self.dtb_pa, self.kernel_pa, self.console.pa)
+            }
             Firmware::BiosShim | Firmware::LoaderShim { .. } => crate::qemu::boot_shim(self.dtb_pa, self.kernel_pa),
         }
     }

@@ -18,7 +18,7 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use vakern_mm::layout::{self, Placement, Region};
+use vakern_mm::layout::{self, Layout, Placement, Region};
 use vakern_mm::{ptdump, pte};
 
 /// File name of the table, next to the ELF.
@@ -26,48 +26,52 @@ pub const FILE_NAME: &str = "vakern-layout.json";
 /// Version of the table's format; the helpers refuse other versions.
 pub const FORMAT: u32 = 1;
 
-/// Every compile-time constant of `vakern_mm::layout`, by its name there.
-pub const CONSTANTS: &[(&str, u64)] = &[
-    ("VA_BITS", layout::VA_BITS as u64),
-    ("VA_BITS_MIN", layout::VA_BITS_MIN as u64),
-    ("PAGE_SHIFT", layout::PAGE_SHIFT as u64),
-    ("LEVELS", layout::LEVELS as u64),
-    ("ROOT_LEVEL", layout::ROOT_LEVEL as u64),
-    ("PAGE_SIZE", layout::PAGE_SIZE),
-    ("PMD_SIZE", layout::PMD_SIZE),
-    ("PUD_SIZE", layout::PUD_SIZE),
-    ("PGDIR_SIZE", layout::PGDIR_SIZE),
-    ("CONT_PTES", layout::CONT_PTES),
-    ("CONT_PMDS", layout::CONT_PMDS),
-    ("CONT_PTE_SIZE", layout::CONT_PTE_SIZE),
-    ("CONT_PMD_SIZE", layout::CONT_PMD_SIZE),
-    ("VA_START", layout::VA_START),
-    ("PAGE_OFFSET", layout::PAGE_OFFSET),
-    ("PAGE_END", layout::PAGE_END),
-    ("LINEAR_SIZE", layout::LINEAR_SIZE),
-    ("MODULES_VADDR", layout::MODULES_VADDR),
-    ("MODULES_VSIZE", layout::MODULES_VSIZE),
-    ("MODULES_END", layout::MODULES_END),
-    ("KIMAGE_VADDR", layout::KIMAGE_VADDR),
-    ("STRUCT_PAGE_SIZE", layout::STRUCT_PAGE_SIZE),
-    ("VMEMMAP_SIZE", layout::VMEMMAP_SIZE),
-    ("VMEMMAP_START", layout::VMEMMAP_START),
-    ("VMEMMAP_END", layout::VMEMMAP_END),
-    ("VMALLOC_START", layout::VMALLOC_START),
-    ("VMALLOC_END", layout::VMALLOC_END),
-    ("PCI_IO_SIZE", layout::PCI_IO_SIZE),
-    ("PCI_IO_END", layout::PCI_IO_END),
-    ("PCI_IO_START", layout::PCI_IO_START),
-    ("FIXADDR_TOP", layout::FIXADDR_TOP),
-    ("FIXADDR_SIZE", layout::FIXADDR_SIZE),
-    ("FIXADDR_START", layout::FIXADDR_START),
-    ("FIX_FDT_SIZE", layout::FIX_FDT_SIZE),
-    ("FIX_FDT_BASE", layout::FIX_FDT_BASE),
-    ("FIX_SLOTS_SIZE", layout::FIX_SLOTS_SIZE),
-    ("FIX_SLOTS_BASE", layout::FIX_SLOTS_BASE),
-    ("MAX_FDT_SIZE", layout::MAX_FDT_SIZE),
-    ("MEMSTART_ALIGN", layout::MEMSTART_ALIGN),
-];
+/// Every compile-time constant of `vakern_mm::layout`, by its name there,
+/// for the flavour `l` (computed by the same `const fn`s the kernel's
+/// constants come from).
+pub fn constants(l: &Layout) -> Vec<(&'static str, u64)> {
+    vec![
+        ("VA_BITS", l.va_bits() as u64),
+        ("VA_BITS_MIN", l.va_bits_min() as u64),
+        ("PAGE_SHIFT", l.page_shift() as u64),
+        ("LEVELS", l.levels() as u64),
+        ("ROOT_LEVEL", l.root_level() as u64),
+        ("PAGE_SIZE", l.page_size()),
+        ("PMD_SIZE", l.pmd_size()),
+        ("PUD_SIZE", l.pud_size()),
+        ("PGDIR_SIZE", l.pgdir_size()),
+        ("CONT_PTES", l.cont_ptes()),
+        ("CONT_PMDS", l.cont_pmds()),
+        ("CONT_PTE_SIZE", l.cont_pte_size()),
+        ("CONT_PMD_SIZE", l.cont_pmd_size()),
+        ("VA_START", l.va_start()),
+        ("PAGE_OFFSET", l.page_offset()),
+        ("PAGE_END", l.page_end()),
+        ("LINEAR_SIZE", l.linear_region_size(l.va_bits())),
+        ("MODULES_VADDR", l.modules_vaddr()),
+        ("MODULES_VSIZE", l.modules_vsize()),
+        ("MODULES_END", l.modules_end()),
+        ("KIMAGE_VADDR", l.kimage_vaddr()),
+        ("STRUCT_PAGE_SIZE", l.struct_page_size()),
+        ("VMEMMAP_SIZE", l.vmemmap_size()),
+        ("VMEMMAP_START", l.vmemmap_start()),
+        ("VMEMMAP_END", l.vmemmap_end()),
+        ("VMALLOC_START", l.vmalloc_start()),
+        ("VMALLOC_END", l.vmalloc_end(l.va_bits())),
+        ("PCI_IO_SIZE", l.pci_io_size()),
+        ("PCI_IO_END", l.pci_io_end()),
+        ("PCI_IO_START", l.pci_io_start()),
+        ("FIXADDR_TOP", l.fixaddr_top()),
+        ("FIXADDR_SIZE", l.fixaddr_size()),
+        ("FIXADDR_START", l.fixaddr_start()),
+        ("FIX_FDT_SIZE", l.fix_fdt_size()),
+        ("FIX_FDT_BASE", l.fix_fdt_base()),
+        ("FIX_SLOTS_SIZE", l.fix_slots_size()),
+        ("FIX_SLOTS_BASE", l.fix_slots_base()),
+        ("MAX_FDT_SIZE", layout::MAX_FDT_SIZE),
+        ("MEMSTART_ALIGN", l.memstart_align()),
+    ]
+}
 
 /// The key each region has in the table (an exhaustive match, so a new
 /// region cannot be left out).
@@ -117,16 +121,16 @@ pub struct RegionSpan {
 /// `classify` (with no image and the linear map reaching 2^64), adjacent
 /// pieces of the same region merged. The image and the end of RAM are
 /// run-time facts the helpers add.
-pub fn region_table() -> Vec<RegionSpan> {
+pub fn region_table(l: &Layout) -> Vec<RegionSpan> {
     let at = Placement { text: 0, end: 0, linear_end: 0 };
-    let mut cuts: Vec<u64> = CONSTANTS.iter().map(|c| c.1).filter(|&a| a >= layout::VA_START).collect();
-    cuts.push(layout::VA_START);
+    let mut cuts: Vec<u64> = constants(l).iter().map(|c| c.1).filter(|&a| a >= l.va_start()).collect();
+    cuts.push(l.va_start());
     cuts.sort_unstable();
     cuts.dedup();
     let mut out: Vec<RegionSpan> = Vec::new();
     for (i, &start) in cuts.iter().enumerate() {
         let end = cuts.get(i + 1).map_or(1u128 << 64, |&e| e as u128);
-        let region = match layout::classify(start, &at) {
+        let region = match l.classify(start, &at, l.va_bits()) {
             Region::LinearBeyondRam => Region::Linear,
             r => r,
         };
@@ -162,7 +166,7 @@ fn string(s: &str) -> String {
 
 /// The table as JSON text. Numbers that are addresses, masks or sizes are
 /// hex strings (`"0xffff800000000000"`), readable and exact in any JSON reader.
-pub fn to_json() -> String {
+pub fn to_json(l: &Layout) -> String {
     let mut j = String::from("{\n");
     let _ = writeln!(
         j,
@@ -170,13 +174,13 @@ pub fn to_json() -> String {
         string("vakern's address layout, written by the image builder for the GDB helpers (scripts/gdb)")
     );
     let _ = writeln!(j, "  \"format\": {FORMAT},");
-    let _ = writeln!(j, "  \"flavour\": {},", string(&layout::ACTIVE.to_string()));
-    let _ = writeln!(j, "  \"va_bits\": {},", layout::VA_BITS);
-    let _ = writeln!(j, "  \"page_shift\": {},", layout::PAGE_SHIFT);
-    let _ = writeln!(j, "  \"levels\": {},", layout::LEVELS);
+    let _ = writeln!(j, "  \"flavour\": {},", string(&l.to_string()));
+    let _ = writeln!(j, "  \"va_bits\": {},", l.va_bits());
+    let _ = writeln!(j, "  \"page_shift\": {},", l.page_shift());
+    let _ = writeln!(j, "  \"levels\": {},", l.levels());
     j.push_str("  \"constants\": {\n");
     let consts: Vec<String> =
-        CONSTANTS.iter().map(|(n, v)| format!("    {}: {}", string(n), hex(*v as u128))).collect();
+        constants(l).iter().map(|(n, v)| format!("    {}: {}", string(n), hex(*v as u128))).collect();
     j.push_str(&consts.join(",\n"));
     j.push_str("\n  },\n");
     j.push_str("  \"region_names\": {\n");
@@ -185,7 +189,7 @@ pub fn to_json() -> String {
     j.push_str(&names.join(",\n"));
     j.push_str("\n  },\n");
     j.push_str("  \"regions\": [\n");
-    let spans: Vec<String> = region_table()
+    let spans: Vec<String> = region_table(l)
         .iter()
         .map(|s| {
             format!(
@@ -199,7 +203,7 @@ pub fn to_json() -> String {
     j.push_str(&spans.join(",\n"));
     j.push_str("\n  ],\n");
     // Markers that move with the image: found by placing the image twice.
-    let (a, b) = (ptdump::layout_markers(1 << 20, 2 << 20), ptdump::layout_markers(3 << 20, 5 << 20));
+    let (a, b) = (ptdump::markers_for(l, 1 << 20, 2 << 20), ptdump::markers_for(l, 3 << 20, 5 << 20));
     j.push_str("  \"ptdump_markers\": [\n");
     let markers: Vec<String> = a
         .iter()
@@ -232,25 +236,27 @@ pub fn to_json() -> String {
     j
 }
 
-/// Write the table into `dir`; its path.
-pub fn write_into(dir: &Path) -> Result<PathBuf, String> {
+/// Write the table of flavour `l` into `dir`; its path.
+pub fn write_into(dir: &Path, l: &Layout) -> Result<PathBuf, String> {
     let path = dir.join(FILE_NAME);
-    crate::image::write_atomically(&path, to_json().as_bytes())?;
+    crate::image::write_atomically(&path, to_json(l).as_bytes())?;
     Ok(path)
 }
 
-/// Write the table next to the ELF at `elf` (where the helpers look for it).
-pub fn write_next_to(elf: &Path) -> Result<PathBuf, String> {
-    write_into(elf.parent().unwrap_or(Path::new(".")))
+/// Write the table of flavour `l` next to the ELF at `elf` (where the
+/// helpers look for it; each flavour's build has its own directory).
+pub fn write_next_to(elf: &Path, l: &Layout) -> Result<PathBuf, String> {
+    write_into(elf.parent().unwrap_or(Path::new(".")), l)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vakern_mm::layout::ACTIVE;
 
     #[test]
     fn region_table_agrees_with_classify() {
-        let table = region_table();
+        let table = region_table(&ACTIVE);
         let at = Placement { text: 0, end: 0, linear_end: 0 };
         let expect = |va: u64| match layout::classify(va, &at) {
             Region::LinearBeyondRam => Region::Linear,
@@ -280,11 +286,11 @@ mod tests {
 
     #[test]
     fn json_names_the_moving_markers_and_every_constant() {
-        let j = to_json();
+        let j = to_json(&ACTIVE);
         assert!(j.contains("{\"name\": \"Kernel image\", \"at\": \"text\"}"), "{j}");
         assert!(j.contains("{\"name\": \"vmalloc() area (after the image)\", \"at\": \"end\"}"), "{j}");
         assert!(j.contains("{\"name\": \"Linear mapping\", \"start\": \"0xffff800000000000\"}"), "{j}");
-        for (name, v) in CONSTANTS {
+        for (name, v) in constants(&ACTIVE) {
             assert!(j.contains(&format!("\"{name}\": \"{v:#x}\"")), "{name} missing");
         }
         assert!(j.contains("\"levels\": 4"));

@@ -1,8 +1,10 @@
 //! Building the kernel and turning its ELF into an arm64 boot-protocol Image.
 //!
 //! The kernel crate is built for aarch64-unknown-none by a nested `cargo
-//! build` (one target directory per feature set, so switching
-//! `debug_virtual` on and off does not rebuild). Before the Image is written,
+//! build`, with the layout flavour in `VAKERN_FLAVOUR` and one target
+//! directory per flavour and feature set
+//! (`target/kernel/<flavour>[-debug_virtual]`), so switching between them
+//! never rebuilds another one. Before the Image is written,
 //! two build-time checks run on the ELF:
 //! - every dynamic relocation is R_AARCH64_RELATIVE, the only kind the early
 //!   code applies;
@@ -15,15 +17,36 @@
 use crate::elf::{relocation_name, Elf, RelocationType, Section, SHT_RELA};
 use crate::tools::project_root;
 use object::elf as abi;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use vakern_mm::flavour::Layout;
 
-/// Kernel build flavours.
+/// What a kernel build is chosen by: the layout flavour and the features.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Flavour {
+    /// The layout (Linux version, page size, VA bits).
+    pub layout: Layout,
     /// Build with the `debug_virtual` feature.
     pub debug_virtual: bool,
+}
+
+impl Flavour {
+    /// The default layout (4.10-4K-48), with or without `debug_virtual`.
+    pub const fn default_layout(debug_virtual: bool) -> Flavour {
+        Flavour { layout: vakern_mm::flavour::DEFAULT, debug_virtual }
+    }
+
+    /// The build's name, also its target directory's: `6.12-4K-48` or
+    /// `6.12-4K-48-debug_virtual`.
+    pub fn name(&self) -> String {
+        if self.debug_virtual {
+            format!("{}-debug_virtual", self.layout)
+        } else {
+            self.layout.to_string()
+        }
+    }
 }
 
 /// A built kernel.
@@ -173,16 +196,21 @@ pub(crate) fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<(
 }
 
 /// Build (if needed) and check the kernel in `flavour`. Serialized within
-/// the process; cargo's own lock serializes the build across processes, and
+/// the process per flavour (two flavours build at once in their own target
+/// directories); cargo's own lock serializes a build across processes, and
 /// the patched ELF and the Image are replaced by renaming, so that another
 /// process booting them never reads a half-written file.
 pub fn build(flavour: Flavour, quiet: bool) -> Result<Kernel, String> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    let _g = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    static LOCKS: Mutex<Option<HashMap<Flavour, Arc<Mutex<()>>>>> = Mutex::new(None);
+    let lock = {
+        let mut all = LOCKS.lock().unwrap_or_else(|p| p.into_inner());
+        all.get_or_insert_with(HashMap::new).entry(flavour).or_default().clone()
+    };
+    let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
     crate::tools::ensure_target()?;
     let root = project_root();
-    let name = if flavour.debug_virtual { "debug_virtual" } else { "default" };
-    let target_dir = root.join("target/kernel").join(name);
+    let name = flavour.name();
+    let target_dir = root.join("target/kernel").join(&name);
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
@@ -195,6 +223,7 @@ pub fn build(flavour: Flavour, quiet: bool) -> Result<Kernel, String> {
     if quiet {
         cmd.arg("--quiet");
     }
+    cmd.env("VAKERN_FLAVOUR", flavour.layout.to_string());
     // An environment RUSTFLAGS would replace the kernel's flags in .cargo/config.toml.
     for var in
         ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "CARGO_BUILD_RUSTFLAGS"]
@@ -213,7 +242,7 @@ pub fn build(flavour: Flavour, quiet: bool) -> Result<Kernel, String> {
     let mut data = data;
     let ksyms = crate::kallsyms::patch(&elf, &mut data)?;
     write_atomically(&elf_path, &data)?;
-    crate::gdb_layout::write_next_to(&elf_path)?;
+    crate::gdb_layout::write_next_to(&elf_path, &flavour.layout)?;
     let elf = Elf::parse(data).map_err(|e| e.to_string())?;
     let summary = format!("{summary}; {ksyms} bytes of symbols");
     let (bytes, image_size) = elf_to_image(&elf)?;
@@ -225,10 +254,14 @@ pub fn build(flavour: Flavour, quiet: bool) -> Result<Kernel, String> {
     Ok(Kernel { elf: elf_path, image, image_len: bytes.len() as u64, image_size })
 }
 
-/// Build once per process and flavour (for the tests).
+/// Build once per process and flavour (for the tests). Different flavours
+/// may build at the same time from different threads.
 pub fn build_once(flavour: Flavour) -> Result<Kernel, String> {
-    static DEFAULT: OnceLock<Result<Kernel, String>> = OnceLock::new();
-    static DEBUG: OnceLock<Result<Kernel, String>> = OnceLock::new();
-    let cell = if flavour.debug_virtual { &DEBUG } else { &DEFAULT };
+    type Cell = Arc<OnceLock<Result<Kernel, String>>>;
+    static CELLS: Mutex<Option<HashMap<Flavour, Cell>>> = Mutex::new(None);
+    let cell = {
+        let mut all = CELLS.lock().unwrap_or_else(|p| p.into_inner());
+        all.get_or_insert_with(HashMap::new).entry(flavour).or_default().clone()
+    };
     cell.get_or_init(|| build(flavour, true)).clone()
 }

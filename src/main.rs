@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 use vakern::image::{self, Flavour};
+use vakern::mm::flavour::{Granule, Layout, Version, DEFAULT, FLAVOURS};
 use vakern::qemu::{DtbSource, Kaslr, Machine};
 use vakern::tools;
 
@@ -75,20 +76,29 @@ fn parse_hex(v: &str) -> Result<u64, String> {
     max_term_width = 100
 )]
 struct Cli {
+    /// The machine: virt (QEMU's, the default), raspi3b (Raspberry Pi 3
+    /// Model B) or zcu102 (Xilinx ZCU102). The boards boot with Linux's own
+    /// device tree for them (fetched once into target/dtbs, or --dtb FILE),
+    /// handed over verbatim with the board's true memory node
+    #[arg(long, verbatim_doc_comment, value_name = "NAME", default_value = "virt", help_heading = "Machine")]
+    machine: String,
     /// RAM, e.g. 128M, 1G, 64G; a bare number is MiB, as for QEMU (above 16G
-    /// QEMU gets memory backends that reserve nothing); at least 64M
-    #[arg(long, verbatim_doc_comment, value_name = "SIZE", default_value = "1G", help_heading = "Machine")]
-    ram: String,
+    /// QEMU gets memory backends that reserve nothing); at least 64M.
+    /// Default 1G; raspi3b takes only 1G, zcu102 1G to 16G (default 4G)
+    #[arg(long, verbatim_doc_comment, value_name = "SIZE", help_heading = "Machine")]
+    ram: Option<String>,
     /// Split RAM into NUMA nodes (sizes must add up to --ram; same units)
     #[arg(long, verbatim_doc_comment, value_name = "SIZE,SIZE..", value_delimiter = ',', help_heading = "Machine")]
     numa: Vec<String>,
-    /// CPUs, 1 to 8
+    /// CPUs, 1 to 8 (the boards: 1 to 4; raspi3b always has 4 and the
+    /// kernel is told maxcpus=N)
     #[arg(long, verbatim_doc_comment, value_name = "N", default_value_t = 1, help_heading = "Machine")]
     smp: u32,
-    /// CPU model: a 64-bit one (cortex-a35/a53/a57/a72/a76, a64fx,
-    /// neoverse-n1, max); 32-bit-only models such as cortex-a15 are refused
-    #[arg(long, verbatim_doc_comment, value_name = "MODEL", default_value = "cortex-a72", help_heading = "Machine")]
-    cpu: String,
+    /// CPU model (virt only; default cortex-a72): a 64-bit one
+    /// (cortex-a35/a53/a57/a72/a76, a64fx, neoverse-n1, max); 32-bit-only
+    /// models such as cortex-a15 are refused. The boards have Cortex-A53s
+    #[arg(long, verbatim_doc_comment, value_name = "MODEL", help_heading = "Machine")]
+    cpu: Option<String>,
     /// Enter the kernel at EL2 (virt,virtualization=on)
     #[arg(long, verbatim_doc_comment, help_heading = "Machine")]
     el2: bool,
@@ -112,8 +122,21 @@ struct Cli {
     /// Build with the debug_virtual feature (checked translations)
     #[arg(long, verbatim_doc_comment, help_heading = "Kernel")]
     debug_virtual: bool,
+    /// The arm64 Linux version whose address layout and translation rules
+    /// the kernel is built with: 4.10 (linear map in the top half, bit test)
+    /// or 6.12 (linear map in the bottom half, range check)
+    #[arg(long, verbatim_doc_comment, value_name = "VERSION", default_value = "4.10", help_heading = "Layout")]
+    layout: String,
+    /// Translation granule: 4K, 16K or 64K
+    #[arg(long, verbatim_doc_comment, value_name = "SIZE", default_value = "4K", help_heading = "Layout")]
+    page_size: String,
+    /// VA_BITS (default 48); see the flavours below
+    #[arg(long, verbatim_doc_comment, value_name = "N", default_value_t = 48, help_heading = "Layout")]
+    va_bits: u32,
 
-    /// Pass FILE with QEMU's -dtb (QEMU rewrites memory and /chosen)
+    /// Pass FILE with QEMU's -dtb (QEMU rewrites memory and /chosen); on a
+    /// board, FILE replaces Linux's tree and is handed over verbatim
+    /// (memory node and /chosen written by the launcher)
     #[arg(long, verbatim_doc_comment, value_name = "FILE", group = "tree", help_heading = "Device tree")]
     dtb: Option<PathBuf>,
     /// Hand FILE to the kernel through a tiny boot loader, verbatim, or with
@@ -162,10 +185,15 @@ struct Cli {
     /// Build and check the Image, do not boot
     #[arg(long, verbatim_doc_comment, help_heading = "Running")]
     build_only: bool,
+    /// Print the flavour's layout table, which VA bits index which table
+    /// level, and __pa of three addresses; build and boot nothing
+    #[arg(long, verbatim_doc_comment, help_heading = "Layout")]
+    show_layout: bool,
 }
 
 /// What the launcher does, once the options are checked.
 struct Args {
+    show_layout: bool,
     machine: Machine,
     flavour: Flavour,
     print_cmd: bool,
@@ -173,9 +201,28 @@ struct Args {
     gdb_attach: bool,
 }
 
-/// The command-line parser, with the exit codes after the options.
+/// The flavour section of `--help`: every flavour that builds, from the
+/// table the kernel is built from.
+fn flavours() -> String {
+    let mut s = String::from("Layout flavours (--layout VERSION --page-size SIZE --va-bits N):\n");
+    for v in Version::ALL {
+        let names: Vec<String> = FLAVOURS.iter().filter(|l| l.version() == v).map(|l| l.to_string()).collect();
+        s += &format!("  {}\n", names.join("  "));
+    }
+    s += &format!("Default: {}. Each flavour is its own build (target/kernel/<flavour>).\n\n", DEFAULT);
+    s
+}
+
+/// The command-line parser, with the flavours and the exit codes after the options.
 fn command() -> clap::Command {
-    Cli::command().after_help(exit_codes())
+    Cli::command().after_help(flavours() + &exit_codes())
+}
+
+/// The layout flavour the three layout options name, or why there is none.
+fn layout_of(version: &str, page_size: &str, va_bits: u32) -> Result<Layout, String> {
+    let v = Version::from_name(version).map_err(|e| format!("--layout {version}: {e}"))?;
+    let g = Granule::from_name(page_size).map_err(|e| format!("--page-size {page_size}: {e}"))?;
+    vakern::mm::flavour::flavour(v, g, va_bits).map_err(|e| format!("no flavour {version}-{page_size}-{va_bits}: {e}"))
 }
 
 /// Parse `argv` (without the program name). `Err` carries the exit code and
@@ -195,11 +242,17 @@ fn parse<I: IntoIterator<Item = String>>(argv: I) -> Result<Args, (u8, String)> 
 
 /// Turn the parsed options into a machine.
 fn settle(cli: Cli) -> Result<Args, String> {
+    let board = vakern::boards::board(&cli.machine)?;
+    let default = Machine::default();
+    if cli.cpu.is_some() && board.cpu_fixed {
+        return Err(format!("--cpu: {} has {} CPUs, the model cannot be chosen", board.name, board.cpu));
+    }
     let mut m = Machine {
-        ram: cli.ram,
+        board,
+        ram: cli.ram.unwrap_or_else(|| vakern::boards::qemu_size(board.ram.default)),
         numa: cli.numa,
         smp: cli.smp,
-        cpu: cli.cpu,
+        cpu: cli.cpu.unwrap_or(default.cpu),
         el2: cli.el2,
         icount: cli.icount,
         extra: cli.qemu_arg,
@@ -239,9 +292,11 @@ fn settle(cli: Cli) -> Result<Args, String> {
     let batch = cli.poweroff || cli.test.is_some();
     m.timeout = Duration::from_secs(cli.timeout.unwrap_or(default_timeout(batch, m.icount, m.smp)));
     m.validate()?;
+    let layout = layout_of(&cli.layout, &cli.page_size, cli.va_bits)?;
     Ok(Args {
+        show_layout: cli.show_layout,
         machine: m,
-        flavour: Flavour { debug_virtual: cli.debug_virtual },
+        flavour: Flavour { layout, debug_virtual: cli.debug_virtual },
         print_cmd: cli.print_cmd,
         build_only: cli.build_only,
         gdb_attach: cli.gdb.is_some(),
@@ -261,6 +316,68 @@ fn default_timeout(batch: bool, icount: bool, smp: u32) -> u64 {
     }
 }
 
+/// `--show-layout`: the flavour as its own `mm` code computes it, for RAM at
+/// PA 0x4000_0000 and the Image loaded at 0x4020_0000 (QEMU virt), on a
+/// CPU with and without 52-bit VAs where the flavour has them.
+fn show_layout(l: &Layout) -> String {
+    use vakern::mm::fmt::Addr;
+    use vakern::mm::layout::Placement;
+    const DRAM: u64 = 0x4000_0000;
+    const LOAD: u64 = 0x4020_0000;
+    let mut s = format!(
+        "{l}: Linux {} layout, {} pages, VA_BITS={}, {} levels (root at level {}), PAGE_OFFSET {}, PAGE_END {}\n",
+        l.version().name(),
+        l.granule().name(),
+        l.va_bits(),
+        l.levels(),
+        l.root_level(),
+        Addr(l.page_offset()),
+        if l.page_end() == 0 { "2^64".to_string() } else { Addr(l.page_end()).to_string() }
+    );
+    s += "VA bits: ";
+    for level in l.root_level()..=3 {
+        let lo = l.level_shift(level);
+        let hi = if level == l.root_level() { l.va_bits() - 1 } else { l.level_shift(level - 1) - 1 };
+        s += &format!("[{hi}:{lo}] L{level} ({} entries)  ", l.entries(level));
+    }
+    s += &format!("[{}:0] offset in the page\n", l.page_shift() - 1);
+    let mut vabits = vec![l.va_bits()];
+    if l.has_vabits_actual() {
+        vabits.push(l.va_bits_min());
+    }
+    for va in vabits {
+        let memstart = l.memstart_addr(DRAM, va);
+        let kimage_voffset = l.kimage_vaddr().wrapping_sub(LOAD);
+        s += &format!(
+            "vabits_actual={va}: linear map from {}, memstart_addr {}\n",
+            Addr(l.linear_start(va)),
+            Addr(memstart)
+        );
+        let at = Placement {
+            text: l.kimage_vaddr(),
+            end: l.kimage_vaddr() + (2 << 20),
+            linear_end: l.linear_start(va) + (1 << 30),
+        };
+        for r in l.layout_rows(&at, va) {
+            let end = if r.end == 0 { "2^64".to_string() } else { Addr(r.end).to_string() };
+            s += &format!("  {:>9} : {} - {}\n", r.name.trim(), Addr(r.start), end);
+        }
+        for (what, v) in [
+            ("linear map + 0x1000", l.linear_start(va) + 0x1000),
+            ("_text + 0x1000", l.kimage_vaddr() + 0x1000),
+            ("user, bit 47 set", 0x0000_8000_0000_1000),
+        ] {
+            let rule = if l.lm_test(v) { "linear rule" } else { "image rule" };
+            s += &format!(
+                "  __pa({}) = {} ({rule}; {what})\n",
+                Addr(v),
+                Addr(l.virt_to_phys(v, memstart, kimage_voffset))
+            );
+        }
+    }
+    s
+}
+
 fn main() -> ExitCode {
     let args = match parse(std::env::args().skip(1)) {
         Ok(a) => a,
@@ -273,6 +390,10 @@ fn main() -> ExitCode {
             return ExitCode::from(status);
         }
     };
+    if args.show_layout {
+        print!("{}", show_layout(&args.flavour.layout));
+        return ExitCode::SUCCESS;
+    }
     let kernel = match image::build(args.flavour, false) {
         Ok(k) => k,
         Err(e) => {
@@ -414,6 +535,7 @@ mod tests {
         assert!(help.contains("7   fault inside the fault handler"), "{help}");
         assert_eq!(vakern::mm::exit::describe(8), "unknown", "a new kernel exit code needs a line here");
         for opt in [
+            "--machine",
             "--ram",
             "--numa",
             "--smp",
@@ -457,6 +579,16 @@ mod tests {
             &["--dtb", "Cargo.toml", "--no-dtb"],
             &["--gdb", "--gdb-wait"],
             &["--raw-dtb", "/nonexistent.dtb"],
+            &["--machine", "pc"],
+            &["--machine", "raspi3b", "--ram", "2G"],
+            &["--machine", "raspi3b", "--smp", "5"],
+            &["--machine", "zcu102", "--ram", "32G"],
+            &["--machine", "zcu102", "--cpu", "cortex-a72"],
+            &["--machine", "zcu102", "--numa", "2G,2G", "--ram", "4G"],
+            &["--machine", "raspi3b", "--raw-dtb", "Cargo.toml"],
+            &["--machine", "raspi3b", "--no-dtb"],
+            &["--machine", "zcu102", "--load-addr", "0x40000000"],
+            &["--machine", "raspi3b", "--dtb", "/nonexistent.dtb"],
             &["--test", ""],
             &["--test", "a b"],
             &["--append", "loglevel=3 test="],
@@ -549,11 +681,71 @@ mod tests {
         assert_eq!((a.machine.gdb_port, a.machine.append.as_str()), (Some(1234), "poweroff"));
         let a = args(&[]).unwrap_or_else(|e| panic!("{}", e.1));
         assert_eq!((a.machine.ram.as_str(), a.machine.smp, a.machine.kaslr), ("1G", 1, Kaslr::Off));
+        assert_eq!(a.machine.board.name, "virt");
+
+        // The boards: their own default RAM, --smp within their CPUs, the
+        // Pi told maxcpus when it has more cores than asked for.
+        let a = args(&["--machine", "zcu102", "--gdb-wait", "--debug-virtual"]).unwrap_or_else(|e| panic!("{}", e.1));
+        assert_eq!((a.machine.board.name, a.machine.ram.as_str(), a.machine.gdb_port), ("zcu102", "4G", Some(1234)));
+        assert!(a.flavour.debug_virtual);
+        let a = args(&["--machine", "raspi3b", "--smp", "2", "--kaslr-seed", "5", "--poweroff"])
+            .unwrap_or_else(|e| panic!("{}", e.1));
+        assert_eq!((a.machine.ram.as_str(), a.machine.smp), ("1G", 2));
+        assert_eq!(a.machine.bootargs(), "poweroff kaslr_seed=5 maxcpus=2");
+        let a = args(&["--machine", "raspi3b", "--smp", "4"]).unwrap_or_else(|e| panic!("{}", e.1));
+        assert_eq!(a.machine.bootargs(), "");
+        let a =
+            args(&["--machine", "zcu102", "--ram", "16G", "--dtb", "Cargo.toml"]).unwrap_or_else(|e| panic!("{}", e.1));
+        assert_eq!(a.machine.dtb, DtbSource::QemuFile("Cargo.toml".into()));
         // One unit rule: a bare number is MiB for the launcher and for QEMU.
         let a = args(&["--ram", "2048", "--numa", "1024,1G"]).unwrap_or_else(|e| panic!("{}", e.1));
         let cmd = a.machine.command(std::path::Path::new("Image")).unwrap();
         let argv: Vec<String> = cmd.command.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
         assert!(argv.windows(2).any(|w| w == ["-m", "2048M"]), "{argv:?}");
         assert!(argv.iter().any(|a| a == "memory-backend-ram,id=m0,size=1024M"), "{argv:?}");
+    }
+
+    #[test]
+    fn layout_flags_pick_a_flavour_or_say_why() {
+        let name = |a: &[&str]| args(a).map(|x| x.flavour.layout.to_string()).map_err(|e| e.0);
+        assert_eq!(name(&[]), Ok("4.10-4K-48".to_string()));
+        assert_eq!(name(&["--layout", "6.12"]), Ok("6.12-4K-48".to_string()));
+        assert_eq!(name(&["--layout", "6.12", "--page-size", "64K", "--va-bits", "52"]), Ok("6.12-64K-52".to_string()));
+        assert_eq!(name(&["--page-size", "16k", "--va-bits", "47"]), Ok("4.10-16K-47".to_string()));
+        for bad in [
+            &["--layout", "4.10", "--page-size", "64K", "--va-bits", "52"][..],
+            &["--page-size", "4K", "--va-bits", "42"],
+            &["--layout", "5.4"],
+            &["--page-size", "8K"],
+        ] {
+            let Err((code, text)) = args(bad) else { panic!("{bad:?} was accepted") };
+            assert_eq!(code, code::USAGE, "{bad:?}");
+            assert!(text.contains("--layout") || text.contains("--page-size") || text.contains("no flavour"), "{text}");
+        }
+        let Err((_, text)) = args(&["--layout", "4.10", "--page-size", "64K", "--va-bits", "52"]) else {
+            unreachable!()
+        };
+        assert!(text.contains("Linux 4.10 has no 52-bit VAs"), "{text}");
+        let Err((0, help)) = args(&["--help"]) else { panic!("--help is not help") };
+        for l in vakern::mm::flavour::FLAVOURS {
+            assert!(help.contains(&l.to_string()), "--help does not list {l}");
+        }
+    }
+
+    #[test]
+    fn show_layout_prints_the_flavours_own_numbers() {
+        let l = vakern::mm::flavour::parse("6.12-64K-52").unwrap();
+        let s = show_layout(&l);
+        assert!(s.contains("VA bits: [51:42] L1 (1024 entries)  [41:29] L2 (8192 entries)"), "{s}");
+        assert!(s.contains("vabits_actual=52: linear map from 0xfff0_0000_0000_0000"), "{s}");
+        assert!(
+            s.contains(&format!(
+                "vabits_actual=48: linear map from 0xffff_0000_0000_0000, memstart_addr {}",
+                vakern::mm::fmt::Addr(l.memstart_addr(0x4000_0000, 48))
+            )),
+            "{s}"
+        );
+        let old = show_layout(&vakern::mm::flavour::DEFAULT);
+        assert!(old.contains("__pa(0x0000_8000_0000_1000) = 0x0000_0000_4000_1000 (linear rule"), "{old}");
     }
 }

@@ -31,6 +31,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::boards::{fdt_edit, linux_dtbs, Board, VIRT};
+
 /// Physical address the boot loader shim places the kernel at.
 pub const SHIM_KERNEL_PA: u64 = 0x4020_0000;
 /// Physical address the boot loader shim places a raw DTB at.
@@ -98,6 +100,8 @@ pub enum Kaslr {
 /// One QEMU boot.
 #[derive(Clone, Debug)]
 pub struct Machine {
+    /// The machine: QEMU's virt or a board model ([`crate::boards`]).
+    pub board: &'static Board,
     /// RAM size, as QEMU writes it ("1G", "128M").
     pub ram: String,
     /// NUMA node sizes; their sum is the RAM.
@@ -143,6 +147,7 @@ pub struct Machine {
 impl Default for Machine {
     fn default() -> Self {
         Machine {
+            board: &VIRT,
             ram: "1G".into(),
             numa: Vec::new(),
             smp: 1,
@@ -274,6 +279,17 @@ fn write_own_file(tag: &str, bytes: &[u8]) -> Result<PathBuf, String> {
     Ok(path)
 }
 
+/// A KASLR seed for `--kaslr` on a board, where the launcher plays the
+/// firmware that would put one in `/chosen/kaslr-seed`: the host's random
+/// source, or the clock if it cannot be read.
+fn random_seed() -> u64 {
+    let mut b = [0u8; 8];
+    match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)) {
+        Ok(()) => u64::from_le_bytes(b),
+        Err(_) => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64),
+    }
+}
+
 /// The 32-byte boot loader: x0 = DTB (or 0), x1..x3 = 0, jump to the kernel.
 pub fn boot_shim(dtb_pa: u64, kernel_pa: u64) -> Vec<u8> {
     let words: [u32; 6] = [
@@ -308,7 +324,20 @@ impl Machine {
                 return Err(format!("--numa: the nodes add up to {} MiB, --ram is {} MiB", sum >> 20, ram >> 20));
             }
         }
-        if self.smp == 0 || self.smp > 8 {
+        if self.is_board() {
+            self.board.check_ram(ram)?;
+            self.board.check_smp(self.smp)?;
+            if !self.numa.is_empty() {
+                return Err(format!("--numa: only the virt machine has NUMA nodes, not {}", self.board.name));
+            }
+            if matches!(self.dtb, DtbSource::Raw(_) | DtbSource::None) || self.kernel_pa != SHIM_KERNEL_PA {
+                return Err(format!(
+                    "--raw-dtb, --no-dtb and --load-addr are for virt; {} always gets its tree verbatim \
+                     (Linux's, or --dtb FILE) with the Image at {:#x}",
+                    self.board.name, self.board.kernel_pa
+                ));
+            }
+        } else if self.smp == 0 || self.smp > 8 {
             return Err(format!("--smp {}: the virt machine here takes 1 to 8 CPUs", self.smp));
         }
         if self.cpu.is_empty() || !self.cpu.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
@@ -371,6 +400,43 @@ impl Machine {
         Ok(())
     }
 
+    /// True for the board models (not virt).
+    pub fn is_board(&self) -> bool {
+        self.board.name != VIRT.name
+    }
+
+    /// The kernel command line: [`Machine::full_cmdline`] and, on a board
+    /// whose tree lists more CPUs than `--smp` asks for (the Pi always has
+    /// all four), `maxcpus=N`.
+    pub fn bootargs(&self) -> String {
+        let mut append = self.full_cmdline();
+        if self.is_board() && self.smp < self.board.smp.1 {
+            append = format!("{append} maxcpus={}", self.smp);
+        }
+        append.trim().to_string()
+    }
+
+    /// The tree a board boots with: Linux's for the board (fetched once)
+    /// or `--dtb FILE`, with the board's true memory node, the command line
+    /// in `/chosen/bootargs` and, with `--kaslr`, a fresh `/chosen/kaslr-seed`.
+    pub fn board_tree(&self) -> Result<Vec<u8>, String> {
+        let b = self.board;
+        let src = match (&self.dtb, b.linux_dtb) {
+            (DtbSource::QemuFile(f), _) => f.clone(),
+            (_, Some(rel)) => linux_dtbs::ensure(rel)?,
+            (_, None) => return Err(format!("{}: no device tree to hand over", b.name)),
+        };
+        let blob = std::fs::read(&src).map_err(|e| format!("{}: {e}", src.display()))?;
+        let ram = parse_size(&self.ram)?;
+        let mut t = fdt_edit::Tree::parse(&blob).map_err(|e| format!("{}: {e}", src.display()))?;
+        t.set_memory(&b.ram_ranges(ram)).map_err(|e| format!("{}: {e}", src.display()))?;
+        t.set_chosen_string("bootargs", &self.bootargs());
+        if self.kaslr == Kaslr::Random {
+            t.set_chosen_u64("kaslr-seed", random_seed());
+        }
+        Ok(t.to_blob())
+    }
+
     /// Check where the Image goes against RAM and the raw tree, once its
     /// size in memory (`image_size`, .bss included) is known. Only the raw
     /// and no-tree boots place the Image themselves.
@@ -430,59 +496,82 @@ impl Machine {
         let ram = parse_size(&self.ram)?;
         let ram_arg = qemu_size(&self.ram)?;
         let mut c = Command::new("qemu-system-aarch64");
-        let mut machine = String::from("virt");
-        if self.el2 {
-            machine.push_str(",virtualization=on");
-        }
-        if self.kaslr != Kaslr::Random {
-            machine.push_str(",dtb-randomness=off");
-        }
-        let append = self.full_cmdline();
-        c.args(["-M", &machine, "-cpu", &self.cpu, "-smp", &self.smp.to_string()]);
-        // Above 16 GiB no backend reserves its memory up front (the host
-        // need not have it; the kernel touches little of it).
-        let reserve = if ram > BACKEND_ABOVE { ",reserve=off" } else { "" };
-        if !self.numa.is_empty() {
-            c.args(["-m", &ram_arg]);
-            for (i, size) in self.numa.iter().enumerate() {
-                let size = qemu_size(size)?;
-                c.args(["-object", &format!("memory-backend-ram,id=m{i},size={size}{reserve}")]);
-                c.args(["-numa", &format!("node,nodeid={i},memdev=m{i}")]);
-            }
-        } else if ram > BACKEND_ABOVE {
-            c.args(["-object", &format!("memory-backend-ram,id=ram,size={ram_arg}{reserve}")]);
-            c.args(["-machine", "memory-backend=ram", "-m", &ram_arg]);
+        let append = self.bootargs();
+        if self.is_board() {
+            c.envs(self.board.qemu_env.iter().copied());
+            c.args(self.board.qemu_machine_args(ram, self.smp, self.el2)?);
         } else {
-            c.args(["-m", &ram_arg]);
+            let mut machine = String::from("virt");
+            if self.el2 {
+                machine.push_str(",virtualization=on");
+            }
+            if self.kaslr != Kaslr::Random {
+                machine.push_str(",dtb-randomness=off");
+            }
+            c.args(["-M", &machine, "-cpu", &self.cpu, "-smp", &self.smp.to_string()]);
+            // Above 16 GiB no backend reserves its memory up front (the host
+            // need not have it; the kernel touches little of it).
+            let reserve = if ram > BACKEND_ABOVE { ",reserve=off" } else { "" };
+            if !self.numa.is_empty() {
+                c.args(["-m", &ram_arg]);
+                for (i, size) in self.numa.iter().enumerate() {
+                    let size = qemu_size(size)?;
+                    c.args(["-object", &format!("memory-backend-ram,id=m{i},size={size}{reserve}")]);
+                    c.args(["-numa", &format!("node,nodeid={i},memdev=m{i}")]);
+                }
+            } else if ram > BACKEND_ABOVE {
+                c.args(["-object", &format!("memory-backend-ram,id=ram,size={ram_arg}{reserve}")]);
+                c.args(["-machine", "memory-backend=ram", "-m", &ram_arg]);
+            } else {
+                c.args(["-m", &ram_arg]);
+            }
         }
         // QEMU's monitor can run host commands (`migrate "exec:…"`), so it
         // is only ever multiplexed on a terminal a person types into; piped
-        // input and the tests get a plain serial console and no monitor.
-        // `console_log` copies whatever the console shows to a file.
+        // input and the tests get a plain serial console and no monitor. On
+        // a board the console is the `-serial` its tree names; the other
+        // ports go nowhere. `console_log` copies whatever the console shows
+        // to a file.
         let log =
             self.console_log.as_ref().map_or(String::new(), |l| format!(",logfile={},logappend=off", qemu_opt(l)));
+        let serial = |c: &mut Command, console: &str| {
+            if self.is_board() {
+                c.args(self.board.serial_args(console));
+            } else {
+                c.args(["-serial", console]);
+            }
+        };
         match (&self.console_file, self.terminal) {
-            (None, true) if log.is_empty() => {
+            (None, true) if log.is_empty() && !self.is_board() => {
                 c.arg("-nographic");
             }
             // What -nographic sets up (console and monitor muxed on stdio), with the log.
             (None, true) => {
                 c.args(["-display", "none", "-chardev"]).arg(format!("stdio,id=con0,mux=on{log}"));
-                c.args(["-serial", "chardev:con0", "-mon", "chardev=con0"]);
+                c.args(["-mon", "chardev=con0"]);
+                serial(&mut c, "chardev:con0");
             }
             (None, false) => {
                 c.args(["-display", "none", "-monitor", "none", "-chardev"]);
                 c.arg(format!("stdio,id=console,mux=off,signal=off{log}"));
-                c.args(["-serial", "chardev:console"]);
+                serial(&mut c, "chardev:console");
             }
             (Some(f), _) => {
-                c.args(["-display", "none", "-monitor", "none", "-serial"]).arg(format!("file:{}", f.display()));
+                c.args(["-display", "none", "-monitor", "none"]);
+                serial(&mut c, &format!("file:{}", f.display()));
                 off_the_terminal(&mut c);
             }
         }
         c.args(["-nic", "none", "-no-reboot"]);
         c.args(["-semihosting-config", "enable=on,target=native"]);
         match &self.dtb {
+            _ if self.is_board() => {
+                let tree = write_own_file("tree", &self.board_tree()?)?;
+                files.push(tree.clone());
+                let fw = write_own_file("firmware", &self.board.firmware_blob())?;
+                files.push(fw.clone());
+                c.args(self.board.handover_args(image, &tree, &fw));
+            }
             DtbSource::Qemu | DtbSource::QemuFile(_) => {
                 c.arg("-kernel").arg(image);
                 if !append.is_empty() {
@@ -636,6 +725,42 @@ mod tests {
         let a = args(&Machine { console_file: Some("c.log".into()), terminal: true, ..Machine::default() });
         assert!(!a.iter().any(|x| x == "-nographic"), "{a:?}");
         assert!(a.iter().any(|x| x == "file:c.log"), "{a:?}");
+    }
+
+    /// A pass means a board's console goes on the `-serial` its tree names,
+    /// the others on `null`, QEMU's monitor only on a terminal, and the tree
+    /// handed over is Linux's with the board's true RAM and the command line.
+    #[test]
+    fn boards_get_their_console_port_and_their_tree() {
+        use crate::boards::{RASPI3B, ZCU102};
+        let pi = Machine { board: &RASPI3B, smp: 2, append: "poweroff".into(), ..Machine::default() };
+        let a = args(&pi);
+        let serials: Vec<&str> =
+            a.iter().zip(a.iter().skip(1)).filter(|(k, _)| *k == "-serial").map(|(_, v)| v.as_str()).collect();
+        assert_eq!(serials, ["null", "chardev:console"], "{a:?}");
+        assert!(a.iter().any(|x| x == "stdio,id=console,mux=off,signal=off"), "{a:?}");
+        assert!(!a.iter().any(|x| x == "-kernel" || x == "-dtb" || x == "-nographic" || x.contains("mux=on")), "{a:?}");
+        let at = a.iter().position(|x| x == "-monitor").expect("-monitor");
+        assert_eq!(a[at + 1], "none");
+        let a = args(&Machine { terminal: true, ..pi.clone() });
+        assert!(a.iter().any(|x| x == "stdio,id=con0,mux=on") && a.iter().any(|x| x == "chardev=con0"), "{a:?}");
+        let serials: Vec<&str> =
+            a.iter().zip(a.iter().skip(1)).filter(|(k, _)| *k == "-serial").map(|(_, v)| v.as_str()).collect();
+        assert_eq!(serials, ["null", "chardev:con0"], "{a:?}");
+
+        let inv = pi.command(Path::new("Image")).unwrap();
+        let tree = fdt_edit::Tree::parse(&std::fs::read(&inv.files()[0]).unwrap()).unwrap();
+        assert_eq!(tree.memory().unwrap(), [(0, 0x3c00_0000)]);
+        assert_eq!(tree.node("/chosen").unwrap().prop_str("bootargs"), Some("poweroff maxcpus=2"));
+        assert_eq!(std::fs::read(&inv.files()[1]).unwrap(), RASPI3B.firmware_blob());
+
+        let z = Machine { board: &ZCU102, ram: "4G".into(), kaslr: Kaslr::Random, ..Machine::default() };
+        let inv = z.command(Path::new("Image")).unwrap();
+        let tree = fdt_edit::Tree::parse(&std::fs::read(&inv.files()[0]).unwrap()).unwrap();
+        assert_eq!(tree.memory().unwrap(), [(0, 0x8000_0000), (0x8_0000_0000, 0x8000_0000)]);
+        assert_eq!(tree.node("/chosen").unwrap().prop("kaslr-seed").map(<[u8]>::len), Some(8));
+        let a: Vec<String> = inv.command.get_args().map(|x| x.to_string_lossy().into_owned()).collect();
+        assert!(a.iter().any(|x| x.ends_with("addr=0xfffc0000,force-raw=on,cpu-num=0")), "{a:?}");
     }
 
     #[test]

@@ -69,7 +69,12 @@ struct Target {
 }
 
 fn start(name: &str, m: Machine) -> Target {
-    let k = kernel(false);
+    start_in("4.10-4K-48", name, m)
+}
+
+/// [`start`] with the kernel of layout flavour `flavour`.
+fn start_in(flavour: &str, name: &str, m: Machine) -> Target {
+    let k = kernel_in(flavour, false);
     let sock = std::env::temp_dir().join(format!("vakern-gdb-{}-{name}.sock", std::process::id()));
     let _ = std::fs::remove_file(&sock);
     let m = Machine { gdb_socket: Some(sock.clone()), timeout: DEADLINE, ..m };
@@ -108,7 +113,13 @@ const MARK: &str = "@@vakern-gdb-command@@";
 /// before the first command and what each command printed (stdout and
 /// stderr in order, through one pipe).
 fn gdb_session(t: &Target, commands: &[&str]) -> (String, Vec<String>) {
-    let k = kernel(false);
+    gdb_session_in("4.10-4K-48", t, commands)
+}
+
+/// [`gdb_session`] on the ELF of layout flavour `flavour` (whose build
+/// directory holds that flavour's layout table).
+fn gdb_session_in(flavour: &str, t: &Target, commands: &[&str]) -> (String, Vec<String>) {
+    let k = kernel_in(flavour, false);
     let mut c = vakern::debugger::gdb_command(&k.elf, &t.sock.to_string_lossy());
     c.args(["-batch", "-nx"]);
     for cmd in commands {
@@ -187,6 +198,38 @@ fn gdb_stops_at_the_fault_and_agrees_with_the_kernel() {
     assert!(outs[5].contains(&format!("[{far}] pgd=0x{pgd}")), "GDB walk differs from the kernel's ({pgd}):\n{g}");
     // After the linear map exists, the helper's v2p agrees with the tables.
     assert!(outs[6].contains("OK: the rule and the tables agree: PA 0x0000000040000000"), "{g}");
+}
+
+/// The helpers in a 6.12 kernel: they read 6.12's table from its build
+/// directory, so the walk, the linear rule at 6.12's PAGE_OFFSET and the
+/// image rule at its KIMAGE_VADDR agree with the kernel and the tables.
+#[test]
+fn gdb_helpers_follow_the_6_12_layout() {
+    let l = vakern::mm::flavour::parse("6.12-4K-48").unwrap();
+    let t = start_in("6.12-4K-48", "fault-612", Machine { append: "test=fault:unmapped-read".into(), ..machine() });
+    let v2p_lin = format!("vk-v2p {:#x}", l.page_offset());
+    let v2p_img = format!("vk-v2p {:#x}", l.kimage_vaddr());
+    let cmds = [
+        "vk-break-fault",
+        "continue",
+        "printf \"FAR=%016lx\\n\", $FAR_EL1",
+        "vk-walk $FAR_EL1",
+        &v2p_lin,
+        &v2p_img,
+        "continue",
+    ];
+    let (_, outs) = gdb_session_in("6.12-4K-48", &t, &cmds);
+    let g = joined(&cmds, &outs);
+    let out = t.finish();
+    out.expect_code(4).unwrap_or_else(|e| panic!("{e}\nGDB said:\n{g}"));
+    let c = &out.console;
+    let far = hex_after(&outs[2], "FAR=");
+    let kernel_walk =
+        c.lines().find(|l| l.contains(&format!("[{far}] pgd="))).unwrap_or_else(|| panic!("no walk in:\n{c}"));
+    let pgd = kernel_walk.split("pgd=").nth(1).unwrap().split(',').next().unwrap().trim();
+    assert!(outs[3].contains(&format!("[{far}] pgd=0x{pgd}")), "GDB walk differs from the kernel's ({pgd}):\n{g}");
+    assert!(outs[4].contains("OK: the rule and the tables agree: PA 0x0000000040000000"), "{g}");
+    assert!(outs[5].contains("OK: the rule and the tables agree: PA 0x0000000040200000"), "{g}");
 }
 
 #[test]
@@ -320,7 +363,7 @@ fn helpers_are_right_under_kaslr_on_every_cpu() {
 #[test]
 fn python_helpers_unit_tests() {
     let script = vakern::tools::project_root().join("scripts/gdb/test_vakern.py");
-    let table = vakern::gdb_layout::write_into(&scratch("gdb-layout")).unwrap();
+    let table = vakern::gdb_layout::write_into(&scratch("gdb-layout"), &vakern::mm::layout::ACTIVE).unwrap();
     let out = Command::new("python3").arg(&script).env("VAKERN_LAYOUT", &table).output().expect("python3");
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && text.contains("OK"), "{text}");

@@ -103,13 +103,6 @@ pub const PGDIR_SIZE: u64 = ACTIVE.pgdir_size();
 pub const CONT_PTES: u64 = ACTIVE.cont_ptes();
 /// Level-2 blocks in a contiguous-hint run.
 pub const CONT_PMDS: u64 = ACTIVE.cont_pmds();
-/// Entries per contiguous-hint run at levels 2 and 3 where both are the same
-/// (4 KiB pages: 16). Other granules use [`CONT_PTES`] and [`CONT_PMDS`];
-/// naming this constant there is a build error.
-pub const CONT_ENTRIES: u64 = {
-    assert!(CONT_PTES == CONT_PMDS, "CONT_ENTRIES is ambiguous with this page size: use CONT_PTES or CONT_PMDS");
-    CONT_PTES
-};
 /// Size of a run of contiguous pages (64 KiB with 4 KiB pages).
 pub const CONT_PTE_SIZE: u64 = ACTIVE.cont_pte_size();
 /// Size of a run of contiguous level-2 blocks (32 MiB with 4 KiB pages).

@@ -12,8 +12,10 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod addr;
+pub mod console;
 pub mod cpufeat;
 pub mod dtb;
+pub mod enable_method;
 pub mod esr;
 pub mod exit;
 pub mod fdt_walk;

@@ -8,7 +8,7 @@
 //! parent goes through [`TableAccess::populate`], which is where the kernel's
 //! `pgd_populate`/`pud_populate`/`pmd_populate` take `__pa` of the table.
 
-use crate::layout::{is_aligned, level_size, table_index, CONT_ENTRIES, PAGE_SIZE};
+use crate::layout::{is_aligned, level_size, table_index, ACTIVE, PAGE_SIZE};
 use crate::pte::{self, Kind, Prot};
 
 /// Number of descriptors in a table.
@@ -180,7 +180,7 @@ fn map_level<A: TableAccess>(
         }
         if leaf_ok {
             let mut desc = pte::leaf_desc(pa, level, prot);
-            if flags.cont && level >= 2 && cont_run_fits(va, pa, req.0, req.1, step) {
+            if flags.cont && level >= 2 && cont_run_fits(va, pa, req.0, req.1, step, level) {
                 desc |= pte::CONT;
             }
             let old_kind = pte::kind(old, level);
@@ -219,8 +219,8 @@ fn map_level<A: TableAccess>(
 /// True if the 16-entry run holding `va` lies wholly inside the request
 /// `[req_start, req_end)` and its physical start is aligned to the run size,
 /// so every entry of the run maps alike and can carry the hint.
-fn cont_run_fits(va: u64, pa: u64, req_start: u64, req_end: u64, step: u64) -> bool {
-    let run = step * CONT_ENTRIES;
+fn cont_run_fits(va: u64, pa: u64, req_start: u64, req_end: u64, step: u64, level: u32) -> bool {
+    let run = step * ACTIVE.cont_entries(level);
     let run_start = va & !(run - 1);
     let pa_start = pa.wrapping_sub(va - run_start);
     run_start >= req_start
@@ -250,9 +250,9 @@ fn table_is_empty<A: TableAccess>(mem: &mut A, pa: u64, level: u32) -> bool {
 /// run for all of it, so a run must never mix attributes or holes.
 fn break_cont_run<A: TableAccess>(mem: &mut A, table: A::Table, va: u64, level: u32) {
     let step = level_size(level);
-    let run_va = va & !(step * CONT_ENTRIES - 1);
+    let run_va = va & !(step * ACTIVE.cont_entries(level) - 1);
     let first = table_index(run_va, level);
-    for i in 0..CONT_ENTRIES as usize {
+    for i in 0..ACTIVE.cont_entries(level) as usize {
         let d = mem.read(table, first + i);
         if d & pte::CONT != 0 {
             mem.write(table, first + i, d & !pte::CONT);
@@ -284,7 +284,7 @@ pub fn unmap_range<A: TableAccess>(
                     return Err(MapError::Overlap { va: cur, existing: desc });
                 }
                 let table = w.tables[level as usize].expect("walked table");
-                let run = step * CONT_ENTRIES;
+                let run = step * ACTIVE.cont_entries(level);
                 let run_va = cur & !(run - 1);
                 if desc & pte::CONT != 0 && (run_va < va || run_va.checked_add(run).is_none_or(|e| e > end)) {
                     // Only part of the run goes: the rest must lose the hint.

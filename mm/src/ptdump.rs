@@ -73,17 +73,23 @@ pub struct Marker {
 /// image at `[text, end)`: the kernel's dump and the GDB helpers (through
 /// the layout table the image builder writes) print the same ones.
 pub const fn layout_markers(text: u64, end: u64) -> [Marker; 9] {
-    use crate::layout::*;
+    markers_for(&crate::layout::ACTIVE, text, end)
+}
+
+/// [`layout_markers`] for any flavour `l` (the host writes the GDB helpers'
+/// table for the flavour it builds).
+pub const fn markers_for(l: &crate::flavour::Layout, text: u64, end: u64) -> [Marker; 9] {
+    use crate::layout::align_up;
     [
-        Marker { start: MODULES_VADDR, name: "Modules" },
-        Marker { start: VMALLOC_START, name: "vmalloc() area" },
+        Marker { start: l.modules_vaddr(), name: "Modules" },
+        Marker { start: l.vmalloc_start(), name: "vmalloc() area" },
         Marker { start: text, name: "Kernel image" },
-        Marker { start: align_up(end, PAGE_SIZE), name: "vmalloc() area (after the image)" },
-        Marker { start: VMALLOC_END, name: "Unused hole" },
-        Marker { start: FIXADDR_START, name: "Fixmap" },
-        Marker { start: PCI_IO_START, name: "PCI I/O" },
-        Marker { start: VMEMMAP_START, name: "vmemmap" },
-        Marker { start: PAGE_OFFSET, name: "Linear mapping" },
+        Marker { start: align_up(end, l.page_size()), name: "vmalloc() area (after the image)" },
+        Marker { start: l.vmalloc_end(l.va_bits()), name: "Unused hole" },
+        Marker { start: l.fixaddr_start(), name: "Fixmap" },
+        Marker { start: l.pci_io_start(), name: "PCI I/O" },
+        Marker { start: l.vmemmap_start(), name: "vmemmap" },
+        Marker { start: l.page_offset(), name: "Linear mapping" },
     ]
 }
 

@@ -47,7 +47,7 @@ fn constants_are_linux_4_10_va_bits_48() {
     assert_eq!(ACTIVE.to_string(), "4.10-4K-48");
     assert_eq!((ACTIVE.version(), ACTIVE.granule()), (Version::V4_10, Granule::K4));
     assert_eq!((VA_BITS_MIN, LEVELS, ROOT_LEVEL), (48, 4, 0));
-    assert_eq!((CONT_PTES, CONT_PMDS, CONT_ENTRIES), (16, 16, 16));
+    assert_eq!((CONT_PTES, CONT_PMDS), (16, 16));
     assert_eq!(PAGE_END, 0, "the 4.10 linear map runs to 2^64");
     assert_eq!(FIX_SLOTS_SIZE, 2 * MIB);
     assert_eq!(FIXADDR_SIZE, 6 * MIB);

@@ -131,7 +131,7 @@ impl Mapping {
         let b = align_down(va, sz);
         let mut desc = pte::leaf_desc(self.pa_of(b), level, self.prot);
         if self.flags.cont && level >= 2 {
-            let run = sz * CONT_ENTRIES;
+            let run = sz * CONT_PTES;
             let rs = align_down(va, run);
             if self.contains(rs, run) && is_aligned(self.pa_of(rs), run) {
                 desc |= pte::CONT;
@@ -256,7 +256,7 @@ impl Model {
 /// consecutive output addresses starting at a run-aligned address.
 fn check_cont_runs(entries: &[u64; ENTRIES], level: u32) {
     let sz = level_size(level);
-    for (g, run) in entries.chunks(CONT_ENTRIES as usize).enumerate() {
+    for (g, run) in entries.chunks(CONT_PTES as usize).enumerate() {
         if run.iter().all(|d| d & pte::CONT == 0 || d & pte::VALID == 0) {
             continue;
         }
@@ -276,7 +276,7 @@ fn check_cont_runs(entries: &[u64; ENTRIES], level: u32) {
             assert_eq!(d & pte::ATTR_MASK, first & pte::ATTR_MASK, "run {}: entry {} attributes differ", g, i);
             assert_eq!(pte::desc_addr(d), pte::desc_addr(first) + i as u64 * sz, "run {}: entry {} address", g, i);
         }
-        assert!(is_aligned(pte::desc_addr(first), sz * CONT_ENTRIES), "run {}: output not aligned", g);
+        assert!(is_aligned(pte::desc_addr(first), sz * CONT_PTES), "run {}: output not aligned", g);
     }
 }
 
@@ -501,8 +501,8 @@ fn table_counts() {
 /// The contiguous-hint bits of the 16 level-3 entries of the run holding `va`.
 fn cont_bits(mem: &mut Mem, root: usize, va: u64, level: u32) -> Vec<bool> {
     let step = level_size(level);
-    let run = align_down(va, step * CONT_ENTRIES);
-    (0..CONT_ENTRIES)
+    let run = align_down(va, step * CONT_PTES);
+    (0..CONT_PTES)
         .map(|i| {
             let (l, d) = leaf(mem, root, run + i * step).expect("mapped");
             assert_eq!(l, level);

@@ -8,7 +8,9 @@
 //!
 //! Options: `--runs N` (boots per configuration, default 9),
 //! `--skip-build-times` (leave out the `cargo test` and clean-build timings),
-//! `--no-write` (print, do not rewrite BENCHMARKS.md).
+//! `--no-write` (print, do not rewrite BENCHMARKS.md), `--boards-only`
+//! (print the boards' section alone), `--flavours-only` (only the
+//! per-flavour section, printed).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -107,8 +109,85 @@ fn machine_description() -> String {
     format!("{cores} cores ({cpu}), {mem} GiB RAM; {qemu}; {rustc}")
 }
 
+/// The real boards: boot to ready against the minimal Image on the same
+/// board (same hand-over: Linux's tree patched, loaded verbatim with the
+/// board's firmware step), and the ZCU102's linear-map tables around its hole.
+fn boards_section(md: &mut String, runs: usize, kernel: &Path, minimal: &Path) {
+    eprintln!("bench: boards...");
+    writeln!(md, "\n## Real boards\n\nMedian wall time from QEMU's start to its exit, {runs} runs each, the kernel (`poweroff`) and the minimal Image interleaved on the same board with the same hand-over (Linux's tree with the board's true memory node, loaded verbatim with the board's firmware step).\n").unwrap();
+    writeln!(md, "| board | RAM | minimal Image | vakern (`poweroff`) | ratio |\n|---|---|---|---|---|").unwrap();
+    let board = |name: &str, ram: &str| Machine {
+        board: vakern::boards::board(name).unwrap(),
+        ram: ram.into(),
+        timeout: Duration::from_secs(120),
+        ..Machine::default()
+    };
+    for (name, ram) in [("virt", "1G"), ("raspi3b", "1G"), ("zcu102", "4G")] {
+        let mk = Machine { append: "poweroff".into(), ..board(name, ram) };
+        let mm = board(name, ram);
+        let (mut tk, mut tm) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            tm.push(boot_seconds(&mm, minimal));
+            tk.push(boot_seconds(&mk, kernel));
+        }
+        let (a, b) = (median(&mut tm), median(&mut tk));
+        writeln!(md, "| {name} | {ram} | {:.1} ms | {:.1} ms | {:.3}× |", a * 1e3, b * 1e3, b / a).unwrap();
+        eprintln!("bench:   {name}: minimal {:.1} ms, kernel {:.1} ms, ratio {:.3}", a * 1e3, b * 1e3, b / a);
+    }
+    writeln!(md, "\nZCU102 linear-map table pages (RAM [0, 2 GiB) plus the rest from 0x8_0000_0000; the 30 GiB hole between them stays unmapped), from the `linear` self-test, next to `min_tables`:\n").unwrap();
+    writeln!(md, "| RAM | L1 | L2 | L3 | fewest possible | equal |\n|---|---|---|---|---|---|").unwrap();
+    for ram in ["4G", "16G"] {
+        let m = Machine { append: "test=linear".into(), ..board("zcu102", ram) };
+        let c = console(&m, kernel);
+        let v = numbers_after(&c, "linear map tables: ");
+        let eq = if v[0..3] == v[3..6] { "yes" } else { "**no**" };
+        writeln!(md, "| {ram} | {} | {} | {} | {} / {} / {} | {eq} |", v[0], v[1], v[2], v[3], v[4], v[5]).unwrap();
+    }
+}
+
+/// The flavours whose kernels run to the end (four levels of 4 KiB tables).
+const RUNNING_FLAVOURS: [&str; 2] = ["4.10-4K-48", "6.12-4K-48"];
+
+/// Per flavour: instructions per translation with and without
+/// `debug_virtual`, and the linear map's table pages at 1 GiB and 64 GiB
+/// next to the fewest possible.
+fn flavour_section() -> String {
+    let mut md = String::new();
+    writeln!(md, "## Per layout flavour\n\nThe flavours that boot to the end (`--layout`, `--page-size`, `--va-bits`; the others stop in the boot stub, see README). Instructions per call as in the section above (INST_RETIRED under `-icount`, less an empty probe); linear-map table pages from the `linear` self-test as L1/L2/L3, next to `min_tables`.\n").unwrap();
+    writeln!(md, "| flavour | `__pa` | `__va` | `__pa_symbol` | `lm_alias` | tables at 1 GiB (fewest) | tables at 64 GiB (fewest) |\n|---|---|---|---|---|---|---|").unwrap();
+    for name in RUNNING_FLAVOURS {
+        let layout = vakern::mm::flavour::parse(name).unwrap();
+        let k = image::build(Flavour { layout, debug_virtual: false }, true).unwrap_or_else(|e| panic!("{e}"));
+        let kd = image::build(Flavour { layout, debug_virtual: true }, true).unwrap_or_else(|e| panic!("{e}"));
+        let m = Machine { append: "test=probe-cost".into(), icount: true, ..ram_machine("1G") };
+        let (c0, c1) = (console(&m, &k.image), console(&m, &kd.image));
+        let mut row = format!("| {name} |");
+        for t in ["__pa", "__va", "__pa_symbol", "lm_alias"] {
+            let tag = format!("probe-cost {t}: ");
+            write!(row, " {} / {} |", numbers_after(&c0, &tag)[0], numbers_after(&c1, &tag)[0]).unwrap();
+        }
+        for ram in ["1G", "64G"] {
+            let c = console(&Machine { append: "test=linear".into(), ..ram_machine(ram) }, &k.image);
+            let v = numbers_after(&c, "linear map tables: ");
+            write!(row, " {}/{}/{} ({}/{}/{}) |", v[0], v[1], v[2], v[3], v[4], v[5]).unwrap();
+        }
+        writeln!(md, "{row}").unwrap();
+        eprintln!("bench:   {row}");
+    }
+    writeln!(md, "\nEach translation cell is without / with `debug_virtual`. 6.12's unchecked `__pa` is the range check `va - PAGE_OFFSET < PAGE_END - PAGE_OFFSET` as `eor`/`tst`/`csel` over both offsets loaded by one `ldp`, where 4.10's single-bit test indexes one of them.").unwrap();
+    md
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--flavours-only") {
+        if let Err(e) = tools::ensure_all() {
+            eprintln!("bench: {e}");
+            std::process::exit(1);
+        }
+        print!("{}", flavour_section());
+        return;
+    }
     let runs: usize =
         args.iter().position(|a| a == "--runs").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(9);
     let build_times = !args.iter().any(|a| a == "--skip-build-times");
@@ -120,10 +199,15 @@ fn main() {
     let root = tools::project_root();
     let dir = root.join("target/bench");
     std::fs::create_dir_all(&dir).unwrap();
-    let k = image::build(Flavour { debug_virtual: false }, true).unwrap_or_else(|e| panic!("{e}"));
-    let kd = image::build(Flavour { debug_virtual: true }, true).unwrap_or_else(|e| panic!("{e}"));
+    let k = image::build(Flavour::default_layout(false), true).unwrap_or_else(|e| panic!("{e}"));
+    let kd = image::build(Flavour::default_layout(true), true).unwrap_or_else(|e| panic!("{e}"));
     let minimal = minimal_image(&dir);
     let mut md = String::new();
+    if args.iter().any(|a| a == "--boards-only") {
+        boards_section(&mut md, runs, &k.image, &minimal);
+        println!("{md}");
+        return;
+    }
     let date = Command::new("date")
         .arg("-u")
         .arg("+%Y-%m-%d %H:%M UTC")
@@ -192,6 +276,8 @@ fn main() {
         writeln!(md, "| {name} | {} | {} | {} | {} / {} / {} | {eq} |", v[0], v[1], v[2], v[3], v[4], v[5]).unwrap();
     }
 
+    boards_section(&mut md, runs, &k.image, &minimal);
+
     // 4. Instructions per translation, counted by the PMU under -icount.
     eprintln!("bench: instructions per translation...");
     writeln!(md, "\n## Instructions per translation\n\nINST_RETIRED per call of each `probe_*` function (kernel/src/selftest/probes.rs), less an empty function of the same shape, 1000 calls, from the `probe-cost` self-test under `-icount`. This is the fast path: a valid address, no report.\n").unwrap();
@@ -210,6 +296,10 @@ fn main() {
         };
         writeln!(md, "| `{name}` | {a} | {b} | {:.2}× | {ok} |", b as f64 / a as f64).unwrap();
     }
+
+    eprintln!("bench: per flavour...");
+    writeln!(md).unwrap();
+    md += &flavour_section();
 
     // 5. Build and test times.
     if build_times {

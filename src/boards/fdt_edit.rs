@@ -322,13 +322,22 @@ impl Tree {
 
     /// Set a string property of `/chosen` (creating the node if needed).
     pub fn set_chosen_string(&mut self, name: &str, value: &str) {
+        let mut v = value.as_bytes().to_vec();
+        v.push(0);
+        self.chosen().set_prop(name, v);
+    }
+
+    /// Set a 64-bit property of `/chosen` (two cells, big-endian), such as
+    /// `kaslr-seed`.
+    pub fn set_chosen_u64(&mut self, name: &str, value: u64) {
+        self.chosen().set_prop(name, value.to_be_bytes().to_vec());
+    }
+
+    fn chosen(&mut self) -> &mut Node {
         if self.root.child("chosen").is_none() {
             self.root.children.push(Node { name: "chosen".into(), ..Node::default() });
         }
-        let chosen = self.root.child_mut("chosen").expect("just added");
-        let mut v = value.as_bytes().to_vec();
-        v.push(0);
-        chosen.set_prop(name, v);
+        self.root.child_mut("chosen").expect("just added")
     }
 
     /// The RAM ranges the memory nodes under the root describe, in tree order.

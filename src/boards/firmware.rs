@@ -12,6 +12,9 @@
 //!   park the others on the spin table at 0xd8 that the Pi's device tree
 //!   names in each CPU's `cpu-release-addr`.
 //!
+//! - [`zynqmp_shim`], the 32-byte shim plus the step a ZynqMP first-stage
+//!   loader takes for the console: its Cadence UART enabled.
+//!
 //! Pure functions returning bytes; the caller writes them to a file that QEMU
 //! loads (`-device loader`).
 
@@ -71,8 +74,68 @@ pub fn raspi_armstub(dtb_pa: u64, kernel_pa: u64) -> Vec<u8> {
     b
 }
 
+/// The ZynqMP boot shim, loaded in the on-chip RAM with CPU 0's PC there:
+/// it enables the console UART's transmitter and receiver (a Cadence UART
+/// at `uart_pa`), as the board's first-stage loader leaves it, then enters
+/// the Image at `kernel_pa` with x0 = `dtb_pa` and x1..x3 = 0. QEMU's
+/// Cadence model drops what arrives while its receiver is disabled (the
+/// reset state), so without this step input typed before the kernel's
+/// console driver starts would be lost.
+pub fn zynqmp_shim(dtb_pa: u64, kernel_pa: u64, uart_pa: u64) -> Vec<u8> {
+    let words: [u32; 10] = [
+        0x5800_01c5, // 00: ldr  x5, 0x38            (the UART's address)
+        0x5280_0286, // 04: mov  w6, #0x14           (CR: TXEN | RXEN)
+        0xb900_00a6, // 08: str  w6, [x5]
+        0x5800_00e0, // 0c: ldr  x0, 0x28            (the tree's address)
+        0xaa1f_03e1, // 10: mov  x1, xzr
+        0xaa1f_03e2, // 14: mov  x2, xzr
+        0xaa1f_03e3, // 18: mov  x3, xzr
+        0x5800_00a4, // 1c: ldr  x4, 0x30            (the Image's address)
+        0xd61f_0080, // 20: br   x4
+        0xd503_201f, // 24: nop                      (aligns the literals)
+    ];
+    let mut b: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    for v in [dtb_pa, kernel_pa, uart_pa] {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    b
+}
+
 /// The (tree, Image) addresses an armstub blob jumps to, read back from its literals.
 pub fn armstub_targets(stub: &[u8]) -> Option<(u64, u64)> {
     let lit = |at: usize| stub.get(at..at + 8).map(|s| u64::from_le_bytes(s.try_into().unwrap()));
     Some((lit(ARMSTUB_LITERALS)?, lit(ARMSTUB_LITERALS + 8)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yaxpeax_arch::{Decoder, U8Reader};
+    use yaxpeax_arm::armv8::a64::InstDecoder;
+
+    fn listing(code: &[u8]) -> Vec<String> {
+        let d = InstDecoder::default();
+        code.chunks(4)
+            .map(|w| {
+                let mut r = U8Reader::new(w);
+                d.decode(&mut r).map(|i| i.to_string()).unwrap_or_else(|e| format!("bad: {e:?}"))
+            })
+            .collect()
+    }
+
+    /// A pass means an independent decoder reads the shim as the comments
+    /// say, with the literals where the loads look.
+    #[test]
+    fn zynqmp_shim_decodes_as_written() {
+        let b = zynqmp_shim(0x800_0000, 0x20_0000, 0xff00_0000);
+        let l = listing(&b[..0x28]);
+        assert_eq!(l[0], "ldr x5, $+0x38");
+        assert_eq!(l[1], "mov w6, #0x14");
+        assert_eq!(l[2], "str w6, [x5]");
+        assert_eq!(l[3], "ldr x0, $+0x1c");
+        assert_eq!(l[7], "ldr x4, $+0x14");
+        assert_eq!(l[8], "br x4");
+        let lit = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+        assert_eq!((lit(0x28), lit(0x30), lit(0x38)), (0x800_0000, 0x20_0000, 0xff00_0000));
+    }
 }

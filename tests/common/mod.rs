@@ -15,7 +15,18 @@ pub fn kernel(debug_virtual: bool) -> Kernel {
     if let Err(e) = vakern::tools::ensure_all() {
         panic!("{e}");
     }
-    image::build_once(Flavour { debug_virtual }).unwrap_or_else(|e| panic!("{e}"))
+    image::build_once(Flavour::default_layout(debug_virtual)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The kernel in `layout` (a flavour name such as `6.12-4K-48`), built once
+/// per test binary and flavour; different flavours build in parallel from
+/// the test threads, each in its own target directory.
+pub fn kernel_in(layout: &str, debug_virtual: bool) -> Kernel {
+    if let Err(e) = vakern::tools::ensure_all() {
+        panic!("{e}");
+    }
+    let layout = vakern::mm::flavour::parse(layout).unwrap_or_else(|e| panic!("{layout}: {e}"));
+    image::build_once(Flavour { layout, debug_virtual }).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The timeout of every test boot: a boot takes well under a second alone,

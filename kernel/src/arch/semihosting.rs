@@ -1,4 +1,5 @@
-//! Leaving QEMU with an exit code, through Arm semihosting (SYS_EXIT).
+//! Leaving QEMU with an exit code, through Arm semihosting (SYS_EXIT), and
+//! the semihosting console (SYS_WRITEC).
 //!
 //! The launcher starts QEMU with `-semihosting-config enable=on,target=native`
 //! so the code given here becomes QEMU's exit status; see `vakern_mm::exit`
@@ -7,6 +8,17 @@
 /// Reason code of SYS_EXIT's parameter block: the application exited.
 pub const ADP_STOPPED_APPLICATION_EXIT: u64 = 0x20026;
 const SYS_EXIT: u64 = 0x18;
+const SYS_WRITEC: u64 = 0x03;
+
+/// Write one byte to QEMU's semihosting console (its standard error); the
+/// console of last resort, `earlycon=smh`.
+pub fn writec(b: u8) {
+    let c = b;
+    // SAFETY: the semihosting call only reads the byte.
+    unsafe {
+        core::arch::asm!("hlt #0xf000", inout("x0") SYS_WRITEC => _, in("x1") &raw const c, options(nostack));
+    }
+}
 
 /// Stop QEMU with `code`. Never returns; without semihosting it parks the CPU.
 pub fn exit(code: u32) -> ! {

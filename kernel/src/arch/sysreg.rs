@@ -12,7 +12,7 @@ use aarch64_cpu::registers::{
     CNTHCTL_EL2, CPACR_EL1, HCR_EL2, ID_AA64MMFR0_EL1, MAIR_EL1, SCTLR_EL1, SPSR_EL2, TCR_EL1,
 };
 use tock_registers::register_bitfields;
-use vakern_mm::layout::VA_BITS;
+use vakern_mm::layout::{ACTIVE, VA_BITS};
 use vakern_mm::pte::MAIR_VALUE;
 
 register_bitfields! {u64,
@@ -70,18 +70,27 @@ pub const SCTLR_MMU_ON: u64 = SCTLR_RES1
     | SCTLR_EL1::I::Cacheable.value;
 
 /// TCR_EL1 without IPS (the stub fills [`TCR_IPS_SHIFT`] from
-/// ID_AA64MMFR0_EL1.PARange): two 48-bit halves with 4 KiB granules, table
-/// walks inner-shareable and write-back cacheable.
-pub const TCR_VALUE: u64 = TCR_EL1::T0SZ.val(64 - VA_BITS as u64).value
+/// ID_AA64MMFR0_EL1.PARange): two `VA_BITS` halves (T0SZ, T1SZ) with the
+/// flavour's granule (TG0, TG1), table walks inner-shareable and write-back
+/// cacheable.
+pub const TCR_VALUE: u64 = TCR_EL1::T0SZ.val(ACTIVE.tcr_txsz(VA_BITS)).value
     | TCR_EL1::IRGN0::WriteBack_ReadAlloc_WriteAlloc_Cacheable.value
     | TCR_EL1::ORGN0::WriteBack_ReadAlloc_WriteAlloc_Cacheable.value
     | TCR_EL1::SH0::Inner.value
-    | TCR_EL1::TG0::KiB_4.value
-    | TCR_EL1::T1SZ.val(64 - VA_BITS as u64).value
+    | TCR_EL1::T1SZ.val(ACTIVE.tcr_txsz(VA_BITS)).value
     | TCR_EL1::IRGN1::WriteBack_ReadAlloc_WriteAlloc_Cacheable.value
     | TCR_EL1::ORGN1::WriteBack_ReadAlloc_WriteAlloc_Cacheable.value
     | TCR_EL1::SH1::Inner.value
-    | TCR_EL1::TG1::KiB_4.value;
+    | ACTIVE.tcr_granule_bits();
+// The flavour's TG0/TG1 encodings are the register's.
+const _: () = assert!(
+    ACTIVE.tcr_granule_bits()
+        == match ACTIVE.granule() {
+            vakern_mm::layout::Granule::K4 => TCR_EL1::TG0::KiB_4.value | TCR_EL1::TG1::KiB_4.value,
+            vakern_mm::layout::Granule::K16 => TCR_EL1::TG0::KiB_16.value | TCR_EL1::TG1::KiB_16.value,
+            vakern_mm::layout::Granule::K64 => TCR_EL1::TG0::KiB_64.value | TCR_EL1::TG1::KiB_64.value,
+        }
+);
 
 /// Where TCR_EL1.IPS sits, and how wide it is, for the stub's `bfi`.
 pub const TCR_IPS_SHIFT: usize = TCR_EL1::IPS.shift;

@@ -1,4 +1,4 @@
-//! The PL011 UART: the console's device.
+//! The PL011 UART (`arm,pl011`): QEMU virt's console.
 //!
 //! The register block is described once with tock-registers. The UART is
 //! reached first through a fixmap slot (earlycon, `setup/start_kernel.rs`) and, once the
@@ -9,10 +9,6 @@
 use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::register_bitfields;
 use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
-
-/// Physical address of the PL011 on QEMU's virt machine, used as the early
-/// console before the device tree is read (Linux: `earlycon=pl011,0x9000000`).
-pub const EARLYCON_PA: u64 = 0x0900_0000;
 
 register_bitfields! {u32,
     /// Flag register.
@@ -49,9 +45,6 @@ tock_registers::register_structs! {
         (0x048 => @END),
     }
 }
-
-/// Size of the PL011's MMIO window.
-pub const MMIO_SIZE: u64 = 0x1000;
 
 /// A PL011 at a mapped virtual address.
 pub struct Pl011 {

@@ -1,13 +1,13 @@
 //! The console and leveled logging.
 //!
-//! Messages go to the PL011 once `console_init` has given it an address
+//! Messages go to the console device once `console_init` has given it one
 //! (earlycon through the fixmap at first, the ioremapped address later).
 //! Each line carries a timestamp from the generic timer and is printed only
 //! if its level is at or above the `loglevel=` boot option, as in Linux.
 //! Before a console exists nothing can be printed; fatal errors then leave
 //! through the semihosting exit code alone.
 
-use crate::console::pl011::Pl011;
+use crate::console::uart::Uart;
 use aarch64_cpu::registers::{Readable, CNTFRQ_EL0, CNTPCT_EL0};
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -27,14 +27,14 @@ pub enum Level {
     Debug = 7,
 }
 
-static CONSOLE: Mutex<Option<Pl011>> = Mutex::new(None);
+static CONSOLE: Mutex<Option<Uart>> = Mutex::new(None);
 static LOGLEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
 static BOOT_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Number of messages at `Warn` or worse printed so far.
 pub static WARNINGS: AtomicU64 = AtomicU64::new(0);
 
 /// Use `uart` as the console from now on.
-pub fn console_init(uart: Pl011) {
+pub fn console_init(uart: Uart) {
     uart.init();
     if BOOT_COUNTER.load(Ordering::Relaxed) == 0 {
         BOOT_COUNTER.store(CNTPCT_EL0.get(), Ordering::Relaxed);
@@ -42,9 +42,22 @@ pub fn console_init(uart: Pl011) {
     *CONSOLE.lock() = Some(uart);
 }
 
+/// Physical address of the console UART's registers, once one is found.
+static CONSOLE_PA: spin::Once<u64> = spin::Once::new();
+
+/// Record the console UART's physical address (for the self-tests).
+pub fn set_console_pa(pa: u64) {
+    CONSOLE_PA.call_once(|| pa);
+}
+
+/// Physical address of the console UART's registers, if the console is a UART.
+pub fn console_pa() -> Option<u64> {
+    CONSOLE_PA.get().copied()
+}
+
 /// Virtual address of the console's registers, if there is a console.
 pub fn console_base() -> Option<u64> {
-    CONSOLE.lock().as_ref().map(Pl011::base)
+    CONSOLE.lock().as_ref().and_then(Uart::base)
 }
 
 /// Print only messages at `level` or more severe.
@@ -54,10 +67,10 @@ pub fn set_loglevel(level: u8) {
 
 /// Read a byte from the console, if one is waiting.
 pub fn getc() -> Option<u8> {
-    CONSOLE.lock().as_ref().and_then(Pl011::getc)
+    CONSOLE.lock().as_ref().and_then(Uart::getc)
 }
 
-struct Writer<'a>(&'a Pl011);
+struct Writer<'a>(&'a Uart);
 
 impl Write for Writer<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {

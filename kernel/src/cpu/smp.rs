@@ -12,13 +12,14 @@
 //! `tlbi vmalle1is`).
 
 use crate::arch::cpu::NR_CPUS;
-use crate::cpu::psci;
+use crate::cpu::{psci, spin_table};
 use crate::mm::physaddr::{self, pa_symbol};
 use crate::mm::stack;
 use crate::{pr_err, pr_info, pr_warn};
 use aarch64_cpu::registers::{Readable, CNTFRQ_EL0, CNTPCT_EL0, MPIDR_EL1};
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use vakern_mm::dtb::MAX_CPUS;
+use vakern_mm::enable_method::{CpuNode, EnableMethod};
 
 /// How long a CPU may take to come online.
 pub const ONLINE_TIMEOUT_MS: u64 = 1000;
@@ -73,6 +74,39 @@ pub fn cpu_count() -> usize {
     CPUS.get().map_or(1, |c| c.2.max(1))
 }
 
+/// Each CPU's `enable-method`, from the device tree.
+static METHODS: spin::Once<([Option<CpuNode<'static>>; MAX_CPUS], usize)> = spin::Once::new();
+/// `maxcpus=N`: most CPUs brought up, the boot CPU included.
+static MAX_CPUS_OPT: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// Keep each CPU's enable-method for [`smp_init`].
+pub fn record_enable_methods(nodes: ([Option<CpuNode<'static>>; MAX_CPUS], usize)) {
+    METHODS.call_once(|| nodes);
+}
+
+/// Bring up at most `n` CPUs, this one included (`maxcpus=`).
+pub fn set_max_cpus(n: usize) {
+    MAX_CPUS_OPT.store(n.max(1), SeqCst);
+}
+
+/// The `maxcpus=` limit (`usize::MAX` without one).
+pub fn max_cpus() -> usize {
+    MAX_CPUS_OPT.load(SeqCst)
+}
+
+/// How the CPU `mpidr` is started: its recorded enable-method, or PSCI
+/// when the tree was not read for them.
+fn enable_method(mpidr: u64) -> EnableMethod<'static> {
+    match METHODS.get() {
+        Some((nodes, n)) => nodes[..*n]
+            .iter()
+            .flatten()
+            .find(|c| c.mpidr == mpidr)
+            .map_or(EnableMethod::Missing, |c| c.method),
+        None => EnableMethod::Psci,
+    }
+}
+
 /// Start every CPU the device tree lists other than this one.
 pub fn smp_init() {
     if let Some((method, cpus, n)) = CPUS.get() {
@@ -88,17 +122,6 @@ fn start_secondaries(psci_method: Option<&str>, mpidrs: &[u64]) {
     if others == 0 {
         return;
     }
-    let method = match psci_method {
-        Some(m @ ("hvc" | "smc")) => m,
-        other => {
-            pr_warn!(
-                "SMP: {} other CPU(s) in the device tree but no usable /psci method ({:?}): not started",
-                others,
-                other
-            );
-            return;
-        }
-    };
     // The entry point as a physical address: the stub runs with the MMU off.
     let entry = pa_symbol(physaddr::ImageAddr::from_raw(secondary_entry as *const () as u64));
     let mut idx = 0;
@@ -108,6 +131,28 @@ fn start_secondaries(psci_method: Option<&str>, mpidrs: &[u64]) {
             pr_warn!("SMP: more than {} CPUs; CPU with MPIDR {:#x} not started", NR_CPUS, mpidr);
             continue;
         }
+        if online_cpus() >= MAX_CPUS_OPT.load(SeqCst) {
+            pr_info!("SMP: maxcpus={}: CPU with MPIDR {:#x} not started", MAX_CPUS_OPT.load(SeqCst), mpidr);
+            continue;
+        }
+        // A tree that names no method but has a /psci node gets PSCI, as
+        // this kernel always did before reading enable-method.
+        let how = match (enable_method(mpidr), psci_method) {
+            (EnableMethod::Missing, Some(_)) => EnableMethod::Psci,
+            (m, _) => m,
+        };
+        let psci_method = match (how, psci_method) {
+            (EnableMethod::Psci, Some(m @ ("hvc" | "smc"))) => Some(m),
+            (EnableMethod::Psci, other) => {
+                pr_warn!("CPU{}: enable-method psci but no usable /psci method ({:?}): not started", idx, other);
+                continue;
+            }
+            (EnableMethod::SpinTable { .. }, _) => None,
+            (other, _) => {
+                pr_warn!("CPU{}: MPIDR {:#x}: enable-method {:?} not supported: left alone", idx, mpidr, other);
+                continue;
+            }
+        };
         let st = match stack::alloc(idx) {
             Ok(s) => s,
             Err(e) => {
@@ -120,10 +165,18 @@ fn start_secondaries(psci_method: Option<&str>, mpidrs: &[u64]) {
         // The stub reads its stack through the identity map: make it visible.
         // SAFETY: barrier only.
         unsafe { core::arch::asm!("dsb sy", options(nostack, preserves_flags)) };
-        let ret = psci::cpu_on(method, mpidr, entry.0, idx as u64);
-        if ret != 0 {
-            pr_err!("CPU{}: PSCI CPU_ON for MPIDR {:#x} failed with {}", idx, mpidr, ret);
-            continue;
+        if let EnableMethod::SpinTable { release_addr } = how {
+            if let Err(e) = spin_table::release(idx, release_addr) {
+                pr_err!("CPU{}: spin-table release at {:#x} failed: {}", idx, release_addr, e);
+                continue;
+            }
+            pr_info!("CPU{}: released through the spin table at {}", idx, vakern_mm::fmt::Addr(release_addr));
+        } else if let Some(method) = psci_method {
+            let ret = psci::cpu_on(method, mpidr, entry.0, idx as u64);
+            if ret != 0 {
+                pr_err!("CPU{}: PSCI CPU_ON for MPIDR {:#x} failed with {}", idx, mpidr, ret);
+                continue;
+            }
         }
         let start = now_ms();
         while !ONLINE[idx].load(SeqCst) {

@@ -122,7 +122,9 @@ pub fn show_pte_with(va: u64, emit: &mut dyn FnMut(&str)) {
     };
     let root = ttbr & pte::ADDR_MASK;
     let mut line = StrBuf::<256>::new();
-    if epd || root == 0 {
+    // Walks disabled is what "no tables" means: a root table at PA 0 is
+    // legal where RAM starts at 0.
+    if epd {
         let _ = write!(line, "{} pgtable: empty (TTBR{} walks disabled)", name, if top == 0 { 0 } else { 1 });
         emit(line.as_str());
         return;

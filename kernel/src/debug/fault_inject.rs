@@ -5,10 +5,16 @@
 
 use crate::debug::traps;
 use core::sync::atomic::Ordering;
-use vakern_mm::layout::VMALLOC_START;
+use vakern_mm::layout::{align_down, PAGE_SIZE, VMALLOC_END, VMALLOC_START};
 
-/// A kernel address nothing maps: 1 TiB into the vmalloc area.
-pub const UNMAPPED_VA: u64 = VMALLOC_START + (1 << 40);
+/// A kernel address nothing maps: 1 TiB into the vmalloc area, or three
+/// quarters into it where the area is smaller (39- and 42-bit VAs); far
+/// from the image at its bottom and from anything vmalloc hands out.
+pub const UNMAPPED_VA: u64 = if VMALLOC_END - VMALLOC_START > 2 << 40 {
+    VMALLOC_START + (1 << 40)
+} else {
+    align_down(VMALLOC_START + (VMALLOC_END - VMALLOC_START) / 4 * 3, PAGE_SIZE)
+};
 
 /// The kinds, with what each does.
 pub const KINDS: &[(&str, &str)] = &[

@@ -10,6 +10,8 @@
 use crate::arch::semihosting::ADP_STOPPED_APPLICATION_EXIT;
 use crate::arch::sysreg;
 use crate::arch::table::Table;
+use vakern_mm::cpufeat;
+use vakern_mm::layout::{Granule, ACTIVE};
 use vakern_mm::pte::{self, MemType, Prot};
 
 /// Size of the boot stack, used until the kernel stacks exist.
@@ -34,13 +36,104 @@ pub static mut IDMAP_PMD: [Table; 2] = [Table::new(), Table::new()];
 /// mapping on.
 const IDMAP_BLOCK_ATTRS: u64 = pte::leaf_desc(0, 2, Prot { write: true, exec: true, mem: MemType::Normal });
 
-/// Image header flags: bit 0 = 0 little-endian, bits 1-2 = 1 for 4 KiB
-/// pages, bit 3 = 1 "may be placed anywhere in physical memory".
-const HEADER_FLAGS: u64 = (1 << 1) | (1 << 3);
+/// Image header flags: bit 0 = 0 little-endian, bits 1-2 the page size
+/// (1 = 4 KiB, 2 = 16 KiB, 3 = 64 KiB), bit 3 = 1 "may be placed anywhere
+/// in physical memory".
+const HEADER_FLAGS: u64 = (HEADER_PAGE_SIZE << 1) | (1 << 3);
+const HEADER_PAGE_SIZE: u64 = match ACTIVE.granule() {
+    Granule::K4 => 1,
+    Granule::K16 => 2,
+    Granule::K64 => 3,
+};
+
+/// Where the flavour's granule sits in ID_AA64MMFR0_EL1 (TGran4, TGran16 or
+/// TGran64), and the values of that field that mean "implemented": 0 to 7
+/// for the signed TGran4 and TGran64 (0xf is "absent"), 1 and up for the
+/// unsigned TGran16 (0 is "absent").
+const TGRAN_SHIFT: u32 = match ACTIVE.granule() {
+    Granule::K4 => 28,
+    Granule::K16 => 20,
+    Granule::K64 => 24,
+};
+const TGRAN_MIN: u64 = if matches!(ACTIVE.granule(), Granule::K16) { 1 } else { 0 };
+const TGRAN_MAX: u64 = if matches!(ACTIVE.granule(), Granule::K16) { 15 } else { 7 };
+// The stub's test agrees with the host-tested decoding for every field value.
+const _: () = {
+    let mut v: u64 = 0;
+    while v < 16 {
+        let ok = v.wrapping_sub(TGRAN_MIN) <= TGRAN_MAX - TGRAN_MIN;
+        assert!(ok == cpufeat::has_granule(v << TGRAN_SHIFT, ACTIVE.granule()));
+        v += 1;
+    }
+};
+
+/// Room for the early messages, NUL-terminated for semihosting's SYS_WRITE0.
+const MSG_LEN: usize = 320;
+
+/// `parts` joined into a NUL-terminated buffer (at compile time).
+const fn message(parts: &[&str]) -> [u8; MSG_LEN] {
+    let mut out = [0u8; MSG_LEN];
+    let mut n = 0;
+    let mut p = 0;
+    while p < parts.len() {
+        let b = parts[p].as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            out[n] = b[i];
+            n += 1;
+            i += 1;
+        }
+        p += 1;
+    }
+    assert!(n < MSG_LEN);
+    out
+}
+
+/// The flavour's name, as the launcher passed it.
+const FLAVOUR_NAME: &str = match option_env!("VAKERN_FLAVOUR") {
+    Some(n) if !n.is_empty() => n,
+    _ => "4.10-4K-48",
+};
+
+/// True if the kernel's table code handles the flavour's geometry: four
+/// levels of 4 KiB tables (48-bit VAs). The other flavours build, pass the
+/// CPU check and then stop with [`NO_TABLES_MSG`].
+const TABLES_IMPLEMENTED: u64 = (matches!(ACTIVE.granule(), Granule::K4) && ACTIVE.levels() == 4) as u64;
+
+/// What the stub prints before stopping a flavour whose tables the kernel
+/// does not build yet.
+#[link_section = ".idmap.text"]
+static NO_TABLES_MSG: [u8; MSG_LEN] = message(&[
+    "vakern: early boot failed: the ",
+    FLAVOUR_NAME,
+    " flavour's layout is built and the CPU has its granule, but the kernel's early tables are \
+     implemented only for four levels of 4K tables (4.10-4K-48 and 6.12-4K-48)\n",
+]);
+
+/// What the stub prints through semihosting when the CPU lacks the
+/// flavour's granule: no console exists yet. Lives in `.idmap.text`, which
+/// the stub reaches PC-relative before relocation; plain bytes, so no
+/// relocation ever patches it.
+#[link_section = ".idmap.text"]
+static NO_GRANULE_MSG: [u8; MSG_LEN] = message(&[
+    "vakern: early boot failed: the CPU has no ",
+    ACTIVE.granule().name(),
+    " translation granule (ID_AA64MMFR0_EL1.",
+    cpufeat::tgran_name(ACTIVE.granule()),
+    " says not implemented), and this kernel is built for the ",
+    FLAVOUR_NAME,
+    " flavour: build another --page-size or choose another --cpu\n",
+]);
 
 core::arch::global_asm!(
     include_str!("../../../boot/head.S"),
     header_flags = const HEADER_FLAGS,
+    tgran_shift = const TGRAN_SHIFT,
+    tgran_min = const TGRAN_MIN,
+    tgran_max = const TGRAN_MAX,
+    no_granule_msg = sym NO_GRANULE_MSG,
+    tables_implemented = const TABLES_IMPLEMENTED,
+    no_tables_msg = sym NO_TABLES_MSG,
     sctlr_mmu_off = const sysreg::SCTLR_MMU_OFF,
     sctlr_mmu_on = const sysreg::SCTLR_MMU_ON,
     mair = const sysreg::MAIR,

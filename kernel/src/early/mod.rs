@@ -27,7 +27,7 @@
 //! the semihosting reason code) and the constant functions of `vakern_mm`.
 //! Nothing above it: the stub hands over to the later stages by their link
 //! names (`start_kernel`, `secondary_start_kernel`, `swapper_pg_dir`,
-//! `SECONDARY_STACKS`), as Linux's head.S does, so no Rust path leads up.
+//! `SECONDARY_STACKS`, `SPIN_TABLE_CPU`), as Linux's head.S does, so no Rust path leads up.
 
 /// The address of a symbol, computed with `adrp`/`add` from the PC. Plain
 /// `&raw const` of an `extern` static goes through the GOT in a PIE, and

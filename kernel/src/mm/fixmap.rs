@@ -50,7 +50,7 @@ pub const fn fix_to_virt(slot: FixSlot) -> u64 {
 }
 
 const _: () = assert!(fix_to_virt(FixSlot::Pte) >= FIX_SLOTS_BASE);
-const _: () = assert!(FIX_SLOTS_BASE == FIXADDR_TOP - PMD_SIZE);
+const _: () = assert!(FIX_SLOTS_BASE == FIXADDR_TOP - layout::FIX_SLOTS_SIZE);
 
 fn bm(t: *mut Table) -> *mut u64 {
     t as *mut u64

@@ -139,6 +139,19 @@ pub fn report() {
         Addr(ram_end),
         Size(mem.mapped.total())
     );
+    if mem.mapped.iter().count() > 1 {
+        // Sparse RAM: the span above has holes, which stay unmapped.
+        for r in mem.mapped.iter() {
+            pr_info!(
+                "  RAM: {} .. {} -> PA {} .. {} ({})",
+                Addr(physaddr::__va(r.base)),
+                Addr(physaddr::__va(r.end - 1) + 1),
+                Addr(r.base),
+                Addr(r.end),
+                Size(r.size())
+            );
+        }
+    }
     pr_info!(
         "Linear map tables: {} page(s): L1 {}, L2 {}, L3 {}; image tables: L1 {}, L2 {}, L3 {}",
         lin.iter().sum::<u64>(),

@@ -24,6 +24,12 @@
 //! Without the feature the same calls are the bare arithmetic of
 //! `vakern_mm::addr`, inlined: no call and no branch to a check. The checks
 //! themselves are in `physaddr/debug_virtual.rs`.
+//!
+//! The file is over 400 lines because every translation keeps its Linux
+//! name, alias and caller-tracking wrapper next to the rule it applies, and
+//! the unchecked `__pa` has one hand-scheduled form per Linux version (4.10's
+//! bit test, 6.12's range check for fixed and for 52-bit VAs); splitting them
+//! apart would separate each rule from the only code that states it.
 
 use crate::arch::sections::{_end, _text};
 #[cfg(feature = "debug_virtual")]
@@ -43,12 +49,12 @@ pub const MEMSTART_UNSET: u64 = u64::MAX;
 
 /// The values every translation reads, together in one page-aligned block
 /// so that the fast paths address them with a single `adrp` and no `add`:
-/// `__pa` picks its offset with bit 47 as an index (see [`virt_to_phys`]).
+/// `__pa` picks its offset from [`PA_OFFSET_SLOTS`] (see [`virt_to_phys`]).
 #[repr(C, align(4096))]
 struct Translation {
-    /// What `__pa` subtracts, by bit 47 of the address: `[0]` =
-    /// `kimage_voffset` (the image rule), `[1]` = `PAGE_OFFSET - memstart_addr`
-    /// (the linear rule).
+    /// What `__pa` subtracts, the image rule's `kimage_voffset` and the
+    /// linear rule's `PAGE_OFFSET - memstart_addr`, in the order the
+    /// version's fast test indexes them ([`IMAGE_SLOT`], [`LINEAR_SLOT`]).
     pa_offset: [AtomicU64; 2],
     /// Linux `memstart_addr` (`PHYS_OFFSET`); odd until memory is discovered.
     memstart: AtomicU64,
@@ -71,6 +77,15 @@ struct Translation {
     ram_fast_size: AtomicU64,
 }
 
+/// Where `kimage_voffset` sits in `pa_offset`. 4.10's fast test yields bit
+/// `VA_BITS - 1` of the address, set for the linear map (slot 1) and clear
+/// for the image (slot 0). 6.12's range check yields "linear" as the
+/// condition of a `csel` over both slots loaded with one `ldp`; the order
+/// is the same.
+const IMAGE_SLOT: usize = 0;
+/// Where `PAGE_OFFSET - memstart_addr` sits in `pa_offset`.
+const LINEAR_SLOT: usize = 1;
+
 static TRANSLATION: Translation = Translation {
     pa_offset: [AtomicU64::new(0), AtomicU64::new(PAGE_OFFSET.wrapping_sub(MEMSTART_UNSET))],
     memstart: AtomicU64::new(MEMSTART_UNSET),
@@ -79,7 +94,7 @@ static TRANSLATION: Translation = Translation {
     ram_start: AtomicU64::new(0),
     ram_end: AtomicU64::new(u64::MAX),
     holes: AtomicU64::new(0),
-    linear_fast_size: AtomicU64::new(1 << 47),
+    linear_fast_size: AtomicU64::new(layout::PAGE_END.wrapping_sub(PAGE_OFFSET)),
     ram_fast_size: AtomicU64::new(u64::MAX),
 };
 
@@ -91,6 +106,12 @@ core::arch::global_asm!(
     ".set kimage_voffset, {t}",
     ".globl memstart_addr",
     ".set memstart_addr, {t} + 16",
+    // The offsets' order is what both fast paths rely on.
+    ".if {image_slot} != 0 || {linear_slot} != 1",
+    ".error \"pa_offset order\"",
+    ".endif",
+    image_slot = const IMAGE_SLOT,
+    linear_slot = const LINEAR_SLOT,
     t = sym TRANSLATION,
 );
 
@@ -99,7 +120,7 @@ static REPORTS: AtomicU64 = AtomicU64::new(0);
 
 /// Record `kimage_voffset`, once, at entry to `start_kernel`.
 pub fn set_kimage_voffset(v: u64) {
-    TRANSLATION.pa_offset[0].store(v, Relaxed);
+    TRANSLATION.pa_offset[IMAGE_SLOT].store(v, Relaxed);
     let m = TRANSLATION.memstart.load(Relaxed);
     TRANSLATION.lm_alias_offset.store(v.wrapping_add(m), Relaxed);
 }
@@ -112,7 +133,7 @@ pub fn set_memstart(memstart: u64, ram_start: u64, ram_end: u64, holes: bool) {
     TRANSLATION.ram_end.store(ram_end, Relaxed);
     TRANSLATION.holes.store(holes as u64, Relaxed);
     TRANSLATION.ram_fast_size.store(if holes { 0 } else { ram_end - ram_start }, Relaxed);
-    TRANSLATION.pa_offset[1].store(PAGE_OFFSET.wrapping_sub(memstart), Relaxed);
+    TRANSLATION.pa_offset[LINEAR_SLOT].store(PAGE_OFFSET.wrapping_sub(memstart), Relaxed);
     TRANSLATION.lm_alias_offset.store(kimage_voffset().wrapping_add(memstart), Relaxed);
     TRANSLATION.memstart.store(memstart, Relaxed);
 }
@@ -134,7 +155,7 @@ pub fn linear_map_ready() -> bool {
 /// `kimage_voffset`: VA - PA of the image.
 #[inline(always)]
 pub fn kimage_voffset() -> u64 {
-    TRANSLATION.pa_offset[0].load(Relaxed)
+    TRANSLATION.pa_offset[IMAGE_SLOT].load(Relaxed)
 }
 
 /// `memstart_addr` as stored, without the check (for the boot log and tests).
@@ -200,34 +221,102 @@ pub fn virt_to_phys(va: VirtAddr) -> PhysAddr {
     PhysAddr(virt_to_phys_nodebug(va.0))
 }
 
-/// Linux's `__virt_to_phys_nodebug`: four instructions. Bit 47 picks the rule
-/// (set for the linear map, clear for the image; Linux's own fast test),
-/// and indexes the two offsets in the page-aligned [`TRANSLATION`] block:
-/// `adrp` (the block's page is its address), `ubfx`, `ldr`, `sub`. For any
-/// address that is linear or in the image this equals
+/// Linux's `__virt_to_phys_nodebug`, with the built version's own test.
+///
+/// 4.10, four instructions: bit `VA_BITS - 1` picks the rule (set for the
+/// linear map, clear for the image; Linux's own fast test), and indexes the
+/// two offsets in the page-aligned [`TRANSLATION`] block: `adrp` (the
+/// block's page is its address), `ubfx`, `ldr`, `sub`.
+///
+/// 6.12, six instructions: the range check `va - PAGE_OFFSET < PAGE_END -
+/// PAGE_OFFSET`. `PAGE_OFFSET` is a run of ones at the top, so for any
+/// address whose top bits are all one `va - PAGE_OFFSET` is `va ^
+/// PAGE_OFFSET`, and for any other the XOR leaves a high bit set and the
+/// address fails the check as it should: `adrp`, `ldp` of both offsets,
+/// `eor` with `PAGE_OFFSET` (a logical immediate), `tst` of the bits at and
+/// above `log2(PAGE_END - PAGE_OFFSET)` (fixed VA sizes, where the linear
+/// size is a power of two) or a compare with the size (52-bit), `csel`,
+/// `sub`.
+///
+/// For any address that is linear or in the image this equals
 /// `vakern_mm::addr::virt_to_phys`; the host tests and the self-tests check
 /// it. Misuse (neither kind) is what `debug_virtual` is for.
 #[inline(always)]
 pub fn virt_to_phys_nodebug(va: u64) -> u64 {
     let pa: u64;
-    // SAFETY: reads one word of TRANSLATION, which is page aligned, so the
-    // page address from `adrp` is the block's own address.
-    unsafe {
-        core::arch::asm!(
-            "adrp {t}, {tbl}",
-            "ubfx {i}, {va}, #47, #1",
-            "ldr {i}, [{t}, {i}, lsl #3]",
-            "sub {pa}, {va}, {i}",
-            tbl = sym TRANSLATION,
-            va = in(reg) va,
-            t = out(reg) _,
-            i = out(reg) _,
-            pa = lateout(reg) pa,
-            options(pure, readonly, nostack, preserves_flags)
-        );
+    match layout::ACTIVE.version() {
+        layout::Version::V4_10 => {
+            // SAFETY: reads one word of TRANSLATION, which is page aligned, so
+            // the page address from `adrp` is the block's own address.
+            unsafe {
+                core::arch::asm!(
+                    "adrp {t}, {tbl}",
+                    "ubfx {i}, {va}, #{bit}, #1",
+                    "ldr {i}, [{t}, {i}, lsl #3]",
+                    "sub {pa}, {va}, {i}",
+                    tbl = sym TRANSLATION,
+                    bit = const layout::VA_BITS - 1,
+                    va = in(reg) va,
+                    t = out(reg) _,
+                    i = out(reg) _,
+                    pa = lateout(reg) pa,
+                    options(pure, readonly, nostack, preserves_flags)
+                );
+            }
+        }
+        layout::Version::V6_12 if LINEAR_RANGE.is_power_of_two() => {
+            // SAFETY: reads two words of TRANSLATION (page aligned, as above).
+            unsafe {
+                core::arch::asm!(
+                    "adrp {t}, {tbl}",
+                    "ldp {img}, {lin}, [{t}]",
+                    "eor {t}, {va}, #{po}",
+                    "tst {t}, #{above}",
+                    "csel {img}, {lin}, {img}, eq",
+                    "sub {pa}, {va}, {img}",
+                    tbl = sym TRANSLATION,
+                    po = const PAGE_OFFSET,
+                    above = const !(LINEAR_RANGE - 1),
+                    va = in(reg) va,
+                    t = out(reg) _,
+                    img = out(reg) _,
+                    lin = out(reg) _,
+                    pa = lateout(reg) pa,
+                    options(pure, readonly, nostack)
+                );
+            }
+        }
+        layout::Version::V6_12 => {
+            // SAFETY: as above.
+            unsafe {
+                core::arch::asm!(
+                    "adrp {t}, {tbl}",
+                    "ldp {img}, {lin}, [{t}]",
+                    "eor {t}, {va}, #{po}",
+                    "cmp {t}, {size}",
+                    "csel {img}, {lin}, {img}, lo",
+                    "sub {pa}, {va}, {img}",
+                    tbl = sym TRANSLATION,
+                    po = const PAGE_OFFSET,
+                    size = in(reg) LINEAR_RANGE,
+                    va = in(reg) va,
+                    t = out(reg) _,
+                    img = out(reg) _,
+                    lin = out(reg) _,
+                    pa = lateout(reg) pa,
+                    options(pure, readonly, nostack)
+                );
+            }
+        }
     }
     pa
 }
+
+/// `PAGE_END - PAGE_OFFSET`: the size of the linear range the 6.12 test checks.
+const LINEAR_RANGE: u64 = layout::PAGE_END.wrapping_sub(PAGE_OFFSET);
+// The XOR in the 6.12 fast path equals the subtraction only if PAGE_OFFSET
+// is a run of ones from bit 63 down.
+const _: () = assert!((!PAGE_OFFSET).wrapping_add(1).is_power_of_two());
 
 /// `__pa` for a raw address (from a register, the monitor, a pointer cast).
 #[allow(non_snake_case)]

@@ -35,7 +35,8 @@ pub fn alloc(cpu: usize) -> Result<KernelStack, VmError> {
 pub fn guard_hit(addr: u64) -> Option<(u64, u64)> {
     STACKS.iter().find_map(|s| {
         let (base, top) = (s[0].load(Relaxed), s[1].load(Relaxed));
-        (base != 0 && addr >= base - PAGE_SIZE && addr < base).then_some((base, top))
+        // An empty slot is (0, 0): told apart by its size, not by a base of 0.
+        (top > base && addr >= base - PAGE_SIZE && addr < base).then_some((base, top))
     })
 }
 
@@ -43,7 +44,7 @@ pub fn guard_hit(addr: u64) -> Option<(u64, u64)> {
 pub fn owner(addr: u64) -> Option<(usize, KernelStack)> {
     STACKS.iter().enumerate().find_map(|(cpu, s)| {
         let (base, top) = (s[0].load(Relaxed), s[1].load(Relaxed));
-        (base != 0 && addr >= base - PAGE_SIZE && addr < top).then_some((cpu, KernelStack { base, top }))
+        (top > base && addr >= base - PAGE_SIZE && addr < top).then_some((cpu, KernelStack { base, top }))
     })
 }
 

@@ -39,7 +39,11 @@ pub const CASES: &[(&str, &str)] = &[
     ("pa-module", "__pa(MODULES_VADDR + 4 KiB) [image rule: meaningless]"),
     ("pa-fixmap", "__pa(fixmap slot) [image rule: meaningless]"),
     ("pa-ioremap", "__pa(ioremapped UART) [image rule: meaningless]"),
-    ("pa-user-bit47", "__pa(0x0000_8000_0000_1000) [image rule: meaningless]"),
+    (
+        "pa-user-bit47",
+        "__pa(0x0000_8000_0000_1000) [4.10's bit test takes it for linear: the linear rule; 6.12's range \
+         check does not: the image rule; both meaningless]",
+    ),
     ("pa-null", "__pa(NULL) [image rule: -kimage_voffset]"),
     ("pa-noncanonical", "__pa(0x1234_0000_0000_0000) [image rule: meaningless]"),
     ("pa-beyond-ram", "__pa(linear address past the end of RAM) [linear rule: a PA past RAM]"),
@@ -81,11 +85,22 @@ pub fn run(case: &str) -> ! {
         "pa-module" => physaddr::__pa(MODULES_VADDR + PAGE_SIZE),
         "pa-fixmap" => physaddr::__pa(fixmap::fix_to_virt(FixSlot::Pte)),
         "pa-ioremap" => physaddr::__pa(printk::console_base().expect("console")),
-        "pa-user-bit47" => physaddr::__pa(0x0000_8000_0000_1000),
+        "pa-user-bit47" => {
+            let va = 0x0000_8000_0000_1000;
+            let l = vakern_mm::layout::ACTIVE;
+            pr_info!(
+                "dv {}: {}'s __is_lm_address says {}; the exact range check says {}",
+                case,
+                l.version().name(),
+                if vakern_mm::addr::lm_test(va) { "linear" } else { "not linear" },
+                if physaddr::is_lm_address(va) { "linear" } else { "not linear" },
+            );
+            physaddr::__pa(va)
+        }
         "pa-null" => physaddr::__pa(0),
         "pa-noncanonical" => physaddr::__pa(0x1234_0000_0000_0000),
         "pa-beyond-ram" => physaddr::__pa(physaddr::phys_to_virt_unchecked(ram_end) + PAGE_SIZE),
-        "va-non-ram" => physaddr::__va(crate::console::pl011::EARLYCON_PA),
+        "va-non-ram" => physaddr::__va(printk::console_pa().unwrap_or(ram_end)),
         "pa-symbol-linear" => physaddr::__pa_symbol(physaddr::phys_to_virt_unchecked(ram_end - PAGE_SIZE)),
         "pa-symbol-heap" => {
             let b = Box::new(5u64);

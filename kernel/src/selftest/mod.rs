@@ -118,7 +118,12 @@ pub fn run(name: &str) -> ! {
     if name == "wx-violation" {
         // Map one vmalloc page writable and executable, then run the check:
         // it must find exactly that page and stop the kernel.
-        let va = layout::VMALLOC_START + (1 << 39);
+        let span = layout::VMALLOC_END - layout::VMALLOC_START;
+        let va = if span > 1 << 40 {
+            layout::VMALLOC_START + (1 << 39)
+        } else {
+            layout::align_down(layout::VMALLOC_START + span / 2, layout::PMD_SIZE)
+        };
         let pa = page_alloc::alloc_pages(1).expect("page");
         let prot = pte::Prot { write: true, exec: true, mem: MemType::Normal };
         let mut t = LinearTables::new();

@@ -7,6 +7,7 @@
 //! | `loglevel=N` | print messages of level N or more severe (3 err .. 7 debug) |
 //! | `ptdump` | dump the kernel page tables once boot is complete |
 //! | `bootstats` | print the cost of each boot phase in counter ticks |
+//! | `maxcpus=N` | bring up at most N CPUs, the boot CPU included (Linux's meaning) |
 //! | `kaslr_seed=N` | the KASLR seed (read by the early code, before this parser) |
 //! | `nokaslr` | no KASLR (read by the early code too) |
 //!
@@ -28,6 +29,8 @@ pub struct Options<'a> {
     pub ptdump: bool,
     /// `bootstats`.
     pub bootstats: bool,
+    /// `maxcpus=N`.
+    pub maxcpus: Option<usize>,
 }
 
 /// Parse `line`; warn about what is not understood.
@@ -52,6 +55,11 @@ fn parse_inner(line: &str, warn: bool) -> Options<'_> {
             ("poweroff", None) => o.poweroff = true,
             ("ptdump", None) => o.ptdump = true,
             ("bootstats", None) => o.bootstats = true,
+            ("maxcpus", Some(v)) => match v.parse::<usize>() {
+                Ok(n) => o.maxcpus = Some(n),
+                _ if warn => pr_warn!("maxcpus: {:?} is not a number, ignored", v),
+                _ => {}
+            },
             // Used by the early KASLR code before this parser runs.
             ("kaslr_seed", Some(_)) | ("nokaslr", None) => {}
             ("loglevel", Some(v)) => match v.parse::<u8>() {

@@ -8,8 +8,8 @@
 //! layout table, then the self-test or the idle loop.
 
 use crate::arch::semihosting;
-use crate::console::pl011::{self, Pl011, EARLYCON_PA};
 use crate::console::printk;
+use crate::console::uart::{self, Uart};
 use crate::cpu::smp;
 use crate::mm::fixmap::{self, fix_to_virt, FixSlot};
 use crate::mm::physaddr::{self, PhysAddr};
@@ -17,7 +17,9 @@ use crate::mm::{heap, linear_map, memblock, page_alloc, vmalloc};
 use crate::selftest;
 use crate::setup::{bootstats, cmdline};
 use crate::{fatal, pr_info, println};
+use vakern_mm::console::{self, Console, Found, Skipped, Source};
 use vakern_mm::dtb::{self, Dtb};
+use vakern_mm::layout::PAGE_SIZE;
 use vakern_mm::exit;
 use vakern_mm::fmt::{Addr, Size};
 use vakern_mm::pte::Prot;
@@ -43,11 +45,32 @@ pub unsafe extern "C" fn start_kernel(
     stamp(bootstats::Phase::MmuOn, t_mmu);
     stamp(bootstats::Phase::Mapped, t_mapped);
     fixmap::early_fixmap_init();
-    fixmap::set_fixmap(FixSlot::EarlyCon, PhysAddr(EARLYCON_PA), Prot::DEVICE);
-    // SAFETY: the slot now maps the PL011 as Device memory.
-    printk::console_init(unsafe { Pl011::new(fix_to_virt(FixSlot::EarlyCon)) });
+
+    // The console comes from the device tree, so the tree is read first. A
+    // tree that cannot be read leaves no console to report it on: the
+    // report goes to the semihosting console, through which the kernel
+    // leaves QEMU anyway.
+    let no_tree = |e: &dyn core::fmt::Display| -> ! {
+        printk::console_init(Uart::Semihosting);
+        fatal!(exit::BOOT_ERROR, "device tree at PA {}: {}", Addr(dtb_pa), e)
+    };
+    let blob = fixmap::fixmap_remap_fdt(dtb_pa).unwrap_or_else(|e| no_tree(&e));
+    let dtb = Dtb::new(blob).unwrap_or_else(|e| no_tree(&e));
+    let found = early_console(&dtb);
 
     pr_info!("vakern {}: arm64 virtual/physical address model", env!("CARGO_PKG_VERSION"));
+    let l = vakern_mm::layout::ACTIVE;
+    pr_info!(
+        "Layout flavour {}: Linux {} layout, {} pages, VA_BITS={}, {} levels from level {}, PAGE_OFFSET {}",
+        l,
+        l.version().name(),
+        l.granule().name(),
+        l.va_bits(),
+        l.levels(),
+        l.root_level(),
+        Addr(l.page_offset())
+    );
+    report_console(&found, None);
     pr_info!(
         "Entered at EL{}{}; running at EL1 with the MMU on",
         entry_el,
@@ -63,13 +86,11 @@ pub unsafe extern "C" fn start_kernel(
     crate::mm::kaslr::report();
     pr_info!("debug_virtual: {}", if cfg!(feature = "debug_virtual") { "on" } else { "off" });
 
-    let blob = fixmap::fixmap_remap_fdt(dtb_pa)
-        .unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "device tree at PA {}: {}", Addr(dtb_pa), e));
-    let dtb = Dtb::new(blob).unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "device tree at PA {}: {}", Addr(dtb_pa), e));
     pr_info!("DTB at PA {} ({} bytes), mapped at {}", Addr(dtb_pa), dtb.total_size(), Addr(blob.as_ptr() as u64));
     let mut info = dtb::parse_memory(&dtb).unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "device tree: {}", e));
     crate::mm::kaslr::SEED_IN_DTB_AFTER.call_once(|| info.kaslr_seed);
     smp::record_cpus(info.psci_method, info.cpus, info.ncpus);
+    smp::record_enable_methods(vakern_mm::enable_method::cpu_nodes(&dtb));
     let bootargs: &'static str = info.bootargs.unwrap_or("");
     BOOTARGS.call_once(|| bootargs);
     pr_info!("Kernel command line: {}", bootargs);
@@ -84,6 +105,14 @@ pub unsafe extern "C" fn start_kernel(
     }
     selftest::early_hook(opts.test);
 
+    // RAM the CPU cannot address at all stops the boot, as a missing granule
+    // does; RAM that only partly fits is clipped by arm64_memblock_init.
+    let limit = 1u64 << memblock::pa_bits();
+    if info.ram.iter().next().is_some_and(|_| info.ram.iter().all(|r| r.base >= limit)) {
+        let ram_end = info.ram.iter().map(|r| r.end).max().unwrap_or(0);
+        let e = vakern_mm::cpufeat::CpuError::RamBeyondPaRange { pa_bits: memblock::pa_bits(), ram_end };
+        fatal!(exit::EARLY_BOOT_FAILED, "CPU check: {}", e);
+    }
     let memstart = memblock::arm64_memblock_init(&mut info, dtb_pa, dtb.total_size() as u64)
         .unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "memory: {}", e));
     memblock::print_regions(&info);
@@ -98,12 +127,14 @@ pub unsafe extern "C" fn start_kernel(
     vmalloc::init();
     bootstats::now(bootstats::Phase::Allocators);
 
-    let uart = vmalloc::ioremap(PhysAddr(EARLYCON_PA), pl011::MMIO_SIZE)
-        .unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "ioremap of the UART: {}", e));
-    // SAFETY: `uart` maps the PL011 as Device memory for good.
-    printk::console_init(unsafe { Pl011::new(uart.0) });
-    fixmap::clear_fixmap(FixSlot::EarlyCon);
-    pr_info!("Console: PL011 at PA {} moved to ioremap address {}", Addr(EARLYCON_PA), Addr(uart.0));
+    if let Console::Uart { kind, pa, .. } = found.console {
+        let va = vmalloc::ioremap(PhysAddr(pa), uart::MMIO_SIZE - (pa % PAGE_SIZE))
+            .unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "ioremap of the console UART: {}", e));
+        // SAFETY: `va` maps the UART as Device memory for good.
+        printk::console_init(unsafe { Uart::new(kind, va.0) });
+        fixmap::clear_fixmap(FixSlot::EarlyCon);
+        report_console(&found, Some(va.0));
+    }
 
     // From here on the boot CPU runs on a vmalloc'd stack with a guard page.
     let stack = crate::mm::stack::alloc(0).unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "kernel stack: {}", e));
@@ -117,6 +148,9 @@ pub unsafe extern "C" fn start_kernel(
 extern "C" fn rest_init() -> ! {
     let bootargs = BOOTARGS.get().copied().unwrap_or("");
     let opts = cmdline::parse_quiet(bootargs);
+    if let Some(n) = opts.maxcpus {
+        smp::set_max_cpus(n);
+    }
     smp::smp_init();
     crate::mm::layout::print_layout();
     pr_info!(
@@ -144,6 +178,52 @@ extern "C" fn rest_init() -> ! {
         semihosting::exit(exit::SUCCESS);
     }
     crate::debug::monitor::run()
+}
+
+/// Find the console (`vakern_mm::console`) and start it: a UART through
+/// the fixmap's early-console slot, or semihosting. Nothing is printed
+/// before this; with no console the kernel runs on silently.
+fn early_console<'a>(dtb: &Dtb<'a>) -> Found<'a> {
+    let bootargs = dtb::parse_memory(dtb).ok().and_then(|i| i.bootargs).unwrap_or("");
+    let found = console::find_console(dtb, bootargs);
+    match found.console {
+        Console::Uart { kind, pa, .. } => {
+            fixmap::set_fixmap(FixSlot::EarlyCon, PhysAddr(pa - pa % PAGE_SIZE), Prot::DEVICE);
+            let va = fix_to_virt(FixSlot::EarlyCon) + pa % PAGE_SIZE;
+            // SAFETY: the slot now maps the UART's page as Device memory.
+            printk::console_init(unsafe { Uart::new(kind, va) });
+            printk::set_console_pa(pa);
+        }
+        Console::Semihosting => printk::console_init(Uart::Semihosting),
+        Console::None => {}
+    }
+    found
+}
+
+/// Say which console is in use and how it was found (`moved`: its
+/// `ioremap` address once it has left the fixmap).
+fn report_console(found: &Found, moved: Option<u64>) {
+    let why = match found.skipped {
+        None => None,
+        Some(Skipped::NoStdoutPath) => Some("the tree has no /chosen/stdout-path"),
+        Some(Skipped::NoSuchNode(_)) => Some("stdout-path names no node"),
+        Some(Skipped::NoDriver(_)) => Some("stdout-path names a device with no driver here"),
+        Some(Skipped::NotMapped(_)) => Some("stdout-path names a device that is not memory-mapped"),
+    };
+    match (found.console, moved) {
+        (Console::Uart { kind, pa, source }, None) => {
+            let from = if source == Source::StdoutPath { "/chosen/stdout-path" } else { "earlycon=" };
+            pr_info!("Console: {} at PA {} (from {}), early through the fixmap", kind.name(), Addr(pa), from);
+        }
+        (Console::Uart { kind, pa, .. }, Some(va)) => {
+            pr_info!("Console: {} at PA {} moved to ioremap address {}", kind.name(), Addr(pa), Addr(va));
+        }
+        (Console::Semihosting, _) => pr_info!("Console: semihosting (earlycon=smh)"),
+        (Console::None, _) => {}
+    }
+    if let (Some(why), None) = (why, moved) {
+        pr_info!("Console: not from stdout-path: {}", why);
+    }
 }
 
 /// The command line, kept for `rest_init` (the DTB stays mapped in the fixmap).

@@ -19,7 +19,7 @@ from vakern_gdb import desc as D  # noqa: E402
 from vakern_gdb.walk import PhysReadError  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
-DEFAULT_TABLE = os.path.join(ROOT, "target/kernel/default/aarch64-unknown-none/release", L.FILE_NAME)
+DEFAULT_TABLE = os.path.join(ROOT, "target/kernel/4.10-4K-48/aarch64-unknown-none/release", L.FILE_NAME)
 
 
 def table_path():

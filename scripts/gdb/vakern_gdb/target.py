@@ -58,7 +58,7 @@ def layout():
     """The Layout of the ELF GDB debugs; gdb.GdbError when there is none."""
     path = layout_path()
     if path is None:
-        raise gdb.GdbError("no kernel ELF loaded (file target/kernel/default/aarch64-unknown-none/release/vakern)")
+        raise gdb.GdbError("no kernel ELF loaded (file target/kernel/4.10-4K-48/aarch64-unknown-none/release/vakern)")
     try:
         key = (path, os.stat(path).st_mtime)
     except OSError:

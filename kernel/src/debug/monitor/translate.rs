@@ -22,7 +22,8 @@ pub const PA_HELP: &str = "\
 Translates a virtual address three ways:
   - by the kernel's checked rule: the linear rule for the linear map, the image
     rule for the kernel image, and no rule for anything else;
-  - by the unchecked __pa as compiled (bit 47 picks the rule, no check), the
+  - by the unchecked __pa as compiled (4.10 layouts: bit VA_BITS-1 picks the
+    rule; 6.12 layouts: the range check against PAGE_END; no check), the
     silent wrong answer a misused __pa gives, and whether debug_virtual would
     report the call;
   - by the MMU (AT S1E1R), which walks the live tables.
@@ -92,10 +93,15 @@ pub fn cmd_pa(va: u64) {
     }
     let unchecked = physaddr::virt_to_phys_nodebug(va);
     let reported = !physaddr::virt_addr_valid(va);
-    // The fast path's own test: bit 47 set picks the linear rule (see physaddr.rs).
-    let picked = if va >> 47 & 1 == 1 { "linear" } else { "image" };
+    // The fast path's own test (see physaddr.rs): 4.10's bit VA_BITS - 1,
+    // 6.12's range check.
+    let picked = if vakern_mm::addr::lm_test(va) { "linear" } else { "image" };
+    let test = match layout::ACTIVE.version() {
+        layout::Version::V4_10 => alloc::format!("bit {}", VA_BITS - 1),
+        layout::Version::V6_12 => String::from("the range check"),
+    };
     println!(
-        "unchecked __pa (the fast path: bit 47 picks the {picked} rule, no check) = {}{}",
+        "unchecked __pa (the fast path: {test} picks the {picked} rule, no check) = {}{}",
         Addr(unchecked),
         if rule.is_none() { "  <- silently wrong: no rule applies" } else { "" }
     );

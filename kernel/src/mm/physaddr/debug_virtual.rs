@@ -16,7 +16,7 @@ use vakern_mm::layout::PAGE_OFFSET;
 #[track_caller]
 pub(super) fn check_virt_to_phys(va: u64) {
     // One comparison on the fast path: XOR with PAGE_OFFSET maps the linear
-    // range onto [0, 2^47) and everything else above it.
+    // range onto [0, PAGE_END - PAGE_OFFSET) and everything else above it.
     if va ^ PAGE_OFFSET >= TRANSLATION.linear_fast_size.load(Relaxed) {
         virt_to_phys_slow(va, Location::caller());
     }

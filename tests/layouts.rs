@@ -1,0 +1,235 @@
+//! Layout flavour tests: a pass means the launcher builds each flavour with
+//! its own layout, that a 6.12 kernel runs with 6.12's layout table, its
+//! range check and its addresses (self-tests, the debug_virtual corpus and
+//! the monitor, at 1 GiB and 64 GiB), that the one corpus case where 4.10's
+//! bit test and 6.12's range check differ shows the difference, and that a
+//! flavour the CPU cannot run stops early with exit code 6 and a message
+//! naming the granule, printed before any console exists.
+//!
+//! Expected addresses are computed from the flavour's own [`Layout`], never
+//! retyped.
+
+mod common;
+use common::*;
+use test_case::test_matrix;
+use vakern::mm::flavour::{parse, Layout};
+use vakern::mm::fmt::Addr;
+use vakern::qemu::{Machine, Outcome};
+
+const V612: &str = "6.12-4K-48";
+
+fn layout(name: &str) -> Layout {
+    parse(name).unwrap()
+}
+
+fn boot_in(name: &str, m: &Machine, debug_virtual: bool) -> Outcome {
+    let k = kernel_in(name, debug_virtual);
+    m.run(&k.image).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn selftest_in(name: &str, ram: &str, test: &str, debug_virtual: bool) -> String {
+    let m = Machine { ram: ram.into(), append: format!("test={test}"), ..machine() };
+    let out = boot_in(name, &m, debug_virtual);
+    out.expect_code(0).unwrap_or_else(|e| panic!("{name} test={test} at {ram}: {e}"));
+    out.console
+}
+
+/// The boot log names the flavour and prints its layout table from the
+/// flavour's own constants; the image runs at its KIMAGE_VADDR.
+#[test_matrix(["4.10-4K-48", "6.12-4K-48"])]
+fn boot_log_names_the_flavour_and_its_layout(name: &str) {
+    let l = layout(name);
+    let out = boot_in(name, &Machine { append: "poweroff".into(), ..machine() }, false);
+    out.expect_code(0).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let c = &out.console;
+    let first: Vec<&str> = c.lines().filter(|x| x.starts_with('[')).take(2).collect();
+    assert!(first[1].contains(&format!("Layout flavour {name}:")), "{name}: second line is {:?}", first[1]);
+    has(
+        c,
+        &[
+            &format!("PAGE_OFFSET {}", Addr(l.page_offset())),
+            &format!("  _text  {}", Addr(l.kimage_vaddr())),
+            &format!("Linear map: {} ..", Addr(l.page_offset())),
+            &format!("    modules : {} - {}", Addr(l.modules_vaddr()), Addr(l.modules_end())),
+            &format!("    vmemmap : {} - {}", Addr(l.vmemmap_start_in_use(48)), Addr(l.vmemmap_end())),
+            &format!("    PCI I/O : {} - {}", Addr(l.pci_io_start()), Addr(l.pci_io_end())),
+            &format!("      fixed : {} - {}", Addr(l.fixaddr_start()), Addr(l.fixaddr_top())),
+        ],
+    );
+}
+
+#[test]
+fn linux_6_12_puts_the_linear_map_below_the_image() {
+    let l = layout(V612);
+    assert_eq!(l.page_offset(), 0xffff_0000_0000_0000);
+    assert_eq!(l.kimage_vaddr(), 0xffff_8000_8000_0000);
+    let c = selftest_in(V612, "1G", "layout", false);
+    has(&c, &["_text  0xffff_8000_8000_0000", "Linear map: 0xffff_0000_0000_0000 .."]);
+}
+
+/// The self-tests, with and without debug_virtual, at 1 GiB and 64 GiB.
+#[test_matrix(["1G", "64G"], ["translate", "linear"], [false, true])]
+fn selftests_pass_in_6_12(ram: &str, test: &str, debug_virtual: bool) {
+    let c = selftest_in(V612, ram, test, debug_virtual);
+    assert!(c.contains(&format!("selftest {test}: PASS")), "{c}");
+    if debug_virtual {
+        assert!(c.contains("debug_virtual: 0 report(s) during boot"), "{c}");
+    }
+}
+
+fn dv_case(name: &str, case: &str, debug_virtual: bool) -> (Option<i32>, String) {
+    let out = boot_in(name, &Machine { append: format!("test=dv:{case}"), ..machine() }, debug_virtual);
+    assert!(!out.timed_out, "{name} dv:{case} timed out:\n{}", out.tail(20));
+    (out.code, out.console)
+}
+
+/// The corpus gives the same verdicts in 6.12 as in 4.10: a report and
+/// carry on, or a stop with DEBUG_VIRTUAL_BUG; the reported addresses are
+/// the 6.12 layout's.
+#[test_matrix([
+    "pa-image-symbol", "pa-vmalloc", "pa-module", "pa-fixmap", "pa-ioremap", "pa-user-bit47", "pa-null",
+    "pa-noncanonical", "pa-beyond-ram", "va-non-ram", "populate-image-table", "pa-symbol-linear",
+    "pa-symbol-heap", "pa-symbol-end-plus-1", "phys-offset-early", "lm-alias-early"
+])]
+fn corpus_verdicts_match_4_10(case: &str) {
+    let l = layout(V612);
+    let (code_old, old) = dv_case("4.10-4K-48", case, true);
+    let (code_new, new) = dv_case(V612, case, true);
+    assert_eq!(code_old, code_new, "dv:{case}: 4.10 exit {code_old:?}, 6.12 exit {code_new:?}:\n{new}");
+    assert!(matches!(code_new, Some(0) | Some(5)), "dv:{case}: {new}");
+    let reports = |c: &str| count(c, "WARNING: ");
+    assert_eq!(reports(&old), reports(&new), "dv:{case}: report counts differ:\n{old}\n---\n{new}");
+    let region = |c: &str| {
+        c.lines()
+            .find(|x| x.contains(" used for "))
+            .and_then(|x| x.split(" (").nth(1))
+            .map(|x| x.split(')').next().unwrap().to_string())
+    };
+    assert_eq!(region(&old), region(&new), "dv:{case}: regions differ:\n{old}\n---\n{new}");
+    let expect = match case {
+        "pa-module" => Some(format!("non-linear address: {} (modules)", Addr(l.modules_vaddr() + 0x1000))),
+        "pa-image-symbol" => Some(format!("non-linear address: {}", &Addr(l.kimage_vaddr()).to_string()[..15])),
+        "pa-beyond-ram" => {
+            Some(format!("beyond RAM: {} (linear map beyond end of RAM)", Addr(l.page_offset() + (1 << 30) + 0x1000)))
+        }
+        _ => None,
+    };
+    if let Some(e) = expect {
+        assert!(new.contains(&e), "dv:{case}: missing {e:?} in:\n{new}");
+    }
+}
+
+/// The caveat of 4.10's single-bit test: a user address with bit 47 set
+/// passes it, and the unchecked __pa applies the linear rule to it; 6.12's
+/// range check rejects it and applies the image rule.
+#[test]
+fn bit_47_user_address_fools_4_10_only() {
+    let (code, old) = dv_case("4.10-4K-48", "pa-user-bit47", false);
+    assert_eq!(code, Some(0), "{old}");
+    has(
+        &old,
+        &[
+            "dv pa-user-bit47: 4.10's __is_lm_address says linear; the exact range check says not linear",
+            // the linear rule as the fast path applies it: va - (PAGE_OFFSET - PHYS_OFFSET)
+            &format!(
+                "dv pa-user-bit47: result {}",
+                Addr(0x0000_8000_0000_1000u64.wrapping_sub(layout("4.10-4K-48").page_offset()) + 0x4000_0000)
+            ),
+        ],
+    );
+    let (code, new) = dv_case(V612, "pa-user-bit47", false);
+    assert_eq!(code, Some(0), "{new}");
+    let l = layout(V612);
+    let kimage_voffset = l.kimage_vaddr() - 0x4020_0000;
+    has(
+        &new,
+        &[
+            "dv pa-user-bit47: 6.12's __is_lm_address says not linear; the exact range check says not linear",
+            &format!("dv pa-user-bit47: result {}", Addr(0x0000_8000_0000_1000u64.wrapping_sub(kimage_voffset))),
+        ],
+    );
+}
+
+/// The monitor's translation and table commands in 6.12, at 1 GiB and 64 GiB.
+#[test_matrix(["1G", "64G"])]
+fn monitor_works_in_6_12(ram: &str) {
+    let l = layout(V612);
+    let k = kernel_in(V612, false);
+    let lin = l.page_offset() + 0x1000;
+    let input = format!("pa {lin:#x}\nva 0x4000_0000\npa _text\nwalk {lin:#x}\nptdump\nlayout\n");
+    let m = Machine { ram: ram.into(), ..machine() };
+    let out = m.run_with_input(&k.image, Some(input.as_bytes())).unwrap();
+    out.expect_code(0).unwrap_or_else(|e| panic!("{e}"));
+    let c = &out.console;
+    has(
+        c,
+        &[
+            &format!("__pa({}) = 0x0000_0000_4000_1000 (linear rule)", Addr(lin)),
+            "MMU (AT S1E1R): 0x0000_0000_4000_1000",
+            &format!("__va(0x0000_0000_4000_0000) = {}", Addr(l.page_offset())),
+            &format!("__pa({}) = 0x0000_0000_4020_0000 (image rule)", Addr(l.kimage_vaddr())),
+            &format!("[{lin:016x}] pgd="),
+            "Virtual kernel memory layout:",
+        ],
+    );
+    assert!(!c.contains("MISMATCH"), "{c}");
+}
+
+/// 16K pages on a CPU without the 16 KiB granule: exit 6 and a message
+/// naming the granule, printed through semihosting before any console.
+#[test]
+fn missing_granule_stops_early_with_a_message() {
+    let out = boot_in("4.10-16K-48", &Machine { append: "poweroff".into(), ..machine() }, false);
+    out.expect_code(6).unwrap_or_else(|e| panic!("{e}"));
+    has(&out.console, &["the CPU has no 16K translation granule", "ID_AA64MMFR0_EL1.TGran16", "4.10-16K-48"]);
+    assert!(!out.console.contains("Layout flavour"), "the kernel went on past the check:\n{}", out.console);
+}
+
+/// On a CPU that has the granule, a flavour whose tables the kernel does
+/// not build yet stops just as early and says so, rather than hanging.
+#[test]
+fn unimplemented_tables_stop_early_with_a_message() {
+    let m = Machine { cpu: "max".into(), append: "poweroff".into(), ..machine() };
+    let out = boot_in("4.10-16K-48", &m, false);
+    out.expect_code(6).unwrap_or_else(|e| panic!("{e}"));
+    has(&out.console, &["4.10-16K-48 flavour's layout is built and the CPU has its granule"]);
+}
+
+/// The unchecked translations stay branch-free in 6.12: __pa's range check
+/// is a `tst`/`csel`, not a branch.
+#[test_matrix(["probe_pa", "probe_va", "probe_pa_symbol", "probe_lm_alias"])]
+fn unchecked_translation_is_branch_free_in_6_12(f: &str) {
+    let elf = vakern::elf::Elf::parse(std::fs::read(kernel_in(V612, false).elf).unwrap()).unwrap();
+    let s = vakern::disasm::shape(&elf, f).unwrap();
+    assert_eq!(s.calls, 0, "{f} calls something:\n{s}");
+    assert_eq!(s.branches, 0, "{f} branches:\n{s}");
+    let max = if f == "probe_pa" { 6 } else { 4 };
+    assert!(s.body <= max, "{f} is {} instructions, more than {max}:\n{s}", s.body);
+}
+
+/// Each flavour's build writes its own layout table for the GDB helpers,
+/// next to its own ELF.
+#[test]
+fn each_build_writes_its_own_gdb_layout_table() {
+    for name in ["4.10-4K-48", V612] {
+        let l = layout(name);
+        let elf = kernel_in(name, false).elf;
+        let path = elf.parent().unwrap().join(vakern::gdb_layout::FILE_NAME);
+        let j = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(j.contains(&format!("\"flavour\": \"{name}\"")), "{name}: {j}");
+        assert!(j.contains(&format!("\"PAGE_OFFSET\": \"{:#x}\"", l.page_offset())), "{name}: {j}");
+        assert!(j.contains(&format!("\"KIMAGE_VADDR\": \"{:#x}\"", l.kimage_vaddr())), "{name}: {j}");
+    }
+}
+
+/// RAM wholly above the CPU's physical address size (cortex-a72: 44 bits)
+/// stops the boot with exit code 6 and names both.
+#[test]
+fn ram_beyond_the_pa_range_stops_with_exit_6() {
+    let mem =
+        "\tmemory@100000000000 {\n\t\tdevice_type = \"memory\";\n\t\treg = <0x1000 0x00 0x00 0x40000000>;\n\t};\n";
+    let dtb = custom_dtb("all-beyond-pa", "1G", mem, "poweroff");
+    let out = raw(machine(), dtb).run(&kernel(false).image).unwrap();
+    out.expect_code(6).unwrap_or_else(|e| panic!("{e}"));
+    has(&out.console, &["CPU check: RAM ends at 0x0000_1000_4000_0000, above the CPU's 44-bit physical address space"]);
+}
