@@ -46,6 +46,7 @@ use Verdict::{Report, Stop};
 #[test_case("pa-symbol-linear", Stop, "__pa_symbol used for address outside the kernel image" ; "pa-symbol-linear")]
 #[test_case("pa-symbol-heap", Stop, "(linear map)" ; "pa-symbol-heap")]
 #[test_case("pa-symbol-end-plus-1", Stop, "__pa_symbol used for address outside the kernel image" ; "pa-symbol-end-plus-1")]
+#[test_case("lm-alias-end-plus-1", Stop, "__pa_symbol used for address outside the kernel image" ; "lm-alias-end-plus-1")]
 #[test_case("phys-offset-early", Stop, "PHYS_OFFSET read before memstart_addr was set" ; "phys-offset-early")]
 #[test_case("lm-alias-early", Stop, "used before the linear map exists" ; "lm-alias-early")]
 #[test_case("pa-linear-before-memstart",
@@ -89,6 +90,8 @@ fn corpus_with_debug_virtual(case: &str, verdict: Verdict, message: &str) {
 #[test_case("pa-symbol-heap", None ; "pa-symbol-heap")]
 // pa-symbol-end-plus-1: _end + 1 by the image rule
 #[test_case("pa-symbol-end-plus-1", Some("result 0x0000_0000_40") ; "pa-symbol-end-plus-1")]
+// lm-alias-end-plus-1: the linear alias of _end + 1 (RAM at 0x4000_0000)
+#[test_case("lm-alias-end-plus-1", Some("result 0xffff_8000_00") ; "lm-alias-end-plus-1")]
 // phys-offset-early: the sentinel, read as if it were an address
 #[test_case("phys-offset-early", Some("result 0xffff_ffff_ffff_ffff") ; "phys-offset-early")]
 #[test_case("lm-alias-early", None ; "lm-alias-early")]
@@ -158,4 +161,183 @@ fn without_the_flag_translation_is_bare_arithmetic(f: &str) {
 fn with_the_flag_translation_calls_its_check(f: &str) {
     let s = disasm::shape(&kernel_elf(true), f).unwrap();
     assert!(s.calls + s.branches > 0, "{f} has no check:\n{s}");
+}
+
+/// A RAM layout for the `boundaries` case: QEMU's 1 GiB machine with its
+/// memory node replaced, the Image loaded at `kernel_pa`, and what the
+/// kernel must make of it.
+struct Layout {
+    name: &'static str,
+    /// DTS text for the memory node(s) (None: QEMU's own tree).
+    memory: Option<&'static str>,
+    kernel_pa: u64,
+    /// Expected RAM in the linear map, as ranges.
+    mapped: &'static [(u64, u64)],
+}
+
+const HOLES_DTS: &str = "\tmemory@40000000 {\n\t\tdevice_type = \"memory\";\n\t\treg = <0x00 0x40000000 0x00 0x10000000 0x00 0x60000000 0x00 0x10000000>;\n\t};\n\
+\treserved-memory {\n\t\t#address-cells = <0x02>;\n\t\t#size-cells = <0x02>;\n\t\tranges;\n\
+\t\tsecure@4c000000 {\n\t\t\treg = <0x00 0x4c000000 0x00 0x00400000>;\n\t\t\tno-map;\n\t\t};\n\t};\n";
+
+const LAYOUTS: &[Layout] = &[
+    Layout { name: "qemu-1g", memory: None, kernel_pa: 0x4020_0000, mapped: &[(0x4000_0000, 0x8000_0000)] },
+    // Two holes: a no-map range and a gap between two memory ranges.
+    Layout {
+        name: "holes",
+        memory: Some(HOLES_DTS),
+        kernel_pa: 0x4020_0000,
+        mapped: &[(0x4000_0000, 0x4c00_0000), (0x4c40_0000, 0x5000_0000), (0x6000_0000, 0x7000_0000)],
+    },
+    // RAM 1 MiB past a 1 GiB boundary: memstart_addr rounds down to
+    // MEMSTART_ALIGN (1 GiB in the default flavour: 0x4000_0000), not to the
+    // page (0x4010_0000) nor up (0x8000_0000).
+    Layout {
+        name: "ram-at-0x4010_0000",
+        memory: Some(
+            "\tmemory@40100000 {\n\t\tdevice_type = \"memory\";\n\t\treg = <0x00 0x40100000 0x00 0x3ff00000>;\n\t};\n",
+        ),
+        kernel_pa: 0x4020_0000,
+        mapped: &[(0x4010_0000, 0x8000_0000)],
+    },
+    // RAM half-way through a 1 GiB block: still 0x4000_0000 by default.
+    Layout {
+        name: "ram-at-0x6000_0000",
+        memory: Some(
+            "\tmemory@60000000 {\n\t\tdevice_type = \"memory\";\n\t\treg = <0x00 0x60000000 0x00 0x20000000>;\n\t};\n",
+        ),
+        kernel_pa: 0x6020_0000,
+        mapped: &[(0x6000_0000, 0x8000_0000)],
+    },
+];
+
+/// `memstart_addr` for RAM starting at `lowest`: rounded down to
+/// MEMSTART_ALIGN, written out for the default flavour's 1 GiB so that a
+/// change of the rounding cannot hide behind the same expression.
+fn memstart_of(lowest: u64) -> u64 {
+    let align = vakern::mm::layout::MEMSTART_ALIGN;
+    if align == 1 << 30 {
+        match lowest {
+            0x4000_0000 | 0x4010_0000 | 0x6000_0000 => 0x4000_0000,
+            _ => panic!("no written-out memstart_addr for RAM at {lowest:#x}"),
+        }
+    } else {
+        lowest & !(align - 1)
+    }
+}
+
+/// The `dvb NAME VALUE +N` lines of a console, in order.
+fn dvb_lines(c: &str) -> Vec<(String, u64, u64)> {
+    c.lines()
+        .filter_map(|l| l.split_once("dvb ").map(|(_, r)| r))
+        .map(|r| {
+            let f: Vec<&str> = r.split_whitespace().collect();
+            assert_eq!(f.len(), 3, "bad probe line {r:?}");
+            let v = u64::from_str_radix(&f[1].trim_start_matches("0x").replace('_', ""), 16).unwrap();
+            (f[0].to_string(), v, f[2].trim_start_matches('+').parse().unwrap())
+        })
+        .collect()
+}
+
+/// What every probe of the `boundaries` case must print on `l` with
+/// `debug_virtual` (without it, the same values and no reports).
+fn expected(l: &Layout, kimage_voffset: u64, image_size: u64, table: u64) -> Vec<(String, u64, u64)> {
+    let (ram_start, ram_end) = (l.mapped[0].0, l.mapped[l.mapped.len() - 1].1);
+    let memstart = memstart_of(ram_start);
+    let lin = |pa: u64| vakern::mm::addr::phys_to_virt(pa, memstart);
+    let po = vakern::mm::layout::PAGE_OFFSET;
+    let mut e: Vec<(String, u64, u64)> = Vec::new();
+    let mut p = |n: &str, v: u64, r: u64| e.push((n.to_string(), v, r));
+    p("memstart", memstart, 0);
+    p("kimage_voffset", kimage_voffset, 0);
+    p("ram-start", ram_start, 0);
+    p("ram-end", ram_end, 0);
+    // PAGE_OFFSET is RAM only where RAM starts at memstart_addr; elsewhere
+    // its verdict is not this table's business.
+    let page_offset_reports = if ram_start == memstart { 0 } else { u64::MAX };
+    p("pa-page-offset", memstart, page_offset_reports);
+    p("pa-page-offset-1", (po - 1).wrapping_sub(kimage_voffset), 1);
+    p("pa-ram-start", ram_start, 0);
+    p("pa-ram-end-1", ram_end - 1, 0);
+    p("pa-ram-end", ram_end, 1);
+    p("va-ram-start-1", lin(ram_start - 1), 1);
+    p("va-ram-start", lin(ram_start), 0);
+    p("va-ram-end-1", lin(ram_end - 1), 0);
+    p("va-ram-end", lin(ram_end), 1);
+    p("pa-va-ram-end-1", ram_end - 1, 0);
+    p("pa-va-ram-end", ram_end, 2);
+    p("valid-ram-start-1", 0, 0);
+    p("valid-ram-start", 1, 0);
+    p("valid-ram-end-1", 1, 0);
+    p("valid-ram-end", 0, 0);
+    p("pfn-valid-ram-start-1", 0, 0);
+    p("pfn-valid-ram-start", 1, 0);
+    p("pfn-valid-ram-end-1", 1, 0);
+    p("pfn-valid-ram-end", 0, 0);
+    for (i, w) in l.mapped.windows(2).enumerate() {
+        let (hs, he) = (w[0].1, w[1].0);
+        for (what, pa, inside) in
+            [("start-1", hs - 1, false), ("start", hs, true), ("end-1", he - 1, true), ("end", he, false)]
+        {
+            p(&format!("pa-hole{i}-{what}"), pa, inside as u64);
+            p(&format!("va-hole{i}-{what}"), lin(pa), inside as u64);
+            p(&format!("valid-hole{i}-{what}"), !inside as u64, 0);
+        }
+    }
+    p("pa-symbol-text", l.kernel_pa, 0);
+    p("pa-symbol-end", l.kernel_pa + image_size, 0);
+    p("lm-alias-text", lin(l.kernel_pa), 0);
+    p("lm-alias-end", lin(l.kernel_pa + image_size), 0);
+    p("pa-symbol-image-table", table, 0);
+    for level in 0..3 {
+        p(&format!("populate{level}-image"), table, 1);
+        p(&format!("populate{level}-alias"), table, 0);
+    }
+    e
+}
+
+/// Boot the `boundaries` case on `l` and compare every probe line.
+fn check_boundaries(l: &Layout, debug_virtual: bool) {
+    let m = Machine { append: "test=dv:boundaries".into(), kernel_pa: l.kernel_pa, ..machine() };
+    let m = match l.memory {
+        Some(mem) => raw(m, custom_dtb(&format!("dvb-{}", l.name), "1G", mem, "test=dv:boundaries")),
+        None => m,
+    };
+    let out = boot(&m, debug_virtual);
+    assert!(!out.timed_out, "{}: timed out:\n{}", l.name, out.tail(20));
+    let c = &out.console;
+    assert_eq!(out.code, Some(0), "{}: dv:boundaries must run to the end:\n{c}", l.name);
+    let got = dvb_lines(c);
+    let elf = kernel_elf(debug_virtual);
+    let (text, end) = (elf.symbol("_text").unwrap(), elf.symbol("_end").unwrap());
+    let kimage_voffset = text.wrapping_sub(l.kernel_pa);
+    let table = got.iter().find(|g| g.0 == "pa-symbol-image-table").expect("pa-symbol-image-table line").1;
+    assert!(
+        table % 4096 == 0 && (l.kernel_pa..l.kernel_pa + (end - text)).contains(&table),
+        "{}: table PA {table:#x}",
+        l.name
+    );
+    let want = expected(l, kimage_voffset, end - text, table);
+    let names = |v: &[(String, u64, u64)]| v.iter().map(|x| x.0.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&got), names(&want), "{}: the probes printed are not the probes expected:\n{c}", l.name);
+    for (g, w) in got.iter().zip(&want) {
+        let reports = if debug_virtual { w.2 } else { 0 };
+        assert_eq!(g.1, w.1, "{} ({}): {} = {:#x}, want {:#x}", l.name, describe(&m), g.0, g.1, w.1);
+        if w.2 != u64::MAX {
+            assert_eq!(g.2, reports, "{}: {} made {} report(s), want {reports}:\n{c}", l.name, g.0, g.2);
+        }
+    }
+}
+
+#[test_case(0 ; "qemu-1g")]
+#[test_case(1 ; "holes")]
+#[test_case(2 ; "ram-at-0x4010_0000")]
+#[test_case(3 ; "ram-at-0x6000_0000")]
+fn every_check_on_its_boundary(layout: usize) {
+    check_boundaries(&LAYOUTS[layout], true);
+}
+
+/// Without the flag: the same values, and not one report.
+#[test]
+fn every_boundary_without_the_flag() {
+    check_boundaries(&LAYOUTS[1], false);
 }

@@ -8,6 +8,14 @@
 //! per case below. Stop cases (`__pa_symbol` outside the image, PHYS_OFFSET,
 //! `__pa` of a linear address or `lm_alias` too early) end with `DEBUG_VIRTUAL_BUG` under the flag; without
 //! it they print the unchecked result and exit 0.
+//!
+//! One case, `boundaries`, is a table rather than a misuse: it sits on the
+//! edge of every check and one step inside it (the first and last byte of
+//! RAM and of every hole, `PAGE_OFFSET`, `_text` and `_end`, the populate
+//! routines with an image and a linear table) and prints one line per probe,
+//! `dvb NAME VALUE +N`: the translation's (unchecked) value and how many
+//! reports the call made. The host test boots it on several RAM layouts and
+//! checks every line.
 
 use crate::arch::semihosting;
 use crate::arch::table::Table;
@@ -19,7 +27,7 @@ use crate::{image_sym, pr_info};
 use alloc::boxed::Box;
 use vakern_mm::exit;
 use vakern_mm::fmt::Addr;
-use vakern_mm::layout::{MODULES_VADDR, PAGE_SIZE};
+use vakern_mm::layout::{MODULES_VADDR, PAGE_OFFSET, PAGE_SIZE};
 
 static SOME_STATIC: u64 = 7;
 static mut IMAGE_TABLE: Table = Table::new();
@@ -43,10 +51,12 @@ pub const CASES: &[(&str, &str)] = &[
     ("pa-symbol-linear", "__pa_symbol(linear address) [image rule: meaningless]"),
     ("pa-symbol-heap", "__pa_symbol(heap pointer) [image rule: meaningless]"),
     ("pa-symbol-end-plus-1", "__pa_symbol(_end + 1) [PA of _end + 1]"),
+    ("lm-alias-end-plus-1", "lm_alias(_end + 1) [the linear alias of _end + 1]"),
     ("phys-offset-early", "PHYS_OFFSET before memstart_addr is set [the sentinel]"),
     ("pa-linear-before-memstart", "__pa(PAGE_OFFSET + 4 KiB) before memstart_addr is set [va - PAGE_OFFSET - 1]"),
     ("lm-alias-early", "lm_alias before the linear map exists [an unmapped linear address]"),
     ("populate-image-table", "pmd_populate with a kernel-image table after the linear map [image rule: right PA]"),
+    ("boundaries", "every check on its boundary and one step inside (lines `dvb NAME VALUE +REPORTS`)"),
 ];
 
 fn done(case: &str, result: u64) -> ! {
@@ -99,6 +109,11 @@ pub fn run(case: &str) -> ! {
             physaddr::pa_symbol(ImageAddr::from_raw(&*b as *const u64 as u64)).0
         }
         "pa-symbol-end-plus-1" => physaddr::__pa_symbol(end + 1),
+        "lm-alias-end-plus-1" => physaddr::lm_alias(ImageAddr::from_raw(end + 1)).0,
+        "boundaries" => {
+            boundaries();
+            physaddr::reports()
+        }
         "populate-image-table" => {
             // A scratch level-2 table (not live) whose entry 0 gets the image
             // table, handed over by its image address instead of lm_alias.
@@ -117,4 +132,87 @@ pub fn run(case: &str) -> ! {
         _ => crate::fatal!(exit::BOOT_ERROR, "dv:{}: no such corpus case", case),
     };
     done(case, r)
+}
+
+/// Print one probe: its value and the reports it made.
+fn probe(name: &str, f: impl FnOnce() -> u64) {
+    let before = physaddr::reports();
+    let v = f();
+    pr_info!("dvb {} {} +{}", name, Addr(v), physaddr::reports() - before);
+}
+
+/// The `boundaries` case: see the module comment. Linear and physical
+/// addresses are built with the unchecked `__va`, so only the call probed
+/// can report.
+fn boundaries() {
+    let lin = physaddr::phys_to_virt_unchecked;
+    let (text, end) = physaddr::image_bounds();
+    let (ram_start, ram_end) = physaddr::ram_bounds();
+    pr_info!("dvb memstart {} +0", Addr(physaddr::memstart_addr_raw()));
+    pr_info!("dvb kimage_voffset {} +0", Addr(physaddr::kimage_voffset()));
+    pr_info!("dvb ram-start {} +0", Addr(ram_start));
+    pr_info!("dvb ram-end {} +0", Addr(ram_end));
+
+    // __pa: the start of the linear map, the first and last byte of RAM,
+    // the linear limit (the first byte past RAM).
+    probe("pa-page-offset", || physaddr::__pa(PAGE_OFFSET));
+    probe("pa-page-offset-1", || physaddr::__pa(PAGE_OFFSET - 1));
+    probe("pa-ram-start", || physaddr::__pa(lin(ram_start)));
+    probe("pa-ram-end-1", || physaddr::__pa(lin(ram_end - 1)));
+    probe("pa-ram-end", || physaddr::__pa(lin(ram_end)));
+    // __va: the same edges from the physical side, and the round trip.
+    probe("va-ram-start-1", || physaddr::__va(ram_start - 1));
+    probe("va-ram-start", || physaddr::__va(ram_start));
+    probe("va-ram-end-1", || physaddr::__va(ram_end - 1));
+    probe("va-ram-end", || physaddr::__va(ram_end));
+    probe("pa-va-ram-end-1", || physaddr::__pa(physaddr::__va(ram_end - 1)));
+    probe("pa-va-ram-end", || physaddr::__pa(physaddr::__va(ram_end)));
+    // virt_addr_valid and pfn_valid at the same edges (1 = true).
+    probe("valid-ram-start-1", || physaddr::virt_addr_valid(lin(ram_start).wrapping_sub(1)) as u64);
+    probe("valid-ram-start", || physaddr::virt_addr_valid(lin(ram_start)) as u64);
+    probe("valid-ram-end-1", || physaddr::virt_addr_valid(lin(ram_end - 1)) as u64);
+    probe("valid-ram-end", || physaddr::virt_addr_valid(lin(ram_end)) as u64);
+    probe("pfn-valid-ram-start-1", || physaddr::pfn_valid((ram_start >> 12).wrapping_sub(1)) as u64);
+    probe("pfn-valid-ram-start", || physaddr::pfn_valid(ram_start >> 12) as u64);
+    probe("pfn-valid-ram-end-1", || physaddr::pfn_valid((ram_end - 1) >> 12) as u64);
+    probe("pfn-valid-ram-end", || physaddr::pfn_valid(ram_end >> 12) as u64);
+
+    // Every hole between two ranges of mapped RAM (a gap or a no-map range):
+    // its first and last byte, and the bytes just outside it.
+    let mapped = &crate::mm::memblock::memory().expect("memory").mapped;
+    for (i, (a, b)) in mapped.iter().zip(mapped.iter().skip(1)).enumerate() {
+        let (hs, he) = (a.end, b.base);
+        for (what, pa) in [("start-1", hs - 1), ("start", hs), ("end-1", he - 1), ("end", he)] {
+            probe(&alloc::format!("pa-hole{i}-{what}"), || physaddr::__pa(lin(pa)));
+            probe(&alloc::format!("va-hole{i}-{what}"), || physaddr::__va(pa));
+            probe(&alloc::format!("valid-hole{i}-{what}"), || physaddr::virt_addr_valid(lin(pa)) as u64);
+        }
+    }
+
+    // __pa_symbol and lm_alias on the image's own edges (both allowed).
+    probe("pa-symbol-text", || physaddr::__pa_symbol(text));
+    probe("pa-symbol-end", || physaddr::__pa_symbol(end));
+    probe("lm-alias-text", || physaddr::lm_alias(ImageAddr::from_raw(text)).0);
+    probe("lm-alias-end", || physaddr::lm_alias(ImageAddr::from_raw(end)).0);
+
+    // The populate routines: an image table is reported at every level, its
+    // linear alias is not, and both store the table's PA.
+    probe("pa-symbol-image-table", || physaddr::pa_symbol(image_sym!(IMAGE_TABLE)).0);
+    let scratch = page_alloc::alloc_pages(1).expect("page");
+    let entry = physaddr::phys_to_virt(scratch).as_ptr::<u64>();
+    for level in 0..3u32 {
+        for (how, table) in
+            [("image", VirtAddr::of(&raw const IMAGE_TABLE)), ("alias", physaddr::lm_alias(image_sym!(IMAGE_TABLE)))]
+        {
+            probe(&alloc::format!("populate{level}-{how}"), || {
+                // SAFETY: a fresh page of our own, never made live; entry 0.
+                unsafe {
+                    entry.write_volatile(0);
+                    crate::mm::populate::populate(level, entry, table);
+                    entry.read_volatile() & vakern_mm::pte::ADDR_MASK
+                }
+            });
+        }
+    }
+    page_alloc::free_pages(scratch, 1);
 }
