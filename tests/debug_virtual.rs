@@ -307,7 +307,8 @@ fn check_boundaries(l: &Layout, debug_virtual: bool) {
     let c = &out.console;
     assert_eq!(out.code, Some(0), "{}: dv:boundaries must run to the end:\n{c}", l.name);
     let got = dvb_lines(c);
-    let elf = kernel_elf(debug_virtual);
+    // The kernel `boot` ran (the debug_pgtable build), not the plain one.
+    let elf = Elf::parse(std::fs::read(kernel_pgt(debug_virtual).elf).unwrap()).unwrap();
     let (text, end) = (elf.symbol("_text").unwrap(), elf.symbol("_end").unwrap());
     let kimage_voffset = text.wrapping_sub(l.kernel_pa);
     let table = got.iter().find(|g| g.0 == "pa-symbol-image-table").expect("pa-symbol-image-table line").1;
