@@ -105,7 +105,7 @@ const FLAVOUR_NAME: &str = match option_env!("VAKERN_FLAVOUR") {
 /// True if the kernel's table code handles the flavour's geometry: four
 /// levels of 4 KiB tables (48-bit VAs). The other flavours build, pass the
 /// CPU check and then stop with [`NO_TABLES_MSG`].
-const TABLES_IMPLEMENTED: u64 = (matches!(ACTIVE.granule(), Granule::K4) && ACTIVE.levels() == 4) as u64;
+pub(crate) const TABLES_IMPLEMENTED: u64 = (matches!(ACTIVE.granule(), Granule::K4) && ACTIVE.levels() == 4) as u64;
 
 /// What the stub prints before stopping a flavour whose tables the kernel
 /// does not build yet.
