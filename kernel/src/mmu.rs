@@ -24,6 +24,14 @@ pub fn sync_tables() {
     unsafe { core::arch::asm!("dsb ishst", "isb", options(nostack, preserves_flags)) };
 }
 
+/// `dsb ishst`: earlier table writes (a new table's zeroes) reach every
+/// table walker before later ones (the link to it).
+#[inline(always)]
+pub fn dsb_ishst() {
+    // SAFETY: a barrier only.
+    unsafe { core::arch::asm!("dsb ishst", options(nostack, preserves_flags)) };
+}
+
 /// Invalidate the TLB entries of one kernel page on all CPUs.
 pub fn flush_tlb_kernel_page(va: u64) {
     let arg = (va >> 12) & ((1 << 44) - 1);
@@ -118,6 +126,10 @@ impl TableAccess for FixmapTables {
     fn flush(&mut self, va: u64) {
         flush_tlb_kernel_page(va);
     }
+
+    fn store_barrier(&mut self) {
+        dsb_ishst();
+    }
 }
 
 /// Tables named by their linear-map address (after `paging_init`).
@@ -175,6 +187,10 @@ impl TableAccess for LinearTables {
     fn flush(&mut self, va: u64) {
         flush_tlb_kernel_page(va);
     }
+
+    fn store_barrier(&mut self) {
+        dsb_ishst();
+    }
 }
 
 /// Read-only access to any live table by physical address, for walks and
@@ -217,5 +233,8 @@ impl TableAccess for PhysTables {
     }
     fn populate(&mut self, _parent: u64, _idx: usize, _level: u32, _child: u64) {
         panic!("PhysTables is read-only");
+    }
+    fn store_barrier(&mut self) {
+        dsb_ishst();
     }
 }

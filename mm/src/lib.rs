@@ -11,6 +11,7 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod addr;
+pub mod bbm;
 pub mod dtb;
 pub mod esr;
 pub mod exit;

@@ -18,12 +18,18 @@ pub const SH_INNER: u64 = 3 << 8;
 pub const AF: u64 = 1 << 10;
 /// Not global.
 pub const NG: u64 = 1 << 11;
+/// Dirty bit modifier: with hardware dirty-state management, a write sets
+/// AP[2] to writable (Linux's `PTE_WRITE`). The kernel never sets it.
+pub const DBM: u64 = 1 << 51;
 /// Contiguous hint: one of 16 aligned entries mapping a contiguous range alike.
 pub const CONT: u64 = 1 << 52;
 /// Privileged execute-never.
 pub const PXN: u64 = 1 << 53;
 /// Unprivileged execute-never.
 pub const UXN: u64 = 1 << 54;
+/// Bits 55..=58 of a block or page descriptor: ignored by the hardware,
+/// left to software (Linux keeps its dirty and special flags there).
+pub const SW_MASK: u64 = 0xf << 55;
 /// Output address bits [47:12].
 pub const ADDR_MASK: u64 = 0x0000_ffff_ffff_f000;
 /// Bits of a block or page descriptor that are attributes (everything but the address).
