@@ -83,9 +83,10 @@ pub const fn check(old: u64, new: u64, level: u32) -> Result<(), Reason> {
     if old & pte::CONT != 0 {
         return Err(Reason::ContiguousRunChanged);
     }
-    // Global -> not global is a permission-like change; the reverse could
-    // let a global TLB entry outlive the change.
-    let mask = ((old ^ new) & !MAY_CHANGE) | (old & !new & pte::NG);
+    // nG may only be set: a global TLB entry for the old descriptor could
+    // outlive a change from not global to global.
+    let may_change = if old & pte::NG != 0 { MAY_CHANGE & !pte::NG } else { MAY_CHANGE };
+    let mask = (old ^ new) & !may_change;
     if mask != 0 {
         return Err(Reason::AttributesChanged { mask });
     }

@@ -180,9 +180,11 @@ pub fn map_range<A: TableAccess>(
     let end = va.checked_add(size).filter(|_| size > 0);
     let pa_end = pa.checked_add(size);
     let canonical = crate::layout::is_canonical;
+    // Both ends canonical is enough: a range from one half into the other
+    // would cross the 2^64 - 2^49 non-canonical addresses between them, and
+    // no request is larger than the 2^48 bytes of output address space.
     match (end, pa_end) {
-        (Some(end), Some(pa_end))
-            if pa_end <= 1 << 48 && canonical(va) && canonical(end - 1) && (va >> 63) == ((end - 1) >> 63) => {}
+        (Some(end), Some(pa_end)) if pa_end <= 1 << 48 && canonical(va) && canonical(end - 1) => {}
         _ => return Err(MapError::OutOfRange { va, size }),
     }
     let w = Writer { mem, caller: Location::caller() };
@@ -227,9 +229,10 @@ impl<A: TableAccess> Mapper<'_, A> {
         let step = level_size(level);
         while va < end {
             let idx = table_index(va, level);
-            // End of what this entry covers, clipped to the request.
+            // End of what this entry covers, clipped to the request (the
+            // last entry of the address space ends at 2^64, which wraps to 0).
             let entry_end = (va & !(step - 1)).wrapping_add(step);
-            let chunk_end = if entry_end == 0 || entry_end > end { end } else { entry_end };
+            let chunk_end = entry_end.wrapping_sub(1).min(end - 1) + 1;
             let chunk = chunk_end - va;
             let leaf_ok = level == 3
                 || (self.flags.blocks && (level == 1 || level == 2) && chunk == step && is_aligned(pa, step));
@@ -406,12 +409,11 @@ impl<A: TableAccess> Writer<'_, A> {
     /// and is flushed, so no walk cache keeps a link to a table that is no
     /// longer there (as arm64 Linux's `pud_free_pmd_page` does).
     fn unlink_empty_table(&mut self, table: A::Table, idx: usize, level: u32, va: u64) {
-        let link = self.mem.read(table, idx);
-        let child = self.mem.table_at(pte::desc_addr(link), level + 1);
-        let step = level_size(level + 1);
+        let (link, below) = (self.mem.read(table, idx), level + 1);
+        let child = self.mem.table_at(pte::desc_addr(link), below);
         for i in 0..ENTRIES {
-            if pte::kind(self.mem.read(child, i), level + 1) == Kind::Table {
-                self.unlink_empty_table(child, i, level + 1, va + i as u64 * step);
+            if pte::kind(self.mem.read(child, i), below) == Kind::Table {
+                self.unlink_empty_table(child, i, below, va + i as u64 * level_size(below));
             }
         }
         self.set(table, idx, level, va, 0);
@@ -461,9 +463,9 @@ fn cont_run_fits(va: u64, pa: u64, req_start: u64, req_end: u64, step: u64) -> b
 /// Remove the leaf mappings of `[va, va + size)`. The range must not split a
 /// block. Returns the physical addresses that were mapped, through `each`.
 ///
-/// Making an entry invalid is always safe; each is flushed. Only part of a
-/// contiguous run going is a change of the rest of the run: the run is
-/// broken whole and the rest written back without the hint.
+/// Making an entry invalid is always safe; each is flushed. A contiguous
+/// run is taken down whole (all invalid, then all flushed); if only part of
+/// it is in the range, the rest is written back without the hint.
 #[track_caller]
 pub fn unmap_range<A: TableAccess>(
     mem: &mut A,
@@ -491,9 +493,11 @@ pub fn unmap_range<A: TableAccess>(
             return Err(MapError::Overlap { va: cur, existing: desc });
         }
         let table = w.tables[level as usize].expect("walked table");
-        let run_va = cur & !(step * CONT_ENTRIES - 1);
-        if desc & pte::CONT != 0 && !(inside(run_va) && inside(run_va + (CONT_ENTRIES - 1) * step)) {
-            // Only part of the run goes: the rest must lose the hint.
+        if desc & pte::CONT != 0 {
+            // The run goes whole, or what stays of it must lose the hint:
+            // either way all of it goes invalid and is flushed, and what
+            // lies outside the range comes back without the hint.
+            let run_va = cur & !(step * CONT_ENTRIES - 1);
             let old = m.break_cont_run(table, level, cur, |e| !inside(e));
             for (i, &d) in old.iter().enumerate() {
                 let e = run_va + i as u64 * step;
@@ -541,7 +545,8 @@ impl<T: Copy> Walk<T> {
 
     /// The physical address `va` translates to, if mapped.
     pub fn phys(&self) -> Option<u64> {
-        self.leaf().map(|(level, d)| pte::desc_addr(d) & !(level_size(level) - 1) | (self.va & (level_size(level) - 1)))
+        self.leaf()
+            .map(|(level, d)| (pte::desc_addr(d) & !(level_size(level) - 1)) + (self.va & (level_size(level) - 1)))
     }
 }
 

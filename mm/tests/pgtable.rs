@@ -823,6 +823,11 @@ fn bad_requests() {
         (0x0000_ffff_ffff_f000, 0x4000_0000, 0x2000),
         // From non-canonical into the kernel half.
         (0xfffe_ffff_ffff_f000, 0x4000_0000, 0x2000),
+        // The largest request from the top of the user half ends in the
+        // non-canonical hole, nowhere near the kernel half.
+        (0x0000_ffff_ffff_f000, 0, 1 << 48),
+        // Starting in the hole, ending in the kernel half.
+        (0xfffe_0000_0000_0000, 0, 1 << 48),
     ] {
         assert_eq!(map_range(&mut mem, root, va, pa, size, rw, f), Err(MapError::OutOfRange { va, size }), "{:#x}", va);
     }
@@ -1293,6 +1298,23 @@ fn live_runs_change_break_before_make() {
     assert_eq!(ops(&mem, from), want);
     assert_eq!(mem.assert_safe().unsafe_writes.len(), 0);
 
+    // Unmap a whole run, and the page after it: the run goes invalid whole,
+    // then is flushed, and nothing comes back; the page alone.
+    let (mut mem, root) = fresh();
+    map_range(&mut mem, root, va, pa, CONT_PTE_SIZE + PAGE_SIZE, Prot::KERNEL_RW, MapFlags::LARGEST).unwrap();
+    let l3 = walk(&mut mem, root, va).tables[3].unwrap();
+    let from = mem.log.len();
+    let mut got = Vec::new();
+    unmap_range(&mut mem, root, va, CONT_PTE_SIZE + PAGE_SIZE, |v, p| got.push((v, p))).unwrap();
+    assert_eq!(got, (0..17).map(|i| (page_va(i), pa + i * PAGE_SIZE)).collect::<Vec<_>>());
+    let mut want: Vec<Event> =
+        (0..16).map(|i| Event::Write { t: l3, idx: idx + i, old: rw(pa + i as u64 * PAGE_SIZE, 3), new: 0 }).collect();
+    want.extend((0..16).map(|i| Event::Flush(page_va(i))));
+    let last = pte::leaf_desc(pa + CONT_PTE_SIZE, 3, Prot::KERNEL_RW);
+    want.extend([Event::Write { t: l3, idx: idx + 16, old: last, new: 0 }, Event::Flush(page_va(16))]);
+    assert_eq!(ops(&mem, from), want);
+    assert_eq!(mem.assert_safe().unsafe_writes.len(), 0);
+
     // 2 MiB blocks: replace the first block of a run, then unmap the second
     // (no longer in a run: one break, one flush).
     let bva = PAGE_OFFSET + CONT_PMD_SIZE;
@@ -1323,6 +1345,7 @@ fn live_runs_change_break_before_make() {
     // Replace a whole run: all 16 go before any comes back, with the hint.
     let (mut mem, root) = fresh();
     map_range(&mut mem, root, va, pa, CONT_PTE_SIZE, Prot::KERNEL_RW, MapFlags::LARGEST).unwrap();
+    let l3 = walk(&mut mem, root, va).tables[3].unwrap();
     let from = mem.log.len();
     map_range(&mut mem, root, va, pa, CONT_PTE_SIZE, Prot::KERNEL_RO, replace).unwrap();
     let mut want: Vec<Event> =
@@ -1480,4 +1503,61 @@ fn checked_mode_reports_unsafe_writes() {
     )
     .unwrap();
     assert!(mem.violations.is_empty());
+}
+
+/// The fewest table pages, counted chunk by chunk: a level-1 table per
+/// level-0 entry any range touches, a level-2 table per 1 GiB and a
+/// level-3 table per 2 MiB that some range touches without covering.
+fn brute_min_tables(ranges: &[(u64, u64)]) -> [u64; 4] {
+    let mut sets: [BTreeSet<u64>; 4] = Default::default();
+    for &(va, size) in ranges {
+        let last = va + (size - 1);
+        for (level, shift) in [(1usize, 39u32), (2, 30), (3, 21)] {
+            for c in va >> shift..=last >> shift {
+                let (cs, ce) = (c << shift, (c << shift) + ((1u64 << shift) - 1));
+                if level == 1 || cs < va || ce > last {
+                    sets[level].insert(c);
+                }
+            }
+        }
+    }
+    [0, sets[1].len() as u64, sets[2].len() as u64, sets[3].len() as u64]
+}
+
+/// `min_tables` over ranges that span three and more level-0 entries,
+/// against the chunk-by-chunk count and against what the mapper really
+/// allocates for them on a fresh root.
+#[test]
+fn min_tables_across_many_level0_entries() {
+    let tib = 1u64 << 40;
+    let cases: &[&[(u64, u64)]] = &[
+        // 1.5 TiB from a level-0 boundary: three level-1 tables, nothing below.
+        &[(PAGE_OFFSET, 3 * PGDIR_SIZE)],
+        // From the middle of one level-0 entry into the fourth after it,
+        // with ragged ends at every level.
+        &[(PAGE_OFFSET + PGDIR_SIZE / 2 + 3 * GIB + 5 * PMD_SIZE + 7 * PAGE_SIZE, 2 * tib + 40 * PAGE_SIZE)],
+        // Two ranges, the second starting in the level-0 entry where the
+        // first ends, each spanning several.
+        &[(PAGE_OFFSET + GIB, 2 * PGDIR_SIZE), (PAGE_OFFSET + 2 * PGDIR_SIZE + 3 * GIB + PAGE_SIZE, 3 * PGDIR_SIZE)],
+        // Ending exactly on a level-0 boundary, and one page past one.
+        &[(PAGE_OFFSET + PMD_SIZE, 4 * PGDIR_SIZE - PMD_SIZE)],
+        &[(PAGE_OFFSET, 4 * PGDIR_SIZE + PAGE_SIZE)],
+    ];
+    for ranges in cases {
+        let want = brute_min_tables(ranges);
+        assert_eq!(min_tables(ranges.iter().copied()), want, "{:x?}", ranges);
+        assert!(want[1] >= 3, "the case spans three level-0 entries or more: {:?}", want);
+        // The mapper with PA - VA a multiple of 1 GiB makes exactly that many.
+        let (mut mem, root) = fresh();
+        let mut got = [0; 4];
+        for &(va, size) in ranges.iter() {
+            let pa = va - PAGE_OFFSET + 4 * GIB;
+            let c = map_range(&mut mem, root, va, pa, size, Prot::KERNEL_RW, MapFlags::LARGEST).unwrap();
+            for (g, n) in got.iter_mut().zip(c.per_level) {
+                *g += n;
+            }
+        }
+        assert_eq!(got, want, "{:x?}", ranges);
+        mem.assert_safe();
+    }
 }
