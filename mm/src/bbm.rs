@@ -1,10 +1,11 @@
 //! Which descriptor writes a live translation table may take: the
 //! break-before-make rule, as a pure function of the old and new descriptor.
 //!
-//! The mapper ([`crate::pgtable`]) calls [`check`] on every write when the
-//! table access asks for it (the kernel's `debug_pgtable` build), and the
-//! host tests replay every write the mapper makes through it. It needs no
-//! CPU and uses only [`crate::pte`].
+//! The mapper ([`crate::pgtable`]) calls [`check`] on every write when its
+//! table access sets `CHECK_WRITES` (for a kernel build that checks its
+//! page tables), and the host tests replay every write the mapper makes
+//! through it. It needs no
+//! CPU and uses only [`crate::pte`] (and [`crate::fmt`] to print).
 //!
 //! The rule (Arm ARM DDI 0487, D8.14 "Translation table entry changes", the
 //! break-before-make sequence): while a table is live, another CPU's walker
@@ -98,8 +99,8 @@ const fn same_kind(a: Kind, b: Kind) -> bool {
     a as u8 == b as u8
 }
 
-/// One unsafe write found by the checked mode of the mapper: what the
-/// kernel's `debug_pgtable` reports and counts.
+/// One unsafe write found by the checked mode of the mapper: what a
+/// checking build reports and counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Violation {
     /// First virtual address the entry maps.

@@ -22,7 +22,7 @@
 //!
 //! When [`TableAccess::CHECK_WRITES`] is set, every descriptor write is
 //! checked against [`bbm::check`] and each unsafe one is reported through
-//! [`TableAccess::unsafe_write`] (the kernel's `debug_pgtable`).
+//! [`TableAccess::unsafe_write`], for a kernel build that checks its tables.
 
 use crate::bbm::{self, Violation};
 use crate::layout::{is_aligned, level_size, table_index, CONT_ENTRIES, PAGE_SIZE};
@@ -94,8 +94,8 @@ pub trait TableAccess {
     type Table: Copy;
 
     /// Check every descriptor write against [`bbm::check`] and report the
-    /// unsafe ones through [`TableAccess::unsafe_write`]: the kernel's
-    /// `debug_pgtable`. Each check costs one more read of the entry.
+    /// unsafe ones through [`TableAccess::unsafe_write`], for a build that
+    /// checks its page tables. Each check costs one more read of the entry.
     const CHECK_WRITES: bool = false;
 
     /// A new, zeroed table page for `level`.
@@ -131,7 +131,8 @@ pub struct MapFlags {
     pub blocks: bool,
     /// Set the contiguous hint on aligned runs of 16 entries.
     pub cont: bool,
-    /// Allow replacing an existing leaf of the same size (permission changes).
+    /// Allow replacing an existing leaf of the same size and output address
+    /// (a permission change), break-before-make.
     pub replace: bool,
 }
 

@@ -1241,8 +1241,7 @@ fn ops(mem: &Mem, from: usize) -> Vec<Event> {
 
 /// Changing part or all of a live contiguous run is break-before-make over
 /// the whole run: all 16 entries invalid, all 16 flushed, then the new
-/// entries. Before, these four operations made 16, 16, 16 and 16 writes
-/// that `bbm::check` refuses, and a replace with a new output address 1.
+/// entries; no write `bbm::check` refuses. A new output address is refused.
 #[test]
 fn live_runs_change_break_before_make() {
     let va = PAGE_OFFSET + 0x10_0000;
