@@ -12,6 +12,7 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod addr;
+pub mod bbm;
 pub mod console;
 pub mod cpufeat;
 pub mod dtb;

@@ -5,7 +5,7 @@
 //! operands, so the encodings exist once.
 
 /// Descriptor is valid.
-pub const VALID: u64 = 1 << 0;
+pub const VALID: u64 = 1;
 /// At levels 0..=2: the entry points to a table; at level 3: a page.
 pub const TABLE_OR_PAGE: u64 = 1 << 1;
 /// AP[1]: EL0 may access.
@@ -18,12 +18,18 @@ pub const SH_INNER: u64 = 3 << 8;
 pub const AF: u64 = 1 << 10;
 /// Not global.
 pub const NG: u64 = 1 << 11;
+/// Dirty bit modifier: with hardware dirty-state management, a write sets
+/// AP[2] to writable (Linux's `PTE_WRITE`). The kernel never sets it.
+pub const DBM: u64 = 1 << 51;
 /// Contiguous hint: one of 16 aligned entries mapping a contiguous range alike.
 pub const CONT: u64 = 1 << 52;
 /// Privileged execute-never.
 pub const PXN: u64 = 1 << 53;
 /// Unprivileged execute-never.
 pub const UXN: u64 = 1 << 54;
+/// Bits 55..=58 of a block or page descriptor: ignored by the hardware,
+/// left to software (Linux keeps its dirty and special flags there).
+pub const SW_MASK: u64 = 0xf << 55;
 /// Output address bits [47:12].
 pub const ADDR_MASK: u64 = 0x0000_ffff_ffff_f000;
 /// Bits of a block or page descriptor that are attributes (everything but the address).
@@ -79,14 +85,18 @@ impl MemType {
     }
 }
 
-/// MAIR_EL1: the attribute byte of each [`MemType`] at its index.
-#[allow(clippy::identity_op)]
-pub const MAIR_VALUE: u64 = 0x00 // 0: Device-nGnRnE
-    | 0x04 << 8 // 1: Device-nGnRE
-    | 0x0c << 16 // 2: Device-GRE
-    | 0x44 << 24 // 3: Normal, inner/outer non-cacheable
-    | 0xff << 32 // 4: Normal, inner/outer write-back, read/write-allocate
-    | 0xbb << 40; // 5: Normal, inner/outer write-through
+/// MAIR_EL1: the attribute byte of each [`MemType`] at its index (byte `i`
+/// of the register is attribute `i`).
+pub const MAIR_VALUE: u64 = u64::from_le_bytes([
+    0x00, // 0: Device-nGnRnE
+    0x04, // 1: Device-nGnRE
+    0x0c, // 2: Device-GRE
+    0x44, // 3: Normal, inner/outer non-cacheable
+    0xff, // 4: Normal, inner/outer write-back, read/write-allocate
+    0xbb, // 5: Normal, inner/outer write-through
+    0x00, // 6, 7: unused
+    0x00,
+]);
 
 /// What a mapping allows, independent of its level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

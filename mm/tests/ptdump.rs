@@ -53,6 +53,8 @@ impl TableAccess for Mem {
     fn populate(&mut self, parent: usize, idx: usize, _level: u32, child: usize) {
         self.pages[parent][idx] = pte::table_desc(BASE + child as u64 * PAGE_SIZE);
     }
+
+    fn store_barrier(&mut self) {}
 }
 
 const ROOT: usize = 0;

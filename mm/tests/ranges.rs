@@ -358,6 +358,7 @@ fn range_helpers() {
     assert!(a.contains(0x1000) && a.contains(0x1fff) && !a.contains(0x2000) && !a.contains(0xfff));
     assert!(a.overlaps(&r(0x1fff, 0x3000)) && !a.overlaps(&r(0x2000, 0x3000)) && !a.overlaps(&r(0, 0x1000)));
     assert!(!a.overlaps(&r(0x1800, 0x1800)), "an empty range overlaps nothing");
+    assert!(!r(0x1800, 0x1800).overlaps(&a), "an empty range overlaps nothing");
     let mut s = RangeSet::<4>::default();
     s.add(a).unwrap();
     assert!(s.covers(&r(0x1000, 0x2000)) && !s.covers(&r(0x1000, 0x2001)));

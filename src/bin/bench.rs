@@ -157,8 +157,10 @@ fn flavour_section() -> String {
     writeln!(md, "| flavour | `__pa` | `__va` | `__pa_symbol` | `lm_alias` | tables at 1 GiB (fewest) | tables at 64 GiB (fewest) |\n|---|---|---|---|---|---|---|").unwrap();
     for name in RUNNING_FLAVOURS {
         let layout = vakern::mm::flavour::parse(name).unwrap();
-        let k = image::build(Flavour { layout, debug_virtual: false, debug_pgtable: false }, true).unwrap_or_else(|e| panic!("{e}"));
-        let kd = image::build(Flavour { layout, debug_virtual: true, debug_pgtable: false }, true).unwrap_or_else(|e| panic!("{e}"));
+        let k = image::build(Flavour { layout, debug_virtual: false, debug_pgtable: false }, true)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let kd = image::build(Flavour { layout, debug_virtual: true, debug_pgtable: false }, true)
+            .unwrap_or_else(|e| panic!("{e}"));
         let m = Machine { append: "test=probe-cost".into(), icount: true, ..ram_machine("1G") };
         let (c0, c1) = (console(&m, &k.image), console(&m, &kd.image));
         let mut row = format!("| {name} |");

@@ -25,7 +25,8 @@ pub fn kernel_pgt(debug_virtual: bool) -> Kernel {
     if let Err(e) = vakern::tools::ensure_all() {
         panic!("{e}");
     }
-    image::build_once(Flavour { debug_pgtable: true, ..Flavour::default_layout(debug_virtual) }).unwrap_or_else(|e| panic!("{e}"))
+    image::build_once(Flavour { debug_pgtable: true, ..Flavour::default_layout(debug_virtual) })
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// No unsafe write to a live table was reported (the `pgt:` corpus, which

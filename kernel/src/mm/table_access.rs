@@ -100,6 +100,11 @@ impl TableAccess for FixmapTables {
     fn flush(&mut self, va: u64) {
         flush_tlb_kernel_page(va);
     }
+
+    // Rule: a new table's zeroes reach the walker before the link to it.
+    fn store_barrier(&mut self) {
+        crate::mm::tlbflush::dsb_ishst();
+    }
 }
 
 /// Tables named by their linear-map address (after `paging_init`).
@@ -158,6 +163,11 @@ impl TableAccess for LinearTables {
     fn flush(&mut self, va: u64) {
         flush_tlb_kernel_page(va);
     }
+
+    // Rule: a new table's zeroes reach the walker before the link to it.
+    fn store_barrier(&mut self) {
+        crate::mm::tlbflush::dsb_ishst();
+    }
 }
 
 /// Read-only access to any live table by physical address, for walks and
@@ -200,5 +210,8 @@ impl TableAccess for PhysTables {
     }
     fn populate(&mut self, _parent: u64, _idx: usize, _level: u32, _child: u64) {
         panic!("PhysTables is read-only");
+    }
+    fn store_barrier(&mut self) {
+        crate::mm::tlbflush::dsb_ishst();
     }
 }

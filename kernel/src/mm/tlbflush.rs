@@ -24,3 +24,11 @@ pub fn flush_tlb_all() {
     // SAFETY: TLB maintenance only.
     unsafe { core::arch::asm!("dsb ishst", "tlbi vmalle1is", "dsb ish", "isb", options(nostack, preserves_flags)) };
 }
+
+/// `dsb ishst`: earlier table writes (a new table's zeroes) reach every
+/// table walker before later ones (the link to it).
+#[inline(always)]
+pub fn dsb_ishst() {
+    // SAFETY: a barrier only.
+    unsafe { core::arch::asm!("dsb ishst", options(nostack, preserves_flags)) };
+}
