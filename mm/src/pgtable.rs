@@ -1,4 +1,7 @@
 //! The one mapping routine and the one table walker, for every phase of boot.
+//! It is over 400 lines because mapping, unmapping and the break-before-make
+//! sequences they share (whole contiguous runs invalidated, flushed and
+//! rewritten together) only make sense read side by side.
 //!
 //! The mapper does not know how a table page is reached: the caller tells it
 //! through [`TableAccess`]. The kernel has three implementations (tables
