@@ -459,15 +459,57 @@ fn clean(s: &str) -> String {
     s.replace(&root, "").lines().map(|l| format!("{}\n", l.trim_end())).collect()
 }
 
-/// What may differ between two real sessions besides that: console timestamps.
+/// What may differ between two real sessions besides that: console
+/// timestamps, and every number. The kernel's code layout, and so its
+/// addresses, line numbers, table indices and symbol hashes, depend on where
+/// the project is checked out (a path dependency's place goes into its
+/// symbols' hashes, and those order the code), so two clones print the same
+/// session with other numbers. What is compared is the rest: which commands
+/// ran, what each printed around its numbers, every name and every word.
 fn normalize(s: &str) -> String {
-    clean(s)
+    let no_times: String = clean(s)
         .lines()
         .map(|line| match (line.strip_prefix('['), line.find(']')) {
             (Some(_), Some(i)) if line[1..i].trim().parse::<f64>().is_ok() => format!("[T]{}\n", &line[i + 1..]),
             _ => format!("{line}\n"),
         })
-        .collect()
+        .collect();
+    mask_numbers(&no_times)
+}
+
+/// Each run of hex-digit characters that holds a digit and is at least two
+/// long becomes `#`; words without digits (`add`, `bad`) stay.
+fn mask_numbers(s: &str) -> String {
+    let mut out = String::new();
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() >= 2 && run.bytes().any(|b| b.is_ascii_digit()) {
+            out.push('#');
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in s.chars() {
+        if c.is_ascii_hexdigit() {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+#[test]
+fn numbers_are_masked_and_words_are_not() {
+    assert_eq!(
+        mask_numbers("Breakpoint 3 at 0xffff000008010620: file a.rs, line 62."),
+        "Breakpoint 3 at 0x#: file a.rs, line #."
+    );
+    assert_eq!(mask_numbers("EXC_STACKS::hb00a4b84a88aa2d7+16112> add bad"), "EXC_STACKS::h#+#> add bad");
+    assert_ne!(mask_numbers("level 3 pte[#] invalid"), mask_numbers("level 2 pmd[#] invalid"));
 }
 
 /// Replace each command's output in the section with `real` (in order),
