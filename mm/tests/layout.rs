@@ -128,11 +128,11 @@ fn canonical_addresses() {
 }
 
 fn placement() -> Placement {
-    // The boot of DESIGN.md section 2: a 1.5 MiB image at KIMAGE_VADDR, 1 GiB of RAM.
+    // The README's reference boot: a 1.5 MiB image at KIMAGE_VADDR, 1 GiB of RAM.
     Placement { text: KIMAGE_VADDR, end: KIMAGE_VADDR + 0x18_0000, linear_end: PAGE_OFFSET + (1 << 30) }
 }
 
-/// The layout written out from DESIGN.md's table, independently of the
+/// The layout written out from the README's table, independently of the
 /// library's derivations. Ends are exclusive, as u128 so 2^64 fits.
 fn table(at: &Placement) -> Vec<(u128, u128, Region)> {
     const TOP: u128 = 1 << 64;
