@@ -730,9 +730,15 @@ fn in_a_terminal(args: &str, drive: impl FnOnce(&mut dyn Write, &mut Stream)) ->
     let _one = LAUNCHER.lock().unwrap_or_else(|p| p.into_inner());
     kernel(false);
     let port = reserve_port();
-    let cmd = format!("{} --gdb {} {args}", env!("CARGO_BIN_EXE_vakern"), port.port);
+    // script(1) runs the command through $SHELL -c. dash (Debian's /bin/sh)
+    // does not exec a lone command, so it would stay in the terminal's
+    // process group and die of the Ctrl-C that is meant for GDB, and script
+    // would report 130. `exec` makes the launcher the terminal's process, as
+    // `cargo run` (which execs the launcher) does for a person.
+    let cmd = format!("exec {} --gdb {} {args}", env!("CARGO_BIN_EXE_vakern"), port.port);
     let mut s = Command::new("script")
         .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+        .env("SHELL", "/bin/sh")
         .current_dir(vakern::tools::project_root())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
