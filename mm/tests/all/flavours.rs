@@ -7,7 +7,7 @@
 //! combinations Linux never offered are as documented; and the ID register
 //! decoding finds missing granules and short PA ranges.
 
-mod common;
+use crate::common;
 
 use common::Draws;
 use vakern_mm::cpufeat;

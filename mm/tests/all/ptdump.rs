@@ -161,7 +161,7 @@ fn module_doc_example_lines_match_the_output() {
     for r in all_runs(&mut m, VA_START, 0) {
         ptdump::write_run(&mut s, &r).unwrap();
     }
-    let doc = include_str!("../src/ptdump.rs");
+    let doc = include_str!("../../src/ptdump.rs");
     for line in s.lines() {
         assert!(doc.contains(&format!("//! {}\n", line)), "not in the module docs: {:?}", line);
     }

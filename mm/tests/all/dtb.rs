@@ -1,6 +1,6 @@
 //! Passing means: the QEMU and dtc device tree fixtures give exactly the RAM ranges, reservations and /chosen values they describe, the token walker agrees with an independent one, and each kind of broken tree is refused with its own `DtbError` whose message names the problem. (Over 400 lines: one test per rule of the format, each building the trees it needs.)
 
-mod common;
+use crate::common;
 
 use common::{compact, fixture, put32, reg_bytes, simple_tree, FdtBuilder, DTB_FIXTURES};
 use vakern_mm::dtb::*;

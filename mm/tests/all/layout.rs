@@ -1,6 +1,6 @@
 //! Passing means: the layout constants are arm64 Linux 4.10's for VA_BITS = 48, and `classify` puts every address (random, and at every region boundary) in the region an independent table says it is in.
 
-mod common;
+use crate::common;
 
 use proptest::prelude::*;
 use std::cell::RefCell;

@@ -11,7 +11,7 @@
 //! `/memory` node where QEMU's NUMA machine has two. If an update fixes
 //! these, these tests fail and the choice can be made again.
 
-mod common;
+use crate::common;
 
 use common::{compact, fixture, put32, Draws, DTB_FIXTURES};
 use fdt02::Fdt;

@@ -5,7 +5,7 @@
 //! flavour's own 4.10 test is bit 47 alone, and min_tables
 //! agrees with a brute-force count of the chunks a layout touches.
 
-mod common;
+use crate::common;
 
 use proptest::prelude::*;
 use std::collections::BTreeSet;

@@ -1,6 +1,6 @@
 //! Passing means: `RangeSet` add/remove/alloc behave exactly like a bitmap reference under random operations (same contents, always sorted, disjoint and merged), report `Full` and `Exhausted` when they must and leave the set unchanged then, and hand out correctly aligned blocks that were free.
 
-mod common;
+use crate::common;
 
 use proptest::prelude::*;
 use std::cell::RefCell;

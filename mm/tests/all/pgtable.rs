@@ -1,6 +1,6 @@
 //! Passing means: `map_range`, `unmap_range` and `walk`, run over a host buffer standing for physical memory, agree with a reference model on every translation, descriptor, block size, contiguous hint and table count, and report each kind of bad request with the right `MapError`; and every descriptor write they make, replayed in order, keeps the rules of a live table: no write `bbm::check` refuses, a flush between making an entry invalid and making it valid again, no contiguous run whose valid entries disagree at any moment, and a store barrier between zeroing a table and linking it.
 
-mod common;
+use crate::common;
 
 use common::Draws as Rng;
 use std::collections::{BTreeMap, BTreeSet};

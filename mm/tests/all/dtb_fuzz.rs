@@ -1,6 +1,6 @@
 //! Passing means: 20,000 device trees mutated by proptest-generated edits (bit flips, byte and word stores, truncations, header fields, splices, structure edits) all get Ok or Err from `Dtb::new`, `tokens()`, `parse_memory` and the early KASLR scan without a panic or a hang, whatever is accepted is self-consistent, the early scan trusts exactly the trees the walker passes (every tree the parser accepts among them) and reads the same seed, a good share is rejected, and the unmutated fixtures parse. A panicking case is shrunk by proptest to the fewest, smallest edits that still panic.
 
-mod common;
+use crate::common;
 
 use common::{compact, fixture, get32, header_field, put32, simple_tree, FdtBuilder, DTB_FIXTURES};
 use proptest::prelude::*;

@@ -7,7 +7,7 @@
 //! the lower `2^(VA_BITS - 2)` of the vmalloc area, never crossing a
 //! level-2 table, with the entropy counted.
 
-mod common;
+use crate::common;
 
 use common::{fixture, put32, Draws, FdtBuilder, DTB_FIXTURES};
 use vakern_mm::dtb::{parse_memory, Dtb};
