@@ -12,7 +12,7 @@
 //! `/chosen` from the tokens. Ranges that are not whole pages, empty or
 //! overlapping are adjusted rather than refused ([`Adjustment`]). (The `fdt`
 //! crate was tried and is not used: see the README, and
-//! mm/tests/fdt_crate.rs for where it fails.) The file is over 400 lines
+//! mm/tests/all/fdt_crate.rs for where it fails.) The file is over 400 lines
 //! because memory, reservations, CPUs, `/psci` and `/chosen` are read in one walk
 //! with one stack of node frames, each rule next to the others.
 
