@@ -19,6 +19,7 @@ mod dtb_fuzz;
 mod esr;
 mod exit;
 mod fdt_crate;
+mod flavour_edges;
 mod flavours;
 mod fmt;
 mod kaslr;
