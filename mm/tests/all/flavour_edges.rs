@@ -113,3 +113,27 @@ fn a_vabits_actual_the_flavour_cannot_run_with_is_refused() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+/// `__va` outside the linear map. Linux defines `__phys_to_virt(x)` as
+/// `(x - PHYS_OFFSET) | PAGE_OFFSET`: an OR, not an add, so a PA below
+/// `PHYS_OFFSET` (the subtraction wraps to all ones above) stays at the top
+/// of the address space, and a PA `2^VA_BITS` or more above it cannot carry
+/// into the bits of `PAGE_OFFSET`. The values here are worked from that
+/// definition by hand.
+#[test]
+fn va_outside_the_linear_map_follows_linuxs_or() {
+    let phys_offset = 0x4000_0000;
+    for (name, page_offset) in [("4.10-4K-48", 0xffff_8000_0000_0000u64), ("6.12-4K-48", 0xffff_0000_0000_0000)] {
+        let l = vakern_mm::flavour::parse(name).unwrap();
+        assert_eq!(l.page_offset(), page_offset, "{name}");
+        // One page below PHYS_OFFSET: 0xffff_ffff_ffff_f000 | PAGE_OFFSET.
+        assert_eq!(l.phys_to_virt(0x3fff_f000, phys_offset), 0xffff_ffff_ffff_f000, "{name}");
+        // The first byte of RAM lands on PAGE_OFFSET.
+        assert_eq!(l.phys_to_virt(phys_offset, phys_offset), page_offset, "{name}");
+    }
+    // 6.12 with 48-bit VAs: PHYS_OFFSET + 2^48 sets only bit 48, which
+    // PAGE_OFFSET (bits 48..=63) already has: the OR lands on PAGE_OFFSET.
+    let l = vakern_mm::flavour::parse("6.12-4K-48").unwrap();
+    assert_eq!(l.phys_to_virt(phys_offset + (1 << 48), phys_offset), 0xffff_0000_0000_0000);
+    assert_eq!(l.phys_to_virt(phys_offset + (1 << 48) + 0x1000, phys_offset), 0xffff_0000_0000_1000);
+}
