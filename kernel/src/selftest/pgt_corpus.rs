@@ -2,8 +2,8 @@
 //! per kind of break-before-make violation, run with `test=pgt:CASE`.
 //!
 //! Each case maps a scratch page at its own slot of the vmalloc area (one
-//! root entry, at most 512 GiB, so no other mapping shares its tables), writes one descriptor over
-//! the live one the way the rule forbids, through `mm::debug_pgtable::write`
+//! root entry, at most 512 GiB, so no other mapping shares its tables),
+//! writes one descriptor over the live one the way the rule forbids, through `mm::debug_pgtable::write`
 //! (the path every kernel write to a live table takes), then puts the
 //! mapping back break-before-make and prints how many violations were
 //! counted. Nothing reads through the broken entry. With `debug_pgtable`

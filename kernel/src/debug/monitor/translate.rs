@@ -15,8 +15,8 @@ use alloc::format;
 use alloc::string::String;
 use vakern_mm::fmt::{Addr, Size};
 use vakern_mm::layout::{self, Region, LEVELS, PAGE_SHIFT, PAGE_SIZE, ROOT_LEVEL, VA_BITS};
-use vakern_mm::ptdump::LEVEL_NAMES;
 use vakern_mm::pte::{self, Kind, MemType};
+use vakern_mm::ptdump::LEVEL_NAMES;
 
 pub const PA_HELP: &str = "\
 Translates a virtual address three ways:
@@ -129,7 +129,10 @@ pub fn cmd_va(pa: u64) {
     let reach = layout::LINEAR_SIZE;
     println!("{} is {}", Addr(pa), pa_kind(pa));
     if pa < memstart {
-        println!("__va: no linear address: PA is below memstart_addr {} (the linear map starts there)", Addr(memstart));
+        println!(
+            "__va: no linear address: PA is below memstart_addr {} (the linear map starts there)",
+            Addr(memstart)
+        );
     } else if pa - memstart >= reach {
         println!(
             "__va: no linear address: PA is {} above memstart_addr {}, beyond the linear map's reach of {}",
