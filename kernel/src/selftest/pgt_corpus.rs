@@ -3,8 +3,9 @@
 //!
 //! Each case maps a scratch page at its own slot of the vmalloc area (one
 //! root entry, at most 512 GiB, so no other mapping shares its tables),
-//! writes one descriptor over the live one the way the rule forbids, through `mm::debug_pgtable::write`
-//! (the path every kernel write to a live table takes), then puts the
+//! writes one descriptor over the live one the way the rule forbids,
+//! through `mm::debug_pgtable::write` (the path every kernel write to a
+//! live table takes), then puts the
 //! mapping back break-before-make and prints how many violations were
 //! counted. Nothing reads through the broken entry. With `debug_pgtable`
 //! the report names the entry, the old and new descriptor, the reason and
