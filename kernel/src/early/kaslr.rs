@@ -12,7 +12,7 @@
 use crate::arch::table::Table;
 use vakern_mm::kaslr;
 use vakern_mm::layout::{
-    align_up, table_index, FIXADDR_START, KIMAGE_VADDR, MAX_FDT_SIZE, PAGE_SIZE, PMD_SIZE, ROOT_LEVEL, VA_BITS,
+    align_down, align_up, table_index, FIXADDR_START, KIMAGE_VADDR, MAX_FDT_SIZE, PAGE_SIZE, PMD_SIZE, ROOT_LEVEL, VA_BITS,
 };
 use vakern_mm::pte::{self, Prot};
 
@@ -21,11 +21,10 @@ use vakern_mm::pte::{self, Prot};
 /// vmalloc area (`vakern_mm::kaslr::position`), never across the span of
 /// the one level-2 table the early code maps it with.
 pub use vakern_mm::kaslr::KASLR_WINDOW;
-// The window stays below the fixmap's root entry, which the early tables
-// hook in separately (`mm::fixmap::early_fixmap_init`).
-const _: () = assert!(
-    table_index(KIMAGE_VADDR + KASLR_WINDOW + PMD_SIZE * 2, ROOT_LEVEL) < table_index(FIXADDR_START, ROOT_LEVEL)
-);
+// The window stays below the fixmap's level-2 entries, which the early
+// tables hook in separately (`mm::fixmap::early_fixmap_init`; the tables
+// above them may be shared).
+const _: () = assert!(KIMAGE_VADDR + KASLR_WINDOW + PMD_SIZE * 2 <= align_down(FIXADDR_START, PMD_SIZE));
 
 /// What the KASLR decision was, for the boot log: `[offset, source, seed]`
 /// with source one of `vakern_mm::kaslr::SOURCE_*`.

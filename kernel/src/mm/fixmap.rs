@@ -15,7 +15,7 @@
 use crate::arch::table::Table;
 use crate::early::map_kernel::INIT_PG_DIR;
 use crate::image_sym;
-use crate::mm::physaddr::{pa_symbol, PhysAddr};
+use crate::mm::physaddr::{self, pa_symbol, PhysAddr};
 use crate::mm::populate::populate_phys;
 use crate::mm::{debug_pgtable, table_access, tlbflush};
 use vakern_mm::dtb::{self, DtbError};
@@ -92,14 +92,29 @@ const fn link_va(level: u32) -> u64 {
 
 /// Hook the fixmap tables into the early tables (`INIT_PG_DIR`). Before the
 /// linear map exists the static tables are named by `__pa_symbol`.
+///
+/// The walk from the root goes through tables that are already there (with
+/// 16 KiB pages and 48-bit VAs the root has two entries, and the image's
+/// entry is the fixmap's too) and links the fixmap's own table at the
+/// first level whose entry is free, as Linux's `early_fixmap_init` does.
 pub fn early_fixmap_init() {
-    // SAFETY: single CPU, early boot; the tables are in the image's .bss,
-    // mapped read-write at their image addresses.
+    // SAFETY: single CPU, early boot; the tables (the fixmap's and the
+    // early ones) are in the image's .bss, mapped read-write at their image
+    // addresses.
     unsafe {
-        let pgd = bm(&raw mut INIT_PG_DIR);
-        let entry = pgd.add(table_index(FIXADDR_START, ROOT_LEVEL));
-        populate_phys(ROOT_LEVEL, entry, bm_table_pa(ROOT_LEVEL + 1));
         hook_lower_levels();
+        let mut table = bm(&raw mut INIT_PG_DIR);
+        for level in ROOT_LEVEL..3 {
+            let entry = table.add(table_index(link_va(level), level));
+            let d = entry.read_volatile();
+            if level < 2 && pte::kind(d, level) == pte::Kind::Table {
+                table = physaddr::phys_to_kimg(pte::desc_addr(d)) as *mut u64;
+                continue;
+            }
+            assert!(d & pte::VALID == 0, "fixmap: level {level} entry for it already in use: {d:#018x}");
+            populate_phys(level, entry, bm_table_pa(level + 1));
+            break;
+        }
     }
     tlbflush::sync_tables();
 }
@@ -118,11 +133,22 @@ unsafe fn hook_lower_levels() {
 }
 
 /// Hook the fixmap into the final root table `pgd` (by physical address,
-/// reached through `tables`).
+/// reached through `tables`): through the tables already there, then the
+/// fixmap's own table at the first free entry, as in [`early_fixmap_init`].
 pub fn fixmap_link(tables: &mut table_access::FixmapTables, pgd: PhysAddr) {
     use vakern_mm::pgtable::TableAccess;
-    let below = bm_table_pa(ROOT_LEVEL + 1);
-    tables.populate(pgd, table_index(FIXADDR_START, ROOT_LEVEL), ROOT_LEVEL, below);
+    let mut table = pgd;
+    for level in ROOT_LEVEL..3 {
+        let idx = table_index(link_va(level), level);
+        let d = tables.read(table, idx);
+        if level < 2 && pte::kind(d, level) == pte::Kind::Table {
+            table = tables.table_at(pte::desc_addr(d), level + 1);
+            continue;
+        }
+        assert!(d & pte::VALID == 0, "fixmap: level {level} entry for it already in use: {d:#018x}");
+        tables.populate(table, idx, level, bm_table_pa(level + 1));
+        return;
+    }
 }
 
 /// Write `new` into the live descriptor `p`, which maps `va`,
