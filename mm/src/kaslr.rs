@@ -123,7 +123,7 @@ pub const KASLR_ALIGN: u64 = 2 << 20;
 /// single one, so the image may not cross a multiple of it (Linux's
 /// `SWAPPER_TABLE_SHIFT` rule). With two levels the root is the level-2
 /// table and spans the whole kernel half, so there is no line to avoid.
-pub const KASLR_TABLE_SPAN: u64 = if layout::ROOT_LEVEL <= 1 { layout::PUD_SIZE } else { 1 << layout::VA_BITS };
+pub const KASLR_TABLE_SPAN: u64 = if layout::ROOT_LEVEL < 2 { layout::PUD_SIZE } else { 1 << layout::VA_BITS };
 
 /// The largest image the early tables map (`linker.ld` checks it).
 const MAX_IMAGE: u64 = 4 << 20;

@@ -41,7 +41,7 @@ pub static mut IDMAP_PUD: [Table; IDMAP_PUDS] = [const { Table::new() }; IDMAP_P
 /// Level-2 tables of the identity map: two, as the image may straddle the
 /// line between two level-1 entries (1 GiB with 4K pages); none with two
 /// levels, where the root is the level-2 table.
-pub(crate) const IDMAP_PMDS: usize = 2 * (ROOT_LEVEL <= 1) as usize;
+pub(crate) const IDMAP_PMDS: usize = 2 * (ROOT_LEVEL < 2) as usize;
 /// See [`IDMAP_PMDS`].
 #[link_section = ".bss.early_tables"]
 pub static mut IDMAP_PMD: [Table; IDMAP_PMDS] = [const { Table::new() }; IDMAP_PMDS];

@@ -37,7 +37,7 @@ pub static mut KASLR_INFO: [u64; 3] = [0; 3];
 /// and two level-2 tables (none with two levels: the root holds the blocks).
 const FDT_PUDS: usize = (ROOT_LEVEL == 0) as usize;
 /// See [`FDT_PUDS`].
-const FDT_PMDS: usize = 2 * (ROOT_LEVEL <= 1) as usize;
+const FDT_PMDS: usize = 2 * (ROOT_LEVEL < 2) as usize;
 /// See [`FDT_PUDS`].
 pub static mut IDMAP_FDT_PUD: [Table; FDT_PUDS] = [const { Table::new() }; FDT_PUDS];
 /// See [`FDT_PUDS`].

@@ -30,7 +30,7 @@ pub static mut INIT_PG_DIR: Table = Table::new();
 /// (then the root is the level-1 table, or there is no level 1).
 pub static mut INIT_PUD: [Table; (ROOT_LEVEL == 0) as usize] = [const { Table::new() }; (ROOT_LEVEL == 0) as usize];
 /// Level-2 table covering the image: none with two levels, where the root is it.
-pub static mut INIT_PMD: [Table; (ROOT_LEVEL <= 1) as usize] = [const { Table::new() }; (ROOT_LEVEL <= 1) as usize];
+pub static mut INIT_PMD: [Table; (ROOT_LEVEL < 2) as usize] = [const { Table::new() }; (ROOT_LEVEL < 2) as usize];
 /// Level-3 tables mapping the image page by page.
 pub static mut INIT_PTE: [Table; INIT_PTE_TABLES] = [const { Table::new() }; INIT_PTE_TABLES];
 
@@ -69,7 +69,7 @@ pub unsafe extern "C" fn early_map_kernel(pa_text: u64, dtb: u64) -> u64 {
     // L2 with three, and the root is the L2 table with two.
     let pg_dir = pc_rel!(INIT_PG_DIR) as *mut u64;
     let pud = if ROOT_LEVEL == 0 { pc_rel!(INIT_PUD) as *mut u64 } else { pg_dir };
-    let pmd = if ROOT_LEVEL <= 1 { pc_rel!(INIT_PMD) as *mut u64 } else { pg_dir };
+    let pmd = if ROOT_LEVEL < 2 { pc_rel!(INIT_PMD) as *mut u64 } else { pg_dir };
     let ptes = pc_rel!(INIT_PTE) as *mut u64;
     // SAFETY: the tables are zeroed by the stub (or by the .bss clear before
     // this call), reachable through the idmap; nothing links them yet.
@@ -77,7 +77,7 @@ pub unsafe extern "C" fn early_map_kernel(pa_text: u64, dtb: u64) -> u64 {
         if ROOT_LEVEL == 0 {
             pg_dir.add(table_index(va_text, 0)).write_volatile(pte::table_desc(pud as u64));
         }
-        if ROOT_LEVEL <= 1 {
+        if ROOT_LEVEL < 2 {
             pud.add(table_index(va_text, 1)).write_volatile(pte::table_desc(pmd as u64));
         }
     }

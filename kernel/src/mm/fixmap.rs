@@ -29,7 +29,7 @@ use vakern_mm::pte::{self, Prot};
 /// with fewer (the root is the level-1 table, or there is none).
 pub static mut BM_PUD: [Table; (ROOT_LEVEL == 0) as usize] = [const { Table::new() }; (ROOT_LEVEL == 0) as usize];
 /// Level-2 table for the fixmap: none with two levels (the root is it).
-pub static mut BM_PMD: [Table; (ROOT_LEVEL <= 1) as usize] = [const { Table::new() }; (ROOT_LEVEL <= 1) as usize];
+pub static mut BM_PMD: [Table; (ROOT_LEVEL < 2) as usize] = [const { Table::new() }; (ROOT_LEVEL < 2) as usize];
 /// Level-3 table of the page-sized slots.
 pub static mut BM_PTE: Table = Table::new();
 
