@@ -204,7 +204,7 @@ fn half(va: u64) -> Result<(u32, u64, bool), String> {
     let top = va >> VA_BITS;
     if top == (u64::MAX >> VA_BITS) {
         let epd = TCR_EL1.matches_all(TCR_EL1::EPD1::DisableTTBR1Walks);
-        Ok((1, TTBR1_EL1.get() & pte::ADDR_MASK, epd))
+        Ok((1, pte::ttbr_root(TTBR1_EL1.get()), epd))
     } else if top == 0 {
         let epd = TCR_EL1.matches_all(TCR_EL1::EPD0::DisableTTBR0Walks);
         Ok((0, TTBR0_EL1.get() & pte::ADDR_MASK, epd))
