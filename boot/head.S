@@ -35,6 +35,10 @@
 // MMU is on, through the cache, as arm64 Linux does. The image builder
 // checks this order in the assembled stub (src/image.rs, boot_rules).
 //
+// The file is over 400 lines because the stub's steps (the identity map for
+// every table geometry, the MMU switch with 52-bit VAs, the secondary
+// entries and the failure exits) share its registers and labels.
+//
 // Constants come from Rust as `const` operands (kernel/src/early/head.rs);
 // symbols in braces are filled in there too. The later stages (start_kernel,
 // secondary_start_kernel, swapper_pg_dir, SECONDARY_STACKS, SPIN_TABLE_CPU) are named by

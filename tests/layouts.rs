@@ -13,7 +13,8 @@
 //! early with exit code 6 and a message, printed before any console exists.
 //!
 //! Expected addresses are computed from the flavour's own [`Layout`], never
-//! retyped.
+//! retyped. The file is over 400 lines because the flavour matrix, the 6.12
+//! checks and the 52-bit checks share their boot and comparison helpers.
 
 mod common;
 use common::*;

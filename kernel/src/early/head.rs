@@ -50,7 +50,7 @@ pub static mut IDMAP_PMD: [Table; IDMAP_PMDS] = [const { Table::new() }; IDMAP_P
 /// and the width of the index at `level` (the root's is narrower when
 /// `VA_BITS` does not fill it). Levels above the root are never used.
 const fn index_field(level: u32) -> (u32, u32) {
-    if level < ROOT_LEVEL {
+    if level.checked_sub(ROOT_LEVEL).is_none() {
         return (0, 1);
     }
     (ACTIVE.level_shift(level), ACTIVE.entries(level).trailing_zeros())
