@@ -360,15 +360,47 @@ fn helpers_are_right_under_kaslr_on_every_cpu() {
     assert!(outs[14].contains("secondary_start_kernel"), "CPU 1 is not in its idle loop:\n{g}");
 }
 
+/// The Python helpers' unit tests, once for every layout flavour the project
+/// builds: each run reads that flavour's table (written here, no kernel
+/// build needed) and derives its expectations from it, so a helper that
+/// holds a constant of one flavour fails in the others. The runs go in
+/// parallel; a failure names its flavours.
 #[test]
 fn python_helpers_unit_tests() {
     let script = vakern::tools::project_root().join("scripts/gdb/test_vakern.py");
-    let table = vakern::gdb_layout::write_into(&scratch("gdb-layout"), &vakern::mm::layout::ACTIVE).unwrap();
-    let out = Command::new("python3").arg(&script).env("VAKERN_LAYOUT", &table).output().expect("python3");
-    let text = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && text.contains("OK"), "{text}");
-    let ran: usize = text.split("Ran ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap();
-    assert!(ran >= 50, "only {ran} tests found:\n{text}");
+    let runs: Vec<_> = vakern::mm::flavour::FLAVOURS
+        .iter()
+        .map(|l| {
+            let dir = scratch(&format!("gdb-layout/{l}"));
+            let table = vakern::gdb_layout::write_into(&dir, l).unwrap();
+            // The report goes to a file: a pipe could fill while the runs wait their turn.
+            let log = dir.join("unittest.log");
+            let child = Command::new("python3")
+                .arg(&script)
+                .env("VAKERN_LAYOUT", &table)
+                .stdin(Stdio::null())
+                .stdout(std::fs::File::create(dir.join("unittest.out")).unwrap())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .expect("python3");
+            (l.to_string(), child, log)
+        })
+        .collect();
+    let mut failed = Vec::new();
+    let mut counts = Vec::new();
+    for (name, mut child, log) in runs {
+        let status = wait_child(&mut child, &format!("the helpers' unit tests for {name}"));
+        let text = std::fs::read_to_string(&log).unwrap();
+        let ran: usize =
+            text.split("Ran ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or(0);
+        counts.push(ran);
+        if !status.success() || !text.contains("\nOK") || ran < 50 {
+            failed.push(format!("--- {name}: {ran} tests ---\n{text}"));
+        }
+    }
+    assert!(failed.is_empty(), "the helpers' unit tests fail in {} flavour(s):\n{}", failed.len(), failed.join("\n"));
+    // Every flavour runs the same tests.
+    assert!(counts.windows(2).all(|w| w[0] == w[1]), "test counts differ between flavours: {counts:?}");
 }
 
 // --- The README's GDB sessions, run as printed --------------------------------

@@ -16,7 +16,7 @@ from .esr import format_esr
 from .layout import hex16
 from .ptdump import ptdump_runs, format_ptdump, half_bounds
 from .translate import is_linear, memstart_is_set, phys_to_kimg, phys_to_virt, virt_to_phys
-from .walk import format_walk, tcr_fields, tcr_warnings
+from .walk import format_walk, root_table, tcr_fields, tcr_warnings, vabits_in_use
 
 
 def _symbol_notes(p):
@@ -295,8 +295,9 @@ found, so empty space is cheap."""
         if tcr is not None and tcr_fields(tcr)["epd1" if upper else "epd0"]:
             gdb.write("note: TCR_EL1.EPD%d is set: the MMU does not walk %s's tables now\n"
                       % (1 if upper else 0, name))
-        root = ttbr & lay.addr_mask
-        lo, hi = half_bounds(lay, upper)
+        vabits = vabits_in_use(lay, tcr, upper)
+        root = root_table(lay, ttbr, vabits)[0]
+        lo, hi = half_bounds(lay, upper, vabits)
         s = lo if start is None else max(start, lo)
         e = hi if end is None else min(end, hi)
         gdb.write("%s = %s, root table at PA %s\n" % (name, hex16(ttbr), hex16(root)))
@@ -305,13 +306,13 @@ found, so empty space is cheap."""
             return
         cache = {}
 
-        def read_table(pa):
-            if pa not in cache:
-                cache[pa] = T.read_phys_table(pa)
-            return cache[pa]
+        def read_table(pa, count):
+            if (pa, count) not in cache:
+                cache[(pa, count)] = T.read_phys_table(pa, count)
+            return cache[(pa, count)]
 
         with T.PhysMode():
-            runs, problems = ptdump_runs(lay, root, read_table, s, e, upper=upper, split_phys=phys)
+            runs, problems = ptdump_runs(lay, root, read_table, s, e, upper=upper, split_phys=phys, vabits=vabits)
         markers = lay.ptdump_markers(p.text, p.end) if upper else lay.lower_half_markers()
         T.emit(format_ptdump(lay, runs, markers, phys, s, e))
         for pr in problems:
