@@ -1,11 +1,14 @@
 """walk.py: the table walk over fake physical memory, as the MMU would do it."""
 
+import json
 import unittest
 
-from common import (LAY, TEXT, PA_TEXT, MEMSTART, RAM, TCR, TG, PAGE, ROOT, LINEAR_LEVEL, LINEAR_BLOCK_SIZE,
+from common import (ARCH, LAY, TEXT, PA_TEXT, MEMSTART, RAM, TCR, TG, PAGE, ROOT, LINEAR_LEVEL, LINEAR_BLOCK_SIZE,
                     PMD_BLOCK_SIZE, FDT_LEVEL, KERNEL_ROX_PAGE, LINEAR_BLOCK, FakePhys, arch_index, arch_levels,
-                    kernel_tables, neg, size_name, tcr_for)
+                    kernel_tables, neg, size_name, table_path, tcr_for)
 from vakern_gdb import desc as D
+from vakern_gdb import layout as L
+from vakern_gdb import ptdump as P
 from vakern_gdb import walk as W
 
 
@@ -183,6 +186,128 @@ class WalkTest(unittest.TestCase):
         r = self.walk(TEXT + 8)
         self.assertEqual(r.pa, ((PA_TEXT | 0x1000) & ~(PAGE - 1)) + 8)
         self.assertEqual(any("RES0" in w for w in r.warnings), PAGE > 0x1000)
+
+
+# --- Every granule and table depth, whatever the flavour under test ----------
+
+TG_CODES = {12: (0, 2), 14: (2, 1), 16: (1, 3)}  # TCR_EL1.TG0 / TG1 per page shift
+SHAPES = [(12, 39), (12, 48), (14, 47), (14, 48), (16, 42), (16, 48), (16, 52)]
+
+
+def ref_levels(shift, bits):
+    """{level: (hi, lo)} of a walk of `bits`-bit VAs with the granule, by the reference."""
+    return dict((lv, (min(hi, bits - 1), lo)) for lv, (hi, lo) in ARCH[shift]["index"].items() if lo <= bits - 1)
+
+
+def ref_index(va, hi, lo):
+    return (va >> lo) & ((1 << (hi - lo + 1)) - 1)
+
+
+def synthetic(shift, bits):
+    """The flavour's table with its geometry replaced by the reference's for
+    `shift` and `bits` (the walk needs nothing else)."""
+    with open(table_path()) as f:
+        d = json.load(f)
+    levels = ref_levels(shift, bits)
+    root = min(levels)
+    root_lo = levels[root][1]
+    sizes = [bits] + ([48] if bits > 48 else [])
+    d.update(va_bits=bits, page_shift=shift, levels=len(levels), flavour="synthetic-%dK-%d" % (1 << (shift - 10), bits))
+    d["geometry"] = {
+        "va_bits_min": sizes[-1], "bits_per_level": shift - 3, "root_level": root,
+        "tg0": TG_CODES[shift][0], "tg1": TG_CODES[shift][1],
+        "levels": [{"level": lv, "shift": lo, "entries": 1 << (hi - lo + 1), "size": hex(1 << lo),
+                    "block": lv in ARCH[shift]["blocks"]} for lv, (hi, lo) in sorted(levels.items())],
+        "vabits": [{"va_bits": v, "root_entries": 1 << (v - root_lo),
+                    "ttbr1_offset": hex(8 * ((1 << (bits - root_lo)) - (1 << (v - root_lo))))} for v in sizes],
+    }
+    return L.Layout(d)
+
+
+def tcr_of(shift, bits):
+    return (64 - bits) | ((64 - bits) << 16) | (TG_CODES[shift][0] << 14) | (TG_CODES[shift][1] << 30)
+
+
+def upper(bits, pattern, align):
+    """An address of the upper half with `bits`-bit VAs whose index bits are `pattern`, aligned down."""
+    return (neg(bits) | (pattern & ((1 << bits) - 1))) & ~(align - 1)
+
+
+class GranuleTest(unittest.TestCase):
+    """The walker on synthetic tables of each granule and depth: the index of
+    each level and the block sizes are the Arm ARM's, computed here."""
+
+    def test_pages(self):
+        for shift, bits in SHAPES:
+            with self.subTest(granule=1 << shift, va_bits=bits):
+                lay = synthetic(shift, bits)
+                page = 1 << shift
+                va = upper(bits, 0x5A5A_5A5A_5A5A_5A5A, page)
+                pa = 0x4_5670_0000
+                mem = FakePhys(lay)
+                root = mem.new_table()
+                mem.map(root, va, pa, 3, KERNEL_ROX_PAGE)
+                r = W.walk(lay, va + 0x18, mem.read_u64, ttbr1=root, tcr=tcr_of(shift, bits))
+                levels = ref_levels(shift, bits)
+                self.assertEqual((r.pa, r.level, r.kind, r.warnings), (pa + 0x18, 3, "page", []))
+                self.assertEqual([s.level for s in r.steps], sorted(levels))
+                self.assertEqual([s.index for s in r.steps], [ref_index(va, *levels[lv]) for lv in sorted(levels)])
+                self.assertEqual(r.steps[0].entry_pa, root + 8 * ref_index(va, *levels[min(levels)]))
+                self.assertIn("level 3 page (%dK)" % (page >> 10), "\n".join(W.format_walk(lay, r)))
+                runs, problems = P.ptdump_runs(lay, root, mem.read_table)
+                self.assertEqual(([(x.start, x.end, x.pa) for x in runs], problems), ([(va, va + page, pa)], []))
+
+    def test_blocks_and_reserved_levels(self):
+        for shift, bits in SHAPES:
+            levels = ref_levels(shift, bits)
+            for lv in sorted(levels)[:-1]:
+                with self.subTest(granule=1 << shift, va_bits=bits, level=lv):
+                    lay = synthetic(shift, bits)
+                    size = 1 << levels[lv][1]
+                    va = upper(bits, 0x3C3C_3C3C_3C3C_3C3C, size)
+                    pa = 0x40_0000_0000  # aligned for every block size
+                    mem = FakePhys(lay)
+                    root = mem.new_table()
+                    mem.map(root, va, pa, lv, LINEAR_BLOCK)
+                    r = W.walk(lay, va + size - 8, mem.read_u64, ttbr1=root, tcr=tcr_of(shift, bits))
+                    if lv in ARCH[shift]["blocks"]:
+                        self.assertEqual(size, ARCH[shift]["blocks"][lv])
+                        self.assertEqual((r.pa, r.level, r.kind), (pa + size - 8, lv, "block"))
+                        self.assertIn("level %d block (%s)" % (lv, size_name(size)), "\n".join(W.format_walk(lay, r)))
+                    else:  # e.g. level 0 with 4K pages, levels 0 and 1 with 16K, level 1 with 64K
+                        self.assertFalse(r.ok)
+                        self.assertEqual(r.fault_level, lv)
+                        self.assertIn("reserved", r.fault)
+
+    def test_52_bit_vas_on_a_cpu_without_lva(self):
+        # One 1024-entry root serves both VA sizes: a 48-bit walk starts at its
+        # last 64 entries (bits 47:42), where TTBR1 points.
+        lay = synthetic(16, 52)
+        va = upper(48, 0x0000_8765_4321_0000, 1 << 16)
+        pa = 0x4_0001_0000
+        mem = FakePhys(lay)
+        root = mem.new_table()
+        mem.map(root, va, pa, 3, KERNEL_ROX_PAGE)
+        offset = 8 * (1024 - 64)
+        self.assertEqual(lay.ttbr1_offset(48), offset)
+        r = W.walk(lay, va + 4, mem.read_u64, ttbr1=root + offset, tcr=tcr_of(16, 48))
+        self.assertEqual((r.pa, r.vabits, r.warnings), (pa + 4, 48, []))
+        self.assertEqual(r.steps[0].index, (va >> 42) & 63)
+        self.assertEqual(r.steps[0].entry_pa, root + 8 * ((va >> 42) & 1023))
+        self.assertIn("48-bit VAs in use: a 64-entry root", W.format_walk(lay, r)[0])
+        r52 = W.walk(lay, va + 4, mem.read_u64, ttbr1=root, tcr=tcr_of(16, 52))
+        self.assertEqual((r52.pa, r52.vabits, r52.steps[0].index), (pa + 4, 52, (va >> 42) & 1023))
+        # Below the 48-bit half: non-canonical with T1SZ=16, a plain miss with T1SZ=12.
+        self.assertIn("non-canonical", W.walk(lay, neg(52), mem.read_u64, ttbr1=root + offset,
+                                              tcr=tcr_of(16, 48)).fault)
+        self.assertIn("translation fault", W.walk(lay, neg(52), mem.read_u64, ttbr1=root, tcr=tcr_of(16, 52)).fault)
+        # The dump finds the page from either root.
+        for ttbr, vabits in ((root + offset, 48), (root, 52)):
+            runs, problems = P.ptdump_runs(lay, ttbr, mem.read_table, vabits=vabits)
+            self.assertEqual(([(x.start, x.pa) for x in runs], problems), ([(va, pa)], []), vabits)
+        # A TTBR1 with bits set below the 64-entry root's 512-byte alignment is called out.
+        r = W.walk(lay, va, mem.read_u64, ttbr1=root + offset + 0x40, tcr=tcr_of(16, 48))
+        self.assertTrue(r.ok and "alignment" in " ".join(r.warnings))
 
 
 if __name__ == "__main__":
