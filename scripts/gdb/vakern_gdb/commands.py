@@ -55,8 +55,8 @@ class VkV2P(gdb.Command):
 Usage: vk-v2p VA      (VA: a number or an expression, e.g. _text or &some_static)
 
 Rules (arm64 Linux's __pa):
-  VA >= PAGE_OFFSET:        (VA & ~PAGE_OFFSET) + memstart_addr
-  VA in [_text, _end]:      VA - kimage_voffset      (where the image runs now)
+  VA in [PAGE_OFFSET, PAGE_END):  VA - PAGE_OFFSET + memstart_addr   (PAGE_END: 2^64 in 4.10)
+  VA in [_text, _end]:            VA - kimage_voffset      (where the image runs now)
   otherwise: no rule; the region of the layout is named and the table walk is used.
 memstart_addr and kimage_voffset are read from the kernel's variables of those
 names; PAGE_OFFSET and the regions come from the layout table next to the ELF.
