@@ -76,6 +76,18 @@ class LayoutTest(unittest.TestCase):
         self.assertEqual(LAY.classify(moved, moved, moved + 0x1000), "kernel image")
         self.assertEqual(LAY.classify(TEXT, moved, moved + 0x1000), "vmalloc")
 
+    def test_classify_with_the_va_size_in_use(self):
+        # Each VA size the flavour runs with (52-bit flavours also run with 48):
+        # the upper half starts at -(1 << vabits), below it is non-canonical.
+        for v in LAY.vabits_sizes():
+            self.assertEqual(LAY.classify(neg(v), vabits=v), "linear map" if LAY.PAGE_OFFSET <= neg(v) else "modules")
+            self.assertEqual(LAY.classify(neg(v) - 1, vabits=v), "non-canonical")
+            self.assertEqual(LAY.classify((1 << v) - 1, vabits=v), "user")
+            self.assertEqual(LAY.classify(1 << v, vabits=v), "non-canonical")
+        # The bottom of the 52-bit linear map is not canonical on a 48-bit CPU.
+        self.assertEqual(LAY.classify(LAY.PAGE_OFFSET, vabits=LAY.vabits_sizes()[-1]),
+                         "non-canonical" if flavour()[2] == 52 else "linear map")
+
     def test_markers_follow_the_image(self):
         text = TEXT + 0x200000
         end = text + 0x1234

@@ -113,6 +113,27 @@ class TranslateTest(unittest.TestCase):
             self.assertTrue(X.is_linear(LAY, LAY.PAGE_END - 1) and not X.is_linear(LAY, LAY.PAGE_END))
         self.assertTrue(X.is_linear(LAY, PAGE_OFFSET) and not X.is_linear(LAY, PAGE_OFFSET - 1))
 
+    def test_the_va_size_in_use(self):
+        # With 52-bit VAs on a CPU without LVA the linear map starts at
+        # -(1 << 48): PAGE_OFFSET itself has no translation there.
+        small = LAY.vabits_sizes()[-1]
+        t = X.virt_to_phys(LAY, PAGE_OFFSET, MEMSTART, VOFFSET, TEXT, END, small)
+        if flavour()[2] == 52:
+            self.assertEqual((t.pa, t.region), (None, "non-canonical"))
+            self.assertIn("not canonical with the 48-bit VAs in use; the linear map starts at 0xffff000000000000",
+                          t.note)
+        else:
+            self.assertEqual(t.pa, 0x4000_0000)
+        # memstart_addr lowered by 2^52 - 2^48 puts RAM at -(1 << 48) and __pa
+        # undoes it (lowered by 0, at PAGE_OFFSET, in the other flavours).
+        lowering = (1 << LAY.va_bits) - (1 << small)
+        lowered = (MEMSTART - lowering) & M64
+        start = (PAGE_OFFSET + lowering) & M64
+        self.assertEqual(start, (M64 << 48) & M64 if flavour()[2] == 52 else PAGE_OFFSET)
+        self.assertEqual(X.phys_to_virt(LAY, MEMSTART, lowered), start)
+        t = X.virt_to_phys(LAY, start, lowered, VOFFSET, TEXT, END, small)
+        self.assertEqual(t.pa, MEMSTART)
+
     def test_symbol_file_offset(self):
         off = X.symbol_file_offset(PA_TEXT, TEXT)
         self.assertEqual(off, (0x4020_0000 - EXPECT["KIMAGE_VADDR"]) & M64)

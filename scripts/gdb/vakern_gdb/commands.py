@@ -72,7 +72,8 @@ The result is compared with a walk of the CPU's tables (see vk-walk)."""
         p = K.placement()
         memstart, ms_how, voffset, vo_how = _kernel_values()
         lines = _symbol_notes(p)
-        lines.append("VA %s: %s region%s" % (hex16(va), lay.classify(va, p.text, p.end), _where(va)))
+        vabits = vabits_in_use(lay, T.reg("TCR_EL1"), bool(va >> 55 & 1))
+        lines.append("VA %s: %s region%s" % (hex16(va), lay.classify(va, p.text, p.end, vabits=vabits), _where(va)))
         if p.displacement:
             lines.append("image: _text at %s, _end at %s (%s)" % (hex16(p.text), hex16(p.end), p.how))
         if memstart is None:
@@ -85,7 +86,7 @@ The result is compared with a walk of the CPU's tables (see vk-walk)."""
         else:
             lines.append("kimage_voffset = %s%s  (%s)" % (hex16(voffset), " [not set yet]" if voffset == 0 else "",
                                                           vo_how))
-        t = virt_to_phys(lay, va, memstart, voffset, p.text, p.end)
+        t = virt_to_phys(lay, va, memstart, voffset, p.text, p.end, vabits)
         if t.pa is not None:
             lines.append("%s: PA %s%s" % (t.rule, hex16(t.pa), ("  (" + t.note + ")") if t.note else ""))
         elif t.rule:

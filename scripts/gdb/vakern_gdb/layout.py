@@ -181,14 +181,16 @@ class Layout(object):
     def name(self, key):
         return self.region_names[key]
 
-    def classify(self, va, text=None, end=None, linear_end=None):
+    def classify(self, va, text=None, end=None, linear_end=None, vabits=None):
         """The region `va` falls in, as the kernel names it. `text`/`end` place
         the image; `linear_end` (exclusive), when known, splits the linear range
-        into RAM-backed and beyond-RAM parts."""
+        into RAM-backed and beyond-RAM parts; `vabits` is the VA size in use
+        (default VA_BITS; 48 for a 52-bit flavour on a CPU without LVA, where
+        the bottom of the 52-bit linear range is not canonical)."""
         va = u64(va)
-        if not self.is_canonical(va):
+        if not self.is_canonical(va, vabits):
             return self.name("non_canonical")
-        if va < self.va_start:
+        if va < self.half_start(vabits):
             return self.name("user")
         if text is not None and end is not None and text <= va < end:
             return self.name("kernel_image")
