@@ -205,8 +205,20 @@ fn gdb_stops_at_the_fault_and_agrees_with_the_kernel() {
 /// image rule at its KIMAGE_VADDR agree with the kernel and the tables.
 #[test]
 fn gdb_helpers_follow_the_6_12_layout() {
-    let l = vakern::mm::flavour::parse("6.12-4K-48").unwrap();
-    let t = start_in("6.12-4K-48", "fault-612", Machine { append: "test=fault:unmapped-read".into(), ..machine() });
+    helpers_follow_the_layout_of("6.12-4K-48");
+}
+
+/// Stop the kernel of `flavour` at a deliberate fault; `vk-walk` of the
+/// faulting address must print the same root entry as the kernel's own
+/// report, and `vk-v2p` of the flavour's PAGE_OFFSET and KIMAGE_VADDR must
+/// agree with a walk of the tables (RAM at 0x4000_0000, the image 2 MiB in).
+fn helpers_follow_the_layout_of(flavour: &str) {
+    let l = vakern::mm::flavour::parse(flavour).unwrap();
+    let t = start_in(
+        flavour,
+        &format!("fault-{flavour}"),
+        Machine { append: "test=fault:unmapped-read".into(), ..machine() },
+    );
     let v2p_lin = format!("vk-v2p {:#x}", l.page_offset());
     let v2p_img = format!("vk-v2p {:#x}", l.kimage_vaddr());
     let cmds = [
@@ -218,10 +230,10 @@ fn gdb_helpers_follow_the_6_12_layout() {
         &v2p_img,
         "continue",
     ];
-    let (_, outs) = gdb_session_in("6.12-4K-48", &t, &cmds);
+    let (_, outs) = gdb_session_in(flavour, &t, &cmds);
     let g = joined(&cmds, &outs);
     let out = t.finish();
-    out.expect_code(4).unwrap_or_else(|e| panic!("{e}\nGDB said:\n{g}"));
+    out.expect_code(4).unwrap_or_else(|e| panic!("{flavour}: {e}\nGDB said:\n{g}"));
     let c = &out.console;
     let far = hex_after(&outs[2], "FAR=");
     let kernel_walk =
