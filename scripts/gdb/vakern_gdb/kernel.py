@@ -19,7 +19,7 @@ import gdb
 from . import symbols as S
 from .layout import u64
 from .ptdump import ptdump_runs
-from .target import (state, layout, reg, mmu_on, objfile_path, link_bounds, do_walk, read_virt, PhysMode,
+from .target import (state, layout, mmu_on, objfile_path, link_bounds, do_walk, read_virt, PhysMode,
                      read_phys_u64, read_phys_u32, read_phys_table, lookup_address, search_minsyms, ttbr1_root)
 from .walk import PhysReadError
 

@@ -3,8 +3,9 @@
 Pure Python, no `gdb`; uses layout.py and desc.py. `walk()` picks TTBR0 or
 TTBR1 by the address's top bits, honours TCR_EL1.EPD0/EPD1 and TBI, follows
 the table's geometry (4, 16 or 64 KiB granule, two to four levels, and with
-52-bit VAs the VA size TxSZ says is in use), reads one descriptor per level through `read_u64(pa)` and stops at the first
-invalid, reserved, block or page entry. `format_walk()` prints the result in
+52-bit VAs the VA size TxSZ says is in use), reads one descriptor per
+level through `read_u64(pa)` and stops at the first invalid, reserved,
+block or page entry. `format_walk()` prints the result in
 the shape of the kernel's fault report (`[va] pgd=..., pud=...`) with one
 line per level.
 """
