@@ -213,12 +213,15 @@ fn gdb_helpers_follow_the_6_12_layout() {
 /// report, and `vk-v2p` of the flavour's PAGE_OFFSET and KIMAGE_VADDR must
 /// agree with a walk of the tables (RAM at 0x4000_0000, the image 2 MiB in).
 fn helpers_follow_the_layout_of(flavour: &str) {
+    helpers_follow_the_layout_on(flavour, &machine().cpu);
+}
+
+/// [`helpers_follow_the_layout_of`] on CPU model `cpu` (16 KiB pages need one
+/// that has the granule).
+fn helpers_follow_the_layout_on(flavour: &str, cpu: &str) {
     let l = vakern::mm::flavour::parse(flavour).unwrap();
-    let t = start_in(
-        flavour,
-        &format!("fault-{flavour}"),
-        Machine { append: "test=fault:unmapped-read".into(), ..machine() },
-    );
+    let m = Machine { append: "test=fault:unmapped-read".into(), cpu: cpu.into(), ..machine() };
+    let t = start_in(flavour, &format!("fault-{flavour}"), m);
     let v2p_lin = format!("vk-v2p {:#x}", l.page_offset());
     let v2p_img = format!("vk-v2p {:#x}", l.kimage_vaddr());
     let cmds = [
