@@ -832,3 +832,11 @@ fn launcher_gdb_exits_with_the_kernels_code() {
     });
     assert_eq!(code, Some(4));
 }
+
+/// The helpers in a kernel with 64 KiB pages and two table levels (the
+/// root is level 2 with 8192 entries; the linear map is made of 512 MiB
+/// level-2 blocks).
+#[test]
+fn gdb_helpers_follow_a_64k_layout() {
+    helpers_follow_the_layout_of("6.12-64K-42");
+}
