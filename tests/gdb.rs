@@ -4,8 +4,10 @@
 //! and agrees with the report the kernel prints; `bt` goes from the handler
 //! and from inside the vectors into the interrupted function; the helpers are
 //! right before the MMU is on, while the identity map lives, under KASLR and
-//! on a second CPU; the README's GDB sessions run exactly as printed there
-//! and print what the README shows; the Python helpers' unit tests pass; and
+//! on a second CPU, and in a 6.12 flavour and one with 64 KiB pages and two
+//! table levels; the README's GDB sessions run exactly as printed there
+//! and print what the README shows; the Python helpers' unit tests pass
+//! against the layout table of every flavour; and
 //! the launcher keeps no timeout while a debugger holds QEMU, logs the console
 //! in target/console.log, lets Ctrl-C reach GDB and exits with the kernel's
 //! code.
