@@ -139,7 +139,7 @@ pub unsafe extern "C" fn start_kernel(
     bootstats::now(bootstats::Phase::Allocators);
 
     if let Console::Uart { kind, pa, .. } = found.console {
-        let va = vmalloc::ioremap(PhysAddr(pa), uart::MMIO_SIZE - (pa % PAGE_SIZE))
+        let va = vmalloc::ioremap(PhysAddr(pa), uart::MMIO_SIZE - (pa % uart::MMIO_SIZE))
             .unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "ioremap of the console UART: {}", e));
         // SAFETY: `va` maps the UART as Device memory for good.
         printk::console_init(unsafe { Uart::new(kind, va.0) });
