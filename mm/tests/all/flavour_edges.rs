@@ -44,9 +44,12 @@ fn vabits_actual_is_valid_exactly_at_va_bits_and_va_bits_min() {
     }
 }
 
+/// A method of [`Layout`] called with fixed arguments, by name.
+type Call = (&'static str, Box<dyn Fn()>);
+
 /// Every method taking `vabits_actual`, called with `v`; true if it returned.
 fn each_method_returns(l: Layout, v: u32) -> Vec<(&'static str, bool)> {
-    let calls: [(&'static str, Box<dyn Fn()>); 7] = [
+    let calls: [Call; 7] = [
         (
             "tcr_txsz",
             Box::new(move || {
