@@ -8,6 +8,10 @@
 //! file: `cargo test --test boot`. A file that is in neither place would
 //! still run as its own binary; `every_test_file_is_in_the_suite` below
 //! keeps the list whole.
+// Each file declares `mod common;` itself, as it must when built alone,
+// so the helpers are compiled once per file here: that duplication is meant.
+#![allow(clippy::duplicate_mod)]
+
 #[path = "badinput.rs"]
 mod badinput;
 #[path = "boards.rs"]
