@@ -107,41 +107,65 @@ primary_entry:
     mov     x0, #{tables_implemented}       // and the stub must know its tables
     cbz     x0, no_tables
 
-    // Identity map [_text, _end) rounded out to 2 MiB blocks:
-    // idmap_pg_dir (L0) -> idmap_pud (L1) -> idmap_pmd[0..2] (L2 blocks).
+    // Identity map [_text, _end) rounded out to level-2 blocks (PMD_SIZE:
+    // 2 MiB, 32 MiB or 512 MiB with 4K, 16K or 64K pages), from the root
+    // at level {root_level} down: with four levels idmap_pg_dir (L0) ->
+    // idmap_pud (L1) -> idmap_pmd[0..2] (L2 blocks); with three the root is
+    // the L1 table; with two (64K pages, 42-bit VAs) the root holds the
+    // blocks. The assembler keeps only the steps of the flavour's levels.
     adrp    x21, _text                      // x21 = physical address of _text
     adrp    x0, {idmap_pg_dir}
-    add     x0, x0, :lo12:{idmap_pg_dir}    // x0 = L0 table
+    add     x0, x0, :lo12:{idmap_pg_dir}    // x0 = root table
+    .if {root_level} == 0
     adrp    x1, {idmap_pud}
     add     x1, x1, :lo12:{idmap_pud}       // x1 = L1 table
+    .else
+    mov     x1, x0                          // the root is the L1 table
+    .endif
+    .if {root_level} <= 1
     adrp    x2, {idmap_pmd}
     add     x2, x2, :lo12:{idmap_pmd}       // x2 = first of two L2 tables
-    and     x3, x21, #~(0x200000 - 1)       // x3 = first block
+    .endif
+    ldr     x10, ={pmd_size}                // x10 = PMD_SIZE
+    sub     x5, x10, #1
+    bic     x3, x21, x5                     // x3 = first block
     adrp    x4, _end
     add     x4, x4, :lo12:_end
-    mov     x5, #0x1fffff
     add     x4, x4, x5
-    and     x4, x4, #~(0x200000 - 1)        // x4 = end of the last block
-    ubfx    x5, x3, #39, #9                 // L0 index of the start...
+    bic     x4, x4, x5                      // x4 = end of the last block
+    sub     x6, x4, #1                      // the identity map reaches only
+    lsr     x6, x6, #{idmap_va_bits}        // PAs below 2^VA_BITS (T0SZ)
+    cbnz    x6, idmap_fail
+    .if {root_level} == 0
+    ubfx    x5, x3, #{l0_shift}, #{l0_bits} // L0 index of the start...
     sub     x6, x4, #1
-    ubfx    x6, x6, #39, #9                 // ...must equal that of the end
+    ubfx    x6, x6, #{l0_shift}, #{l0_bits} // ...must equal that of the end
     cmp     x5, x6
     b.ne    idmap_fail
     orr     x6, x1, #3                      // table descriptor for the L1 table
     str     x6, [x0, x5, lsl #3]
-    ubfx    x7, x3, #30, #9                 // x7 = L1 index of the first block
+    .endif
+    .if {root_level} <= 1
+    ubfx    x7, x3, #{l1_shift}, #{l1_bits} // x7 = L1 index of the first block
+    .endif
     ldr     x8, ={idmap_block_attrs}        // normal memory, RWX, for the stub
-4:  ubfx    x5, x3, #30, #9                 // L1 index of this block
+4:
+    .if {root_level} <= 1
+    ubfx    x5, x3, #{l1_shift}, #{l1_bits} // L1 index of this block
     sub     x6, x5, x7                      // which of the two L2 tables
     cmp     x6, #1
-    b.hi    idmap_fail                      // image spans more than 2 GiB: impossible
-    add     x6, x2, x6, lsl #12             // x6 = that L2 table
+    b.hi    idmap_fail                      // image spans more than two L1 entries: impossible
+    lsl     x6, x6, #{page_shift}
+    add     x6, x2, x6                      // x6 = that L2 table
     orr     x9, x6, #3
     str     x9, [x1, x5, lsl #3]            // L1 entry -> L2 table (rewritten alike)
-    ubfx    x5, x3, #21, #9                 // L2 index
+    .else
+    mov     x6, x0                          // the root is the L2 table
+    .endif
+    ubfx    x5, x3, #{l2_shift}, #{l2_bits} // L2 index
     orr     x9, x3, x8
-    str     x9, [x6, x5, lsl #3]            // 2 MiB block, identity
-    add     x3, x3, #0x200000
+    str     x9, [x6, x5, lsl #3]            // level-2 block, identity
+    add     x3, x3, x10
     cmp     x3, x4
     b.lo    4b
     // Rule: the tables were stored with the MMU off, and the walker reads

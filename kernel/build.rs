@@ -10,6 +10,12 @@ fn main() {
     println!("cargo::rerun-if-changed=../boot/head.S");
     println!("cargo::rustc-link-arg=-T{}", script.display());
     println!("cargo::rustc-link-arg=--defsym=__kimage_vaddr={:#x}", vakern_mm::layout::KIMAGE_VADDR);
+    // Sections are aligned to the page size, so each gets its own permissions.
+    println!("cargo::rustc-link-arg=--defsym=__page_size={:#x}", vakern_mm::layout::PAGE_SIZE);
+    // The granule as a cfg: a table's alignment is an attribute, which a
+    // constant cannot choose (kernel/src/arch/table.rs).
+    println!("cargo::rustc-check-cfg=cfg(vakern_granule, values(\"4K\", \"16K\", \"64K\"))");
+    println!("cargo::rustc-cfg=vakern_granule=\"{}\"", vakern_mm::layout::ACTIVE.granule().name());
     // A static position-independent executable whose dynamic relocations are
     // applied by the kernel itself (kernel/src/early/relocate.rs). The fields they
     // patch stay zero in the file, so a missed relocation cannot go unnoticed.

@@ -28,12 +28,13 @@
 //! [`TableAccess::unsafe_write`], for a kernel build that checks its tables.
 
 use crate::bbm::{self, Violation};
-use crate::layout::{is_aligned, level_size, table_index, ACTIVE, PAGE_SIZE};
+use crate::layout::{is_aligned, level_size, table_index, ACTIVE, PAGE_SIZE, ROOT_LEVEL};
 use crate::pte::{self, Kind, Prot};
 use core::panic::Location;
 
-/// Number of descriptors in a table.
-pub const ENTRIES: usize = 512;
+/// Number of descriptors in a table page (512, 2048 or 8192; a root table
+/// may use fewer, [`crate::flavour::Layout::entries`]).
+pub const ENTRIES: usize = 1 << ACTIVE.bits_per_level();
 
 /// Entries in a contiguous run, as an array length.
 const RUN: usize = {
@@ -83,7 +84,11 @@ impl core::fmt::Display for MapError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match *self {
             MapError::Misaligned { va, pa, size } => {
-                write!(f, "misaligned mapping: va {:#x} pa {:#x} size {:#x} (must be multiples of 4 KiB)", va, pa, size)
+                write!(
+                    f,
+                    "misaligned mapping: va {:#x} pa {:#x} size {:#x} (must be multiples of the page size)",
+                    va, pa, size
+                )
             }
             MapError::OutOfRange { va, size } => {
                 write!(f, "mapping out of range: va {:#x} size {:#x}", va, size)
@@ -168,7 +173,8 @@ impl TableCounts {
     }
 }
 
-/// Map `[va, va + size)` to `[pa, pa + size)` with `prot` below `root` (a level-0 table).
+/// Map `[va, va + size)` to `[pa, pa + size)` with `prot` below `root` (a
+/// table at [`ROOT_LEVEL`]).
 ///
 /// Blocks are used where `flags.blocks` and alignment allow, the contiguous
 /// hint on aligned runs of 16 like entries where `flags.cont` allows.
@@ -201,7 +207,7 @@ pub fn map_range<A: TableAccess>(
     }
     let w = Writer { mem, caller: Location::caller() };
     let mut m = Mapper { w, flags, prot, req: (va, va + size), counts: TableCounts::default() };
-    m.map_level(root, 0, va, pa, size)?;
+    m.map_level(root, ROOT_LEVEL, va, pa, size)?;
     Ok(m.counts)
 }
 
@@ -247,7 +253,7 @@ impl<A: TableAccess> Mapper<'_, A> {
             let chunk_end = entry_end.wrapping_sub(1).min(end - 1) + 1;
             let chunk = chunk_end - va;
             let leaf_ok = level == 3
-                || (self.flags.blocks && (level == 1 || level == 2) && chunk == step && is_aligned(pa, step));
+                || (self.flags.blocks && ACTIVE.block_allowed(level) && chunk == step && is_aligned(pa, step));
             if leaf_ok && self.flags.cont && level >= 2 && cont_run_fits(va, pa, self.req.0, self.req.1, step, level) {
                 // The run lies wholly in the request, so the walk through
                 // this table reaches it at its first entry: map it whole.
@@ -547,7 +553,7 @@ pub struct Walk<T: Copy> {
 impl<T: Copy> Walk<T> {
     /// The level and descriptor of the leaf (block or page), if the address is mapped.
     pub fn leaf(&self) -> Option<(u32, u64)> {
-        for level in 0..4u32 {
+        for level in ROOT_LEVEL..4 {
             match self.descs[level as usize] {
                 Some(d) => match pte::kind(d, level) {
                     Kind::Table => continue,
@@ -572,7 +578,7 @@ impl<T: Copy> Walk<T> {
 pub fn walk<A: TableAccess>(mem: &mut A, root: A::Table, va: u64) -> Walk<A::Table> {
     let mut w = Walk { va, descs: [None; 4], tables: [None; 4] };
     let mut table = root;
-    for level in 0..4u32 {
+    for level in ROOT_LEVEL..4 {
         let d = mem.read(table, table_index(va, level));
         w.descs[level as usize] = Some(d);
         w.tables[level as usize] = Some(table);
@@ -586,14 +592,16 @@ pub fn walk<A: TableAccess>(mem: &mut A, root: A::Table, va: u64) -> Walk<A::Tab
 
 /// The fewest new table pages, per level of the table, that can map the
 /// sorted, disjoint, non-adjacent virtual ranges `(va, size)` below a given
-/// root with 1 GiB and 2 MiB blocks, when every range's PA - VA offset is a
-/// multiple of 1 GiB (true of the linear map, whose `memstart_addr` is
-/// 1 GiB aligned).
+/// root with the blocks the granule allows, when every range's PA - VA
+/// offset is a multiple of the largest block (true of the linear map, whose
+/// `memstart_addr` is aligned to `ARM64_MEMSTART_ALIGN`).
 ///
-/// Counted independently of [`map_range`]: a level-1 table per level-0 entry
-/// touched, a level-2 table per 1 GiB not wholly covered, a level-3 table per
-/// 2 MiB not wholly covered. The kernel's boot self-test and the benchmark
-/// compare the mapper's real counts with this.
+/// Counted independently of [`map_range`]: below each entry of the level
+/// above that a range touches hangs one table, unless that entry can be one
+/// block and the range covers it whole (so with 4 KiB pages: a level-1
+/// table per root entry touched, a level-2 table per 1 GiB not wholly
+/// covered, a level-3 table per 2 MiB not wholly covered). The kernel's
+/// boot self-test and the benchmark compare the mapper's real counts with this.
 pub fn min_tables(ranges: impl Iterator<Item = (u64, u64)>) -> [u64; 4] {
     let mut counts = [0u64; 4];
     // Last chunk counted at each level, to count chunks shared by two ranges once.
@@ -603,18 +611,20 @@ pub fn min_tables(ranges: impl Iterator<Item = (u64, u64)>) -> [u64; 4] {
             continue;
         }
         let end = va + (size - 1); // inclusive, so a range ending at 2^64 works
-        for (level, chunk_size) in [(1usize, 1u64 << 39), (2, 1 << 30), (3, 1 << 21)] {
+        for level in ROOT_LEVEL as usize + 1..4 {
+            let chunk_size = level_size(level as u32 - 1);
+            let block = ACTIVE.block_allowed(level as u32 - 1);
             let first = va / chunk_size;
             let lastc = end / chunk_size;
-            // Level 1: every level-0 entry touched needs a table. Levels 2
-            // and 3: only the end chunks can be partly covered.
+            // Where the entry above cannot be a block, every chunk touched
+            // needs a table; elsewhere only the end chunks can be partly covered.
             let candidates: [u64; 2] = [first, lastc];
             for (i, &c) in candidates.iter().enumerate() {
                 if i == 1 && lastc == first {
                     break;
                 }
                 let whole = c * chunk_size >= va && c * chunk_size + (chunk_size - 1) <= end;
-                if level != 1 && whole {
+                if block && whole {
                     continue;
                 }
                 if last[level] != Some(c) {
@@ -622,9 +632,9 @@ pub fn min_tables(ranges: impl Iterator<Item = (u64, u64)>) -> [u64; 4] {
                     last[level] = Some(c);
                 }
             }
-            if level == 1 && lastc > first + 1 {
-                counts[1] += lastc - first - 1;
-                last[1] = Some(lastc);
+            if !block && lastc > first + 1 {
+                counts[level] += lastc - first - 1;
+                last[level] = Some(lastc);
             }
         }
     }

@@ -6,7 +6,7 @@
 //! self-checks call [`runs`] to look at the same runs without parsing text.
 //! The host tests run both over a buffer standing for physical memory.
 //!
-//! The walk visits the tables below a level-0 table in address order and
+//! The walk visits the tables below the root table in address order and
 //! never descends into an invalid entry, so an almost empty 256 TiB half
 //! costs one read per entry of the few tables that exist. Consecutive
 //! blocks or pages at the same level with the same attribute bits form one
@@ -32,7 +32,7 @@
 //! right-aligned in 9 columns followed by its unit letter (the size in KiB,
 //! divided by 1024 while it stays a whole multiple of 1024: `K`, `M`, `G`,
 //! `T`, `P`, `E`), a space, the level name (`PGD`, `PUD`, `PMD`, `PTE` for
-//! levels 0 to 3), then these columns, each preceded by one space and
+//! levels 0 to 3; the root is always `PGD`), then these columns, each preceded by one space and
 //! printed as its set or clear text (so every line has the same width up to
 //! the memory type):
 //!
@@ -55,7 +55,7 @@
 
 use core::fmt;
 
-use crate::layout::{level_size, table_index, VA_BITS};
+use crate::layout::{level_size, table_index, ROOT_LEVEL, VA_BITS};
 use crate::pgtable::TableAccess;
 use crate::pte::{self, Kind, MemType};
 
@@ -122,12 +122,23 @@ impl Run {
 /// Linux's names for the table levels with four levels of 4 KiB tables.
 pub const LEVEL_NAMES: [&str; 4] = ["PGD", "PUD", "PMD", "PTE"];
 
-/// Call `each` with every run of leaf mappings below `root` (a level-0
-/// table) that lies in `[start, end)`, in address order. `end == 0` means
+/// Linux's name of a table at `level`: the root is always the `PGD` (with
+/// fewer than four levels the levels in between fold away: `PGD`, `PMD`,
+/// `PTE` with three, `PGD`, `PTE` with two).
+pub const fn level_name(level: u32) -> &'static str {
+    if level == ROOT_LEVEL {
+        LEVEL_NAMES[0]
+    } else {
+        LEVEL_NAMES[level as usize & 3]
+    }
+}
+
+/// Call `each` with every run of leaf mappings below `root` (a table at
+/// [`ROOT_LEVEL`]) that lies in `[start, end)`, in address order. `end == 0` means
 /// 2^64. Runs are clipped to the range.
 ///
-/// The root translates 48-bit addresses: the walk covers the canonical parts
-/// of the range (`[0, 2^48)` and `[2^64 - 2^48, 2^64)`) and skips the hole
+/// The root translates `VA_BITS`-bit addresses: the walk covers the canonical
+/// parts of the range (`[0, 2^VA_BITS)` and `[2^64 - 2^VA_BITS, 2^64)`) and skips the hole
 /// between them, so a range should lie in the half `root` serves. Invalid
 /// and reserved entries end a run and are not descended into.
 pub fn runs<A: TableAccess>(mem: &mut A, root: A::Table, start: u64, end: u64, mut each: impl FnMut(Run)) {
@@ -141,7 +152,7 @@ pub fn runs<A: TableAccess>(mem: &mut A, root: A::Table, start: u64, end: u64, m
     for (lo, hi) in [(0, half - 1), (half.wrapping_neg(), u64::MAX)] {
         let (a, b) = (start.max(lo), last.min(hi));
         if a <= b {
-            walk_table(mem, root, 0, a, b, &mut acc);
+            walk_table(mem, root, ROOT_LEVEL, a, b, &mut acc);
             acc.gap();
         }
     }
@@ -205,7 +216,7 @@ fn walk_table<A: TableAccess, F: FnMut(Run)>(
     }
 }
 
-/// Dump the mappings below `root` (a level-0 table) over `[start, end)`
+/// Dump the mappings below `root` (a table at [`ROOT_LEVEL`]) over `[start, end)`
 /// (`end == 0` means 2^64) in the format described in the module
 /// documentation.
 ///
@@ -275,7 +286,7 @@ pub fn write_run(out: &mut impl fmt::Write, run: &Run) -> fmt::Result {
         n /= 1024;
         unit += 1;
     }
-    write!(out, "{:>9}{} {}", n, UNITS[unit], LEVEL_NAMES[run.level as usize & 3])?;
+    write!(out, "{:>9}{} {}", n, UNITS[unit], level_name(run.level))?;
     let a = run.attrs;
     let col = |set: bool, on: &'static str, off: &'static str| if set { on } else { off };
     let block = matches!(pte::kind(a | pte::VALID, run.level), Kind::Block);

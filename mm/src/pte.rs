@@ -162,11 +162,12 @@ pub enum Kind {
     Invalid,
     /// Points to a next-level table.
     Table,
-    /// Maps a block (level 1 or 2).
+    /// Maps a block (level 2, and level 1 with 4 KiB pages).
     Block,
     /// Maps a page (level 3).
     Page,
-    /// Reserved encoding (a level-3 entry with bit 1 clear, or a level-0 block).
+    /// Reserved encoding (a level-3 entry with bit 1 clear, or a block where
+    /// the granule allows none: level 0, and level 1 with 16 or 64 KiB pages).
     Reserved,
 }
 
@@ -180,7 +181,7 @@ pub const fn kind(d: u64, level: u32) -> Kind {
         } else {
             Kind::Table
         }
-    } else if level == 1 || level == 2 {
+    } else if crate::layout::ACTIVE.block_allowed(level) {
         Kind::Block
     } else {
         Kind::Reserved

@@ -57,7 +57,7 @@ pub fn release(idx: usize, release_addr: u64) -> Result<(), SpinError> {
     SPIN_TABLE_CPU.store(idx as u64, SeqCst);
     dc_civac(&SPIN_TABLE_CPU as *const AtomicU64 as u64);
     let entry = pa_symbol(physaddr::ImageAddr::from_raw(secondary_spin_entry as *const () as u64));
-    let (va, io) = if physaddr::pfn_valid(release_addr >> 12) {
+    let (va, io) = if physaddr::pfn_valid(release_addr >> vakern_mm::layout::PAGE_SHIFT) {
         (physaddr::phys_to_virt(PhysAddr(release_addr)).0, None)
     } else {
         let v = vmalloc::ioremap(PhysAddr(release_addr), 8).map_err(SpinError::Map)?;

@@ -20,7 +20,7 @@ use aarch64_cpu::registers::{Readable, TCR_EL1, TTBR0_EL1, TTBR1_EL1};
 use core::fmt::Write;
 use vakern_mm::esr::{self, Esr};
 use vakern_mm::fmt::Addr;
-use vakern_mm::layout::{table_index, VA_BITS};
+use vakern_mm::layout::{table_index, PAGE_SIZE, ROOT_LEVEL, VA_BITS};
 use vakern_mm::pgtable::TableAccess;
 use vakern_mm::pte::{self, Kind};
 
@@ -110,7 +110,7 @@ pub fn show_pte(va: u64) {
 /// [`show_pte`], each line handed to `emit`.
 pub fn show_pte_with(va: u64, emit: &mut dyn FnMut(&str)) {
     let top = va >> VA_BITS;
-    let (name, ttbr, epd) = if top == 0xffff {
+    let (name, ttbr, epd) = if top == u64::MAX >> VA_BITS {
         ("swapper", TTBR1_EL1.get(), TCR_EL1.matches_all(TCR_EL1::EPD1::DisableTTBR1Walks))
     } else if top == 0 {
         ("user", TTBR0_EL1.get(), TCR_EL1.matches_all(TCR_EL1::EPD0::DisableTTBR0Walks))
@@ -129,22 +129,25 @@ pub fn show_pte_with(va: u64, emit: &mut dyn FnMut(&str)) {
         emit(line.as_str());
         return;
     }
-    let _ = write!(line, "{} pgtable: 4k pages, 48-bit VAs, pgdp={:016x}", name, root);
+    let _ = write!(line, "{} pgtable: {}k pages, {}-bit VAs, pgdp={:016x}", name, PAGE_SIZE >> 10, VA_BITS, root);
     emit(line.as_str());
     let mut line = StrBuf::<256>::new();
     let _ = write!(line, "[{:016x}]", va);
     let mut t = PhysTables;
     let mut table = root;
-    for (level, lname) in ["pgd", "pud", "pmd", "pte"].iter().enumerate() {
-        let Some(d) = t.try_read(table, table_index(va, level as u32)) else {
+    // Linux's names: the root is the pgd whatever its level; the levels
+    // below keep theirs (pgd, pmd, pte with three levels).
+    for level in ROOT_LEVEL..4 {
+        let lname = if level == ROOT_LEVEL { "pgd" } else { ["pgd", "pud", "pmd", "pte"][level as usize] };
+        let Some(d) = t.try_read(table, table_index(va, level)) else {
             let _ = write!(line, " {}=<table at PA {:#x} not reachable>", lname, table);
             break;
         };
-        let _ = write!(line, "{} {}={:016x}", if level == 0 { "" } else { "," }, lname, d);
-        if pte::kind(d, level as u32) != Kind::Table {
+        let _ = write!(line, "{} {}={:016x}", if level == ROOT_LEVEL { "" } else { "," }, lname, d);
+        if pte::kind(d, level) != Kind::Table {
             break;
         }
-        table = t.table_at(pte::desc_addr(d), level as u32 + 1);
+        table = t.table_at(pte::desc_addr(d), level + 1);
     }
     emit(line.as_str());
 }

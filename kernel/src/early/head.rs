@@ -11,7 +11,7 @@ use crate::arch::semihosting::ADP_STOPPED_APPLICATION_EXIT;
 use crate::arch::sysreg;
 use crate::arch::table::Table;
 use vakern_mm::cpufeat;
-use vakern_mm::layout::{Granule, ACTIVE};
+use vakern_mm::layout::{Granule, ACTIVE, PAGE_SHIFT, PMD_SIZE, ROOT_LEVEL, VA_BITS};
 use vakern_mm::pte::{self, MemType, Prot};
 
 /// Size of the boot stack, used until the kernel stacks exist.
@@ -28,15 +28,33 @@ static mut BOOT_STACK: Stack = Stack([0; BOOT_STACK_SIZE]);
 // sit in the early-tables group (linker.ld), which the stub zeroes and
 // invalidates to the PoC itself, apart from .bss.
 
-/// Level-0 table of the identity map (TTBR0 until the final tables are in place).
+/// Root table of the identity map (TTBR0 until the final tables are in
+/// place), at [`ROOT_LEVEL`]; with two levels it holds the blocks itself.
 #[link_section = ".bss.early_tables"]
 pub static mut IDMAP_PG_DIR: Table = Table::new();
-/// Level-1 table of the identity map.
+/// Level-1 tables of the identity map below the root: one with four levels,
+/// none with fewer (the root is the level-1 table, or there is none).
+pub(crate) const IDMAP_PUDS: usize = (ROOT_LEVEL == 0) as usize;
+/// See [`IDMAP_PUDS`].
 #[link_section = ".bss.early_tables"]
-pub static mut IDMAP_PUD: Table = Table::new();
-/// Two level-2 tables of the identity map: the image may straddle a 1 GiB line.
+pub static mut IDMAP_PUD: [Table; IDMAP_PUDS] = [const { Table::new() }; IDMAP_PUDS];
+/// Level-2 tables of the identity map: two, as the image may straddle the
+/// line between two level-1 entries (1 GiB with 4K pages); none with two
+/// levels, where the root is the level-2 table.
+pub(crate) const IDMAP_PMDS: usize = 2 * (ROOT_LEVEL < 2) as usize;
+/// See [`IDMAP_PMDS`].
 #[link_section = ".bss.early_tables"]
-pub static mut IDMAP_PMD: [Table; 2] = [Table::new(), Table::new()];
+pub static mut IDMAP_PMD: [Table; IDMAP_PMDS] = [const { Table::new() }; IDMAP_PMDS];
+
+/// The identity map's index fields for the stub's `ubfx`: the lowest VA bit
+/// and the width of the index at `level` (the root's is narrower when
+/// `VA_BITS` does not fill it). Levels above the root are never used.
+const fn index_field(level: u32) -> (u32, u32) {
+    if level < ROOT_LEVEL {
+        return (0, 1);
+    }
+    (ACTIVE.level_shift(level), ACTIVE.entries(level).trailing_zeros())
+}
 
 /// Identity-map blocks: normal memory, writable and executable. They exist
 /// only while the stub and the early code run; W^X applies from the high
@@ -102,10 +120,11 @@ const FLAVOUR_NAME: &str = match option_env!("VAKERN_FLAVOUR") {
     _ => "4.10-4K-48",
 };
 
-/// True if the kernel's table code handles the flavour's geometry: four
-/// levels of 4 KiB tables (48-bit VAs). The other flavours build, pass the
-/// CPU check and then stop with [`NO_TABLES_MSG`].
-pub(crate) const TABLES_IMPLEMENTED: u64 = (matches!(ACTIVE.granule(), Granule::K4) && ACTIVE.levels() == 4) as u64;
+/// True if the kernel's table code handles the flavour: every flavour with
+/// a `VA_BITS` fixed at build time. With 52-bit VAs (`vabits_actual` chosen
+/// at boot) the kernel builds, passes the CPU check and then stops with
+/// [`NO_TABLES_MSG`].
+pub(crate) const TABLES_IMPLEMENTED: u64 = !ACTIVE.has_vabits_actual() as u64;
 
 /// What the stub prints before stopping a flavour whose tables the kernel
 /// does not build yet.
@@ -113,8 +132,8 @@ pub(crate) const TABLES_IMPLEMENTED: u64 = (matches!(ACTIVE.granule(), Granule::
 static NO_TABLES_MSG: [u8; MSG_LEN] = message(&[
     "vakern: early boot failed: the ",
     FLAVOUR_NAME,
-    " flavour's layout is built and the CPU has its granule, but the kernel's early tables are \
-     implemented only for four levels of 4K tables (4.10-4K-48 and 6.12-4K-48)\n",
+    " flavour's layout is built and the CPU has its granule, but the kernel does not yet choose \
+     vabits_actual at boot: 52-bit VAs stop here (every flavour with a fixed VA size boots)\n",
 ]);
 
 /// What the stub prints through semihosting when the CPU lacks the
@@ -140,6 +159,16 @@ core::arch::global_asm!(
     tgran_max = const TGRAN_MAX,
     no_granule_msg = sym NO_GRANULE_MSG,
     tables_implemented = const TABLES_IMPLEMENTED,
+    root_level = const ROOT_LEVEL,
+    pmd_size = const PMD_SIZE,
+    page_shift = const PAGE_SHIFT,
+    idmap_va_bits = const VA_BITS,
+    l0_shift = const index_field(0).0,
+    l0_bits = const index_field(0).1,
+    l1_shift = const index_field(1).0,
+    l1_bits = const index_field(1).1,
+    l2_shift = const index_field(2).0,
+    l2_bits = const index_field(2).1,
     no_tables_msg = sym NO_TABLES_MSG,
     sctlr_mmu_off = const sysreg::SCTLR_MMU_OFF,
     sctlr_mmu_on = const sysreg::SCTLR_MMU_ON,

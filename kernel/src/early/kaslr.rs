@@ -11,7 +11,9 @@
 
 use crate::arch::table::Table;
 use vakern_mm::kaslr;
-use vakern_mm::layout::{table_index, FIXADDR_START, KIMAGE_VADDR, PMD_SIZE};
+use vakern_mm::layout::{
+    align_down, align_up, table_index, FIXADDR_START, KIMAGE_VADDR, MAX_FDT_SIZE, PAGE_SIZE, PMD_SIZE, ROOT_LEVEL, VA_BITS,
+};
 use vakern_mm::pte::{self, Prot};
 
 /// KASLR: the image moves in 2 MiB steps inside
@@ -19,70 +21,103 @@ use vakern_mm::pte::{self, Prot};
 /// vmalloc area (`vakern_mm::kaslr::position`), never across the span of
 /// the one level-2 table the early code maps it with.
 pub use vakern_mm::kaslr::KASLR_WINDOW;
-// The window stays below the fixmap's level-0 entry, which the early
-// tables hook in separately (`mm::fixmap::early_fixmap_init`). Only for the
-// geometry the early tables are written for: other flavours stop in the
-// boot stub before any of this runs.
-const _: () = assert!(
-    crate::early::head::TABLES_IMPLEMENTED == 0
-        || table_index(KIMAGE_VADDR + KASLR_WINDOW + PMD_SIZE * 2, 0) < table_index(FIXADDR_START, 0)
-);
+// The window stays below the fixmap's level-2 entries, which the early
+// tables hook in separately (`mm::fixmap::early_fixmap_init`; the tables
+// above them may be shared).
+const _: () = assert!(KIMAGE_VADDR + KASLR_WINDOW + PMD_SIZE * 2 <= align_down(FIXADDR_START, PMD_SIZE));
 
 /// What the KASLR decision was, for the boot log: `[offset, source, seed]`
 /// with source one of `vakern_mm::kaslr::SOURCE_*`.
 #[no_mangle]
 pub static mut KASLR_INFO: [u64; 3] = [0; 3];
 
-/// Identity-map tables for reaching the device tree from here: a level-1
-/// table (if it lies under another level-0 entry than the image) and two
-/// level-2 tables.
-pub static mut IDMAP_FDT_PUD: Table = Table::new();
-/// See [`IDMAP_FDT_PUD`].
-pub static mut IDMAP_FDT_PMD: [Table; 2] = [Table::new(), Table::new()];
+/// Identity-map tables for reaching the device tree from here, for the
+/// levels between the root and the level-2 blocks: a level-1 table (with
+/// four levels, if the tree lies under another root entry than the image)
+/// and two level-2 tables (none with two levels: the root holds the blocks).
+const FDT_PUDS: usize = (ROOT_LEVEL == 0) as usize;
+/// See [`FDT_PUDS`].
+const FDT_PMDS: usize = 2 * (ROOT_LEVEL < 2) as usize;
+/// See [`FDT_PUDS`].
+pub static mut IDMAP_FDT_PUD: [Table; FDT_PUDS] = [const { Table::new() }; FDT_PUDS];
+/// See [`FDT_PUDS`].
+pub static mut IDMAP_FDT_PMD: [Table; FDT_PMDS] = [const { Table::new() }; FDT_PMDS];
 
-/// Map the 4 MiB around `dtb` in the identity map (2 MiB blocks, normal
-/// memory), reusing tables the image's identity map already has.
+/// End of what [`idmap_fdt`] maps for a tree at `dtb`: the level-2 blocks
+/// that hold `[dtb, dtb + MAX_FDT_SIZE)`, and at least two from the one
+/// holding `dtb` when blocks are small (2 MiB, with 4 KiB pages).
+#[link_section = ".idmap.text"]
+#[inline(always)]
+const fn fdt_map_end(dtb: u64) -> u64 {
+    let base = dtb & !(PMD_SIZE - 1);
+    let need = align_up(dtb + MAX_FDT_SIZE, PMD_SIZE);
+    let two_small = base + 2 * if PMD_SIZE < MAX_FDT_SIZE { PMD_SIZE } else { MAX_FDT_SIZE };
+    if need > two_small {
+        need
+    } else {
+        two_small
+    }
+}
+
+/// Map the level-2 blocks around `dtb` in the identity map (normal memory;
+/// 2 MiB, 32 MiB or 512 MiB each), reusing tables the image's identity map
+/// already has and taking new ones from [`IDMAP_FDT_PUD`] and
+/// [`IDMAP_FDT_PMD`].
 ///
 /// # Safety
 /// Runs with the identity map live, before anything else changes it.
 #[link_section = ".idmap.text"]
 #[inline(always)]
 unsafe fn idmap_fdt(dtb: u64) -> bool {
-    let pg_dir = pc_rel!(crate::early::head::IDMAP_PG_DIR) as *mut u64;
+    let root = pc_rel!(crate::early::head::IDMAP_PG_DIR) as *mut u64;
     let extra_pud = pc_rel!(IDMAP_FDT_PUD);
     let extra_pmd = pc_rel!(IDMAP_FDT_PMD);
     let attrs = pte::leaf_desc(0, 2, Prot::KERNEL_RW);
-    let base = dtb & !(PMD_SIZE - 1);
-    let mut used_pmds = 0u64;
-    let mut i = 0;
-    while i < 2 {
-        let block = base + i * PMD_SIZE;
-        // SAFETY: the identity map's tables, reached through the identity map.
+    let (mut used_puds, mut used_pmds) = (0usize, 0usize);
+    // Rule: a new table's zeroes (the .bss clear) reach the walker before
+    // the link to it.
+    // SAFETY: a barrier only.
+    unsafe { core::arch::asm!("dsb ishst", options(nostack, preserves_flags)) };
+    let end = fdt_map_end(dtb);
+    let mut block = dtb & !(PMD_SIZE - 1);
+    while block < end {
+        // SAFETY: the identity map's tables, reached through the identity map;
+        // the indexes are in range and the pools are checked before use.
         unsafe {
-            let l0 = pg_dir.add(table_index(block, 0));
-            if l0.read_volatile() & 1 == 0 {
-                l0.write_volatile(pte::table_desc(extra_pud));
-            }
-            let pud = (l0.read_volatile() & pte::ADDR_MASK) as *mut u64;
-            let l1 = pud.add(table_index(block, 1));
-            let d1 = l1.read_volatile();
-            if d1 & 1 == 0 {
-                if used_pmds == 2 {
-                    return false;
+            let mut table = root;
+            let mut level = ROOT_LEVEL;
+            let mut mapped = false;
+            while level < 2 {
+                let e = table.add(table_index(block, level));
+                let d = e.read_volatile();
+                if d & 1 == 0 {
+                    let new = if level == 0 {
+                        if used_puds == FDT_PUDS {
+                            return false;
+                        }
+                        used_puds += 1;
+                        extra_pud + (used_puds as u64 - 1) * PAGE_SIZE
+                    } else {
+                        if used_pmds == FDT_PMDS {
+                            return false;
+                        }
+                        used_pmds += 1;
+                        extra_pmd + (used_pmds as u64 - 1) * PAGE_SIZE
+                    };
+                    e.write_volatile(pte::table_desc(new));
+                } else if d & 2 == 0 {
+                    mapped = true; // already a block
+                    break;
                 }
-                l1.write_volatile(pte::table_desc(extra_pmd + used_pmds * 4096));
-                used_pmds += 1;
-            } else if d1 & 2 == 0 {
-                i += 1;
-                continue; // already a block
+                table = (e.read_volatile() & pte::ADDR_MASK) as *mut u64;
+                level += 1;
             }
-            let pmd = (l1.read_volatile() & pte::ADDR_MASK) as *mut u64;
-            let l2 = pmd.add(table_index(block, 2));
-            if l2.read_volatile() & 1 == 0 {
+            let l2 = table.add(table_index(block, 2));
+            if !mapped && l2.read_volatile() & 1 == 0 {
                 l2.write_volatile((block & pte::ADDR_MASK) | attrs);
             }
         }
-        i += 1;
+        block += PMD_SIZE;
     }
     // SAFETY: barriers only.
     unsafe { core::arch::asm!("dsb ishst", "isb", options(nostack, preserves_flags)) };
@@ -110,11 +145,15 @@ pub unsafe fn kaslr_offset(dtb: u64, size: u64, modulo: u64) -> u64 {
         offset
     };
     // SAFETY: forwarded.
-    if dtb == 0 || dtb & 7 != 0 || dtb >= 1 << 48 || !unsafe { idmap_fdt(dtb) } {
+    // The identity map reaches only PAs below 2^VA_BITS (T0SZ = T1SZ).
+    if dtb == 0 || dtb & 7 != 0 || dtb >= 1 << VA_BITS || fdt_map_end(dtb) > 1 << VA_BITS || !unsafe { idmap_fdt(dtb) }
+    {
         return set(0, kaslr::SOURCE_NO_TREE, 0);
     }
-    // What is mapped from `dtb` on: up to the end of the second 2 MiB block.
-    let window = (dtb & !(PMD_SIZE - 1)) + 2 * PMD_SIZE - dtb;
+    // What is mapped from `dtb` on: up to the end of the blocks, at most
+    // twice the largest tree.
+    let mapped = fdt_map_end(dtb) - dtb;
+    let window = if mapped < 2 * MAX_FDT_SIZE { mapped } else { 2 * MAX_FDT_SIZE };
     // SAFETY: idmap_fdt mapped [dtb, dtb + window) as normal memory; nothing
     // else writes it while the scan reads it.
     let bytes = unsafe { core::slice::from_raw_parts(dtb as *const u8, window as usize) };

@@ -1,34 +1,39 @@
 //! The fixmap: compile-time virtual addresses for things that must be
 //! reachable before the linear map and vmalloc exist.
 //!
-//! Its tables (`BM_PUD`, `BM_PMD`, `BM_PTE`) are static, inside the image;
+//! Its tables (`BM_PUD`, `BM_PMD`, `BM_PTE`, as many of them as the
+//! flavour has levels below the root) are static, inside the image;
 //! `early_fixmap_init` hooks them into the early tables through
 //! `__pa_symbol`, and `paging_init` hooks the same tables into
-//! `swapper_pg_dir`. The top 2 MiB holds 4 KiB slots ([`FixSlot`]): the early
-//! console and the four windows through which `paging_init` reaches new table
-//! pages. Below them, a 4 MiB window maps the device tree with two 2 MiB
-//! read-only blocks (Linux's FIX_FDT).
+//! `swapper_pg_dir`. The top 2 MiB holds page-sized slots ([`FixSlot`]): the
+//! early console and the four windows through which `paging_init` reaches
+//! new table pages. Below them, a 4 MiB window maps the device tree
+//! read-only (Linux's FIX_FDT): with two 2 MiB blocks with 4 KiB pages, with
+//! pages from the slots' level-3 table with 16 and 64 KiB pages, whose
+//! level-2 blocks are far larger than the window.
 
 use crate::arch::table::Table;
 use crate::early::map_kernel::INIT_PG_DIR;
 use crate::image_sym;
-use crate::mm::physaddr::{pa_symbol, PhysAddr};
-use crate::mm::populate::{__pgd_populate, __pmd_populate, __pud_populate};
+use crate::mm::physaddr::{self, pa_symbol, PhysAddr};
+use crate::mm::populate::populate_phys;
 use crate::mm::{debug_pgtable, table_access, tlbflush};
 use vakern_mm::dtb::{self, DtbError};
 use vakern_mm::layout::{
-    self, table_index, FIXADDR_START, FIXADDR_TOP, FIX_FDT_BASE, FIX_SLOTS_BASE, PAGE_SIZE, PMD_SIZE,
+    self, table_index, ACTIVE, FIXADDR_START, FIXADDR_TOP, FIX_FDT_BASE, FIX_FDT_SIZE, FIX_SLOTS_BASE, PAGE_SIZE,
+    PMD_SIZE, ROOT_LEVEL,
 };
 use vakern_mm::pte::{self, Prot};
 
-/// Level-1 table for the fixmap's level-0 entry.
-pub static mut BM_PUD: Table = Table::new();
-/// Level-2 table for the fixmap.
-pub static mut BM_PMD: Table = Table::new();
-/// Level-3 table of the 4 KiB slots.
+/// Level-1 table for the fixmap's root entry: one with four levels, none
+/// with fewer (the root is the level-1 table, or there is none).
+pub static mut BM_PUD: [Table; (ROOT_LEVEL == 0) as usize] = [const { Table::new() }; (ROOT_LEVEL == 0) as usize];
+/// Level-2 table for the fixmap: none with two levels (the root is it).
+pub static mut BM_PMD: [Table; (ROOT_LEVEL < 2) as usize] = [const { Table::new() }; (ROOT_LEVEL < 2) as usize];
+/// Level-3 table of the page-sized slots.
 pub static mut BM_PTE: Table = Table::new();
 
-/// The 4 KiB fixmap slots, counted down from FIXADDR_TOP.
+/// The page-sized fixmap slots, counted down from FIXADDR_TOP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(usize)]
 pub enum FixSlot {
@@ -56,34 +61,94 @@ fn bm(t: *mut Table) -> *mut u64 {
     t as *mut u64
 }
 
+/// The fixmap's static table at `level` (below the root), by image address.
+fn bm_table(level: u32) -> *mut u64 {
+    match level {
+        1 => &raw mut BM_PUD as *mut u64,
+        2 => &raw mut BM_PMD as *mut u64,
+        _ => bm(&raw mut BM_PTE),
+    }
+}
+
+/// The physical address of the fixmap's static table at `level`.
+fn bm_table_pa(level: u32) -> PhysAddr {
+    match level {
+        1 => pa_symbol(image_sym!(BM_PUD)),
+        2 => pa_symbol(image_sym!(BM_PMD)),
+        _ => pa_symbol(image_sym!(BM_PTE)),
+    }
+}
+
+/// Which address of the fixmap each static table's link is made for: the
+/// whole fixmap lies under one level-1 entry, and the slots under one
+/// level-2 entry (checked for every flavour in `vakern_mm::flavour`).
+const fn link_va(level: u32) -> u64 {
+    if level >= 2 {
+        FIX_SLOTS_BASE
+    } else {
+        FIXADDR_START
+    }
+}
+
 /// Hook the fixmap tables into the early tables (`INIT_PG_DIR`). Before the
 /// linear map exists the static tables are named by `__pa_symbol`.
+///
+/// The walk from the root goes through tables that are already there (with
+/// 16 KiB pages and 48-bit VAs the root has two entries, and the image's
+/// entry is the fixmap's too) and links the fixmap's own table at the
+/// first level whose entry is free, as Linux's `early_fixmap_init` does.
 pub fn early_fixmap_init() {
-    // SAFETY: single CPU, early boot; the tables are in the image's .bss,
-    // mapped read-write at their image addresses.
+    // SAFETY: single CPU, early boot; the tables (the fixmap's and the
+    // early ones) are in the image's .bss, mapped read-write at their image
+    // addresses.
     unsafe {
-        let pgd = bm(&raw mut INIT_PG_DIR);
-        __pgd_populate(pgd.add(table_index(FIXADDR_START, 0)), pa_symbol(image_sym!(BM_PUD)));
         hook_lower_levels();
+        let mut table = bm(&raw mut INIT_PG_DIR);
+        for level in ROOT_LEVEL..3 {
+            let entry = table.add(table_index(link_va(level), level));
+            let d = entry.read_volatile();
+            if level < 2 && pte::kind(d, level) == pte::Kind::Table {
+                table = physaddr::phys_to_kimg(pte::desc_addr(d)) as *mut u64;
+                continue;
+            }
+            assert!(d & pte::VALID == 0, "fixmap: level {level} entry for it already in use: {d:#018x}");
+            populate_phys(level, entry, bm_table_pa(level + 1));
+            break;
+        }
     }
     tlbflush::sync_tables();
 }
 
-/// The fixmap's level-1 -> level-2 -> level-3 links (shared by every root).
+/// The fixmap's links below the root, down to the level-3 table (shared by
+/// every root): level 1 -> level 2 -> level 3 with four levels, fewer with
+/// fewer.
 unsafe fn hook_lower_levels() {
-    // SAFETY: as in `early_fixmap_init`.
-    unsafe {
-        __pud_populate(bm(&raw mut BM_PUD).add(table_index(FIXADDR_START, 1)), pa_symbol(image_sym!(BM_PMD)));
-        __pmd_populate(bm(&raw mut BM_PMD).add(table_index(FIX_SLOTS_BASE, 2)), pa_symbol(image_sym!(BM_PTE)));
+    for level in ROOT_LEVEL + 1..3 {
+        // SAFETY: as in `early_fixmap_init`.
+        unsafe {
+            let entry = bm_table(level).add(table_index(link_va(level), level));
+            populate_phys(level, entry, bm_table_pa(level + 1));
+        }
     }
 }
 
 /// Hook the fixmap into the final root table `pgd` (by physical address,
-/// reached through `tables`).
+/// reached through `tables`): through the tables already there, then the
+/// fixmap's own table at the first free entry, as in [`early_fixmap_init`].
 pub fn fixmap_link(tables: &mut table_access::FixmapTables, pgd: PhysAddr) {
     use vakern_mm::pgtable::TableAccess;
-    let pud = pa_symbol(image_sym!(BM_PUD));
-    tables.populate(pgd, table_index(FIXADDR_START, 0), 0, pud);
+    let mut table = pgd;
+    for level in ROOT_LEVEL..3 {
+        let idx = table_index(link_va(level), level);
+        let d = tables.read(table, idx);
+        if level < 2 && pte::kind(d, level) == pte::Kind::Table {
+            table = tables.table_at(pte::desc_addr(d), level + 1);
+            continue;
+        }
+        assert!(d & pte::VALID == 0, "fixmap: level {level} entry for it already in use: {d:#018x}");
+        tables.populate(table, idx, level, bm_table_pa(level + 1));
+        return;
+    }
 }
 
 /// Write `new` into the live descriptor `p`, which maps `va`,
@@ -142,15 +207,18 @@ pub fn fixmap_remap_fdt(pa: u64) -> Result<&'static [u8], DtbError> {
     if pa >= 1 << 48 {
         return Err(DtbError::BadLayout("device tree address beyond the physical address space"));
     }
-    let base = layout::align_down(pa, PMD_SIZE);
-    // SAFETY: BM_PMD is the live level-2 table of the fixmap; the FDT window
-    // entries belong to this function.
+    // Blocks or pages, whichever the window is built from.
+    let step = if ACTIVE.fdt_block_mapped() { PMD_SIZE } else { PAGE_SIZE };
+    let level = if ACTIVE.fdt_block_mapped() { 2 } else { 3 };
+    let base = layout::align_down(pa, step);
+    // SAFETY: BM_PMD (or BM_PTE) is the live table of the fixmap that
+    // holds the FDT window; the window's entries belong to this function.
     unsafe {
-        let pmd = bm(&raw mut BM_PMD);
-        for i in 0..2 {
-            let va = FIX_FDT_BASE + i * PMD_SIZE;
-            let p = pmd.add(table_index(va, 2));
-            bbm_write(p, va, 2, pte::leaf_desc(base + i * PMD_SIZE, 2, Prot::KERNEL_RO));
+        let table = bm_table(level);
+        for i in 0..FIX_FDT_SIZE / step {
+            let va = FIX_FDT_BASE + i * step;
+            let p = table.add(table_index(va, level));
+            bbm_write(p, va, level, pte::leaf_desc(base + i * step, level, Prot::KERNEL_RO));
         }
     }
     let va = FIX_FDT_BASE + (pa - base);

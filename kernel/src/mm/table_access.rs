@@ -17,7 +17,7 @@ use crate::mm::physaddr::{self, PhysAddr, VirtAddr};
 use crate::mm::populate;
 use crate::mm::tlbflush::flush_tlb_kernel_page;
 use vakern_mm::layout::PAGE_SIZE;
-use vakern_mm::pgtable::{MapError, TableAccess};
+use vakern_mm::pgtable::{MapError, TableAccess, ENTRIES};
 use vakern_mm::pte::Prot;
 
 /// Tables named by physical address, reached through fixmap slots.
@@ -69,7 +69,7 @@ impl TableAccess for FixmapTables {
     fn alloc_table(&mut self, _level: u32) -> Result<PhysAddr, MapError> {
         let pa = crate::mm::memblock::alloc(PAGE_SIZE, PAGE_SIZE).ok_or(MapError::NoMemory)?;
         let p = self.reach(PhysAddr(pa));
-        for i in 0..512 {
+        for i in 0..ENTRIES {
             // SAFETY: the slot maps the new page.
             unsafe { p.add(i).write_volatile(0) };
         }
@@ -81,7 +81,7 @@ impl TableAccess for FixmapTables {
     }
 
     fn read(&mut self, t: PhysAddr, idx: usize) -> u64 {
-        // SAFETY: the slot maps the table; idx < 512.
+        // SAFETY: the slot maps the table; idx < ENTRIES.
         unsafe { self.reach(t).add(idx).read_volatile() }
     }
 
@@ -144,7 +144,7 @@ impl TableAccess for LinearTables {
     }
 
     fn read(&mut self, t: VirtAddr, idx: usize) -> u64 {
-        // SAFETY: t is a table page in the linear map; idx < 512.
+        // SAFETY: t is a table page in the linear map; idx < ENTRIES.
         unsafe { t.as_ptr::<u64>().add(idx).read_volatile() }
     }
 
@@ -188,7 +188,7 @@ impl PhysTables {
         } else {
             return None;
         };
-        // SAFETY: a table page reachable at `va`; idx < 512.
+        // SAFETY: a table page reachable at `va`; idx < ENTRIES.
         Some(unsafe { (va as *const u64).add(idx).read_volatile() })
     }
 }

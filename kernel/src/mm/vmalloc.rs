@@ -84,7 +84,13 @@ pub fn init() {
     let (text, end) = image_bounds();
     let mut free = RangeSet::new();
     free.add(Range { base: VMALLOC_START, end: VMALLOC_END }).unwrap();
-    free.remove(Range { base: layout::align_down(text, PMD_SIZE), end: layout::align_up(end, PMD_SIZE) }).unwrap();
+    // The image's level-2 entries stay out (clipped to the area: with
+    // 64 KiB pages one is 512 MiB, more than lies below the image).
+    let image = Range {
+        base: layout::align_down(text, PMD_SIZE).max(VMALLOC_START),
+        end: layout::align_up(end, PMD_SIZE).min(VMALLOC_END),
+    };
+    free.remove(image).unwrap();
     *VMALLOC.lock() = Some(Vmalloc { free, areas: Vec::new() });
 }
 
@@ -119,7 +125,7 @@ fn free_empty_tables(va: u64, size: u64) {
             if pte::kind(desc, 2) == Kind::Table {
                 let pte_table = physaddr::phys_to_virt(PhysAddr(pte::desc_addr(desc)));
                 // SAFETY: a level-3 table of swapper_pg_dir, in the linear map.
-                let empty = (0..512).all(|i| unsafe { pte_table.as_ptr::<u64>().add(i).read_volatile() } == 0);
+                let empty = (0..pgtable::ENTRIES).all(|i| unsafe { pte_table.as_ptr::<u64>().add(i).read_volatile() } == 0);
                 if empty {
                     t.write(pmd, layout::table_index(block, 2), 0);
                     // Every walk that could have cached the table goes.

@@ -40,7 +40,7 @@ pub(super) fn test_probe_cost() -> Outcome {
     let base = cost(probe_empty, 1);
     check!(base > 0, "the instruction counter does not count (boot with --icount)");
     let (text, _) = physaddr::image_bounds();
-    let lin = physaddr::__va(physaddr::kimg_to_phys(text) + 0x1000);
+    let lin = physaddr::__va(physaddr::kimg_to_phys(text) + vakern_mm::layout::PAGE_SIZE);
     let cases: [(&str, unsafe extern "C" fn(u64) -> u64, u64); 4] = [
         ("__pa", probes::probe_pa, lin),
         ("__va", probes::probe_va, physaddr::__pa(lin)),

@@ -27,7 +27,7 @@ use crate::{image_sym, pr_info};
 use alloc::boxed::Box;
 use vakern_mm::exit;
 use vakern_mm::fmt::Addr;
-use vakern_mm::layout::{MODULES_VADDR, PAGE_OFFSET, PAGE_SIZE};
+use vakern_mm::layout::{MODULES_VADDR, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE};
 
 static SOME_STATIC: u64 = 7;
 static mut IMAGE_TABLE: Table = Table::new();
@@ -121,7 +121,7 @@ pub fn run(case: &str) -> ! {
             let pmdp = physaddr::phys_to_virt(scratch).as_ptr::<u64>();
             // SAFETY: a fresh page of our own; the table is never made live.
             unsafe {
-                core::ptr::write_bytes(pmdp, 0, 512);
+                core::ptr::write_bytes(pmdp, 0, vakern_mm::pgtable::ENTRIES);
                 crate::mm::populate::pmd_populate(pmdp, VirtAddr::of(&raw const IMAGE_TABLE));
             }
             // SAFETY: as above.
@@ -172,10 +172,10 @@ fn boundaries() {
     probe("valid-ram-start", || physaddr::virt_addr_valid(lin(ram_start)) as u64);
     probe("valid-ram-end-1", || physaddr::virt_addr_valid(lin(ram_end - 1)) as u64);
     probe("valid-ram-end", || physaddr::virt_addr_valid(lin(ram_end)) as u64);
-    probe("pfn-valid-ram-start-1", || physaddr::pfn_valid((ram_start >> 12).wrapping_sub(1)) as u64);
-    probe("pfn-valid-ram-start", || physaddr::pfn_valid(ram_start >> 12) as u64);
-    probe("pfn-valid-ram-end-1", || physaddr::pfn_valid((ram_end - 1) >> 12) as u64);
-    probe("pfn-valid-ram-end", || physaddr::pfn_valid(ram_end >> 12) as u64);
+    probe("pfn-valid-ram-start-1", || physaddr::pfn_valid((ram_start >> PAGE_SHIFT).wrapping_sub(1)) as u64);
+    probe("pfn-valid-ram-start", || physaddr::pfn_valid(ram_start >> PAGE_SHIFT) as u64);
+    probe("pfn-valid-ram-end-1", || physaddr::pfn_valid((ram_end - 1) >> PAGE_SHIFT) as u64);
+    probe("pfn-valid-ram-end", || physaddr::pfn_valid(ram_end >> PAGE_SHIFT) as u64);
 
     // Every hole between two ranges of mapped RAM (a gap or a no-map range):
     // its first and last byte, and the bytes just outside it.

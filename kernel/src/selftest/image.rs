@@ -9,12 +9,13 @@ use crate::mm::{kaslr, physaddr};
 use crate::pr_info;
 use crate::selftest::{check, Outcome};
 use vakern_mm::fmt::Addr;
-use vakern_mm::layout::{self, PAGE_SIZE, PMD_SIZE};
+use vakern_mm::kaslr::KASLR_ALIGN;
+use vakern_mm::layout::{self, PAGE_SIZE};
 
 pub(super) fn test_layout() -> Outcome {
     let (text, end) = physaddr::image_bounds();
     let pa = at_s1e1r(text).ok_or("the CPU cannot translate _text")?;
-    let expect = layout::KIMAGE_VADDR + kaslr::offset() + (pa & (PMD_SIZE - 1));
+    let expect = layout::KIMAGE_VADDR + kaslr::offset() + (pa & (KASLR_ALIGN - 1));
     pr_info!("_text: VA {} PA {} (from AT S1E1R)", Addr(text), Addr(pa));
     check!(text == expect, "_text at {} but KIMAGE_VADDR + KASLR offset + load offset is {}", Addr(text), Addr(expect));
     let voff = physaddr::kimage_voffset();
@@ -70,13 +71,13 @@ pub(super) fn test_reloc() -> Outcome {
 pub(super) fn test_kaslr() -> Outcome {
     let (offset, source, _) = kaslr::info();
     check!(
-        offset % PMD_SIZE == 0 && offset < crate::early::kaslr::KASLR_WINDOW,
+        offset % KASLR_ALIGN == 0 && offset < crate::early::kaslr::KASLR_WINDOW,
         "offset {:#x} outside the window",
         offset
     );
     let (text, _) = physaddr::image_bounds();
     check!(
-        text & !(PMD_SIZE - 1) == layout::KIMAGE_VADDR + offset,
+        text & !(KASLR_ALIGN - 1) == layout::KIMAGE_VADDR + offset,
         "_text {} is not at KIMAGE_VADDR + {:#x}",
         Addr(text),
         offset

@@ -16,7 +16,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use vakern_mm::fmt::Addr;
-use vakern_mm::layout::{self, PAGE_OFFSET, PAGE_SIZE, PMD_SIZE};
+use vakern_mm::layout::{self, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, PMD_SIZE};
 use vakern_mm::pgtable;
 use vakern_mm::pte::{self, MemType};
 
@@ -269,13 +269,13 @@ pub(super) fn test_translate() -> Outcome {
         for pa in [r.base, r.base + 8, r.end - 8, r.end - PAGE_SIZE] {
             let va = physaddr::phys_to_virt(PhysAddr(pa));
             check!(physaddr::virt_to_phys(va) == PhysAddr(pa), "round trip of {} failed", Addr(pa));
-            check!(physaddr::virt_to_pfn(va) == pa >> 12, "virt_to_pfn wrong");
-            check!(physaddr::pfn_to_virt(pa >> 12) == VirtAddr(va.0 & !0xfff), "pfn_to_virt wrong");
-            check!(physaddr::pfn_valid(pa >> 12), "pfn_valid false for RAM");
+            check!(physaddr::virt_to_pfn(va) == pa >> PAGE_SHIFT, "virt_to_pfn wrong");
+            check!(physaddr::pfn_to_virt(pa >> PAGE_SHIFT) == VirtAddr(va.0 & !(PAGE_SIZE - 1)), "pfn_to_virt wrong");
+            check!(physaddr::pfn_valid(pa >> PAGE_SHIFT), "pfn_valid false for RAM");
         }
     }
     if let Some(uart) = crate::console::printk::console_pa() {
-        check!(!physaddr::pfn_valid(uart >> 12), "pfn_valid true for the UART at {}", Addr(uart));
+        check!(!physaddr::pfn_valid(uart >> PAGE_SHIFT), "pfn_valid true for the UART at {}", Addr(uart));
     }
     // pfn_valid and virt_addr_valid agree page by page over all RAM and the
     // holes in it; no-map RAM is neither (Linux 4.10: memblock_is_map_memory).
@@ -284,8 +284,8 @@ pub(super) fn test_translate() -> Outcome {
     let mut pa = ram_start;
     while pa < ram_end {
         let va = physaddr::phys_to_virt_unchecked(pa);
-        let (pv, vv) = (physaddr::pfn_valid(pa >> 12), physaddr::virt_addr_valid(va));
-        check!(pv == vv, "pfn_valid({:#x}) = {} but virt_addr_valid({}) = {}", pa >> 12, pv, Addr(va), vv);
+        let (pv, vv) = (physaddr::pfn_valid(pa >> PAGE_SHIFT), physaddr::virt_addr_valid(va));
+        check!(pv == vv, "pfn_valid({:#x}) = {} but virt_addr_valid({}) = {}", pa >> PAGE_SHIFT, pv, Addr(va), vv);
         if memblock::is_ram(pa) && !memblock::is_mapped_ram(pa) {
             check!(!pv, "pfn_valid true for no-map RAM at {}", Addr(pa));
             no_map += 1;

@@ -1,10 +1,11 @@
 //! The `debug_pgtable` corpus: one deliberate unsafe write to a live table
 //! per kind of break-before-make violation, run with `test=pgt:CASE`.
 //!
-//! Each case maps a scratch page at its own 512 GiB slot of the vmalloc
-//! area (so no other mapping shares its tables), writes one descriptor over
-//! the live one the way the rule forbids, through `mm::debug_pgtable::write`
-//! (the path every kernel write to a live table takes), then puts the
+//! Each case maps a scratch page at its own slot of the vmalloc area (one
+//! root entry, at most 512 GiB, so no other mapping shares its tables),
+//! writes one descriptor over the live one the way the rule forbids,
+//! through `mm::debug_pgtable::write` (the path every kernel write to a
+//! live table takes), then puts the
 //! mapping back break-before-make and prints how many violations were
 //! counted. Nothing reads through the broken entry. With `debug_pgtable`
 //! the report names the entry, the old and new descriptor, the reason and
@@ -17,9 +18,16 @@ use crate::mm::{debug_pgtable, page_alloc, tlbflush};
 use crate::pr_info;
 use vakern_mm::exit;
 use vakern_mm::fmt::Addr;
-use vakern_mm::layout::{self, PAGE_SIZE};
+use vakern_mm::layout::{self, PAGE_SIZE, PGDIR_SIZE};
 use vakern_mm::pgtable::{self, MapFlags};
 use vakern_mm::pte::{self, Prot};
+
+/// The space each case's scratch page gets to itself: one root entry (512
+/// GiB with 4 KiB pages and four levels), but no more than 512 GiB where a
+/// root entry is larger (16 KiB pages with 48-bit VAs: two root entries).
+const SLOT: u64 = if PGDIR_SIZE < 1 << 39 { PGDIR_SIZE } else { 1 << 39 };
+// Every case's slot lies inside the vmalloc area.
+const _: () = assert!(layout::VMALLOC_START + (3 + CASES.len() as u64) * SLOT < layout::VMALLOC_END);
 
 /// Case name and the write it makes over a live, valid entry.
 pub const CASES: &[(&str, &str)] = &[
@@ -39,7 +47,7 @@ pub fn run(case: &str) -> ! {
         )
     };
     pr_info!("pgt {}: {}", case, CASES[i].1);
-    let va = layout::VMALLOC_START + ((3 + i as u64) << 39);
+    let va = layout::VMALLOC_START + (3 + i as u64) * SLOT;
     let pa = page_alloc::alloc_pages(1).expect("a page");
     let other = page_alloc::alloc_pages(1).expect("a page");
     let mut t = LinearTables::new();

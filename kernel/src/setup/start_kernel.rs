@@ -138,7 +138,7 @@ pub unsafe extern "C" fn start_kernel(
 
     // From here on the boot CPU runs on a vmalloc'd stack with a guard page.
     let stack = crate::mm::stack::alloc(0).unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "kernel stack: {}", e));
-    pr_info!("Kernel stack: [{}, {}), guard page at {}", Addr(stack.base), Addr(stack.top), Addr(stack.base - 4096));
+    pr_info!("Kernel stack: [{}, {}), guard page at {}", Addr(stack.base), Addr(stack.top), Addr(stack.base - PAGE_SIZE));
     // SAFETY: the new stack is mapped and unused; nothing on the boot stack
     // is needed again (the options are re-read from the device tree).
     unsafe { crate::mm::stack::switch_to(&stack, rest_init) }
