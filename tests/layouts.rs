@@ -76,17 +76,22 @@ fn linux_6_12_puts_the_linear_map_below_the_image() {
 /// The self-tests, with and without debug_virtual, at 1 GiB and 64 GiB.
 #[test_matrix(["1G", "64G"], ["translate", "linear"], [false, true])]
 fn selftests_pass_in_6_12(ram: &str, test: &str, debug_virtual: bool) {
-    let c = selftest_in(V612, ram, test, debug_virtual);
+    let c =
+        shared(&format!("6.12 {ram} {debug_virtual}"), || selftest_in(V612, ram, "translate,linear", debug_virtual));
     assert!(c.contains(&format!("selftest {test}: PASS")), "{c}");
     if debug_virtual {
         assert!(c.contains("debug_virtual: 0 report(s) during boot"), "{c}");
     }
 }
 
+/// One boot per (flavour, case, feature), shared by the tests that compare
+/// against it.
 fn dv_case(name: &str, case: &str, debug_virtual: bool) -> (Option<i32>, String) {
-    let out = boot_in(name, &Machine { append: format!("test=dv:{case}"), ..machine() }, debug_virtual);
-    assert!(!out.timed_out, "{name} dv:{case} timed out:\n{}", out.tail(20));
-    (out.code, out.console)
+    shared(&format!("dv {name} {case} {debug_virtual}"), || {
+        let out = boot_in(name, &Machine { append: format!("test=dv:{case}"), ..machine() }, debug_virtual);
+        assert!(!out.timed_out, "{name} dv:{case} timed out:\n{}", out.tail(20));
+        (out.code, out.console)
+    })
 }
 
 /// The corpus gives the same verdicts in 6.12 as in 4.10: a report and
@@ -224,8 +229,13 @@ fn checked_kernel(name: &str) -> vakern::image::Kernel {
     vakern::image::build_once(f).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Boot `name`'s checked kernel on `-cpu max` (every granule) with `append`.
+/// Boot `name`'s checked kernel on `-cpu max` (every granule) with `append`,
+/// once for all the tests that ask for the same boot.
 fn boot_checked(name: &str, ram: &str, append: &str) -> String {
+    shared(&format!("checked {name} {ram} {append}"), || boot_checked_once(name, ram, append))
+}
+
+fn boot_checked_once(name: &str, ram: &str, append: &str) -> String {
     let m = Machine { cpu: "max".into(), ram: ram.into(), append: append.into(), ..machine() };
     let out = m.run(&checked_kernel(name).image).unwrap_or_else(|e| panic!("{e}"));
     out.expect_code(0).unwrap_or_else(|e| panic!("{name} at {ram} with {append:?}: {e}"));
@@ -236,12 +246,16 @@ fn boot_checked(name: &str, ram: &str, append: &str) -> String {
     c
 }
 
+/// The command line of the flavour matrix's boot: `linear` with ptdump and
+/// `translate` run in the same boot, each test reading its own lines.
+const MATRIX_BOOT: &str = "ptdump test=linear,translate";
+
 /// Every flavour boots at 1 GiB and at 64 GiB: the boot log names it and
 /// prints its layout table (from the flavour's own [`Layout`]), all RAM
 /// and nothing else is in the linear map with the fewest tables (`linear`),
 /// and ptdump walks its tables from their root level: the image's text is
 /// one read-only executable run of pages at `KIMAGE_VADDR`, the linear map
-/// starts at `PAGE_OFFSET`. One boot each.
+/// starts at `PAGE_OFFSET`. One boot each, shared with the next test.
 #[test_matrix(
     [
         "4.10-4K-39", "4.10-4K-48", "4.10-16K-47", "4.10-16K-48", "4.10-64K-42", "4.10-64K-48",
@@ -250,7 +264,7 @@ fn boot_checked(name: &str, ram: &str, append: &str) -> String {
     ["1G", "64G"])]
 fn every_flavour_boots_and_maps_all_ram(name: &str, ram: &str) {
     let l = layout(name);
-    let c = boot_checked(name, ram, "ptdump test=linear");
+    let c = boot_checked(name, ram, MATRIX_BOOT);
     let first: Vec<&str> = c.lines().filter(|x| x.starts_with('[')).take(2).collect();
     assert!(first[1].contains(&format!("Layout flavour {name}:")), "{name}: second line is {:?}", first[1]);
     has(
@@ -288,7 +302,7 @@ fn every_flavour_boots_and_maps_all_ram(name: &str, ram: &str) {
     ],
     ["1G", "64G"])]
 fn every_flavour_translates(name: &str, ram: &str) {
-    let c = boot_checked(name, ram, "test=translate");
+    let c = boot_checked(name, ram, MATRIX_BOOT);
     assert!(c.contains("selftest translate: PASS"), "{name} at {ram}:\n{c}");
 }
 

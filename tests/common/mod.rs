@@ -174,6 +174,21 @@ pub fn selftest_of_with(
     format!("{}{}", &c[..prefix_end], &c[own_start..own_end])
 }
 
+/// The value of `f`, computed once per `key` for every `#[test]` of a test
+/// file that asks (the others wait for the first and get a copy): a boot
+/// that several tests read, each checking its own part. A panic in `f`
+/// fails the test that ran it; the next one to ask tries again.
+pub fn shared<T: Clone + Send + Sync + 'static>(key: &str, f: impl FnOnce() -> T) -> T {
+    type Cell = Arc<OnceLock<Box<dyn std::any::Any + Send + Sync>>>;
+    static VALUES: Mutex<Option<HashMap<String, Cell>>> = Mutex::new(None);
+    let cell = {
+        let mut all = VALUES.lock().unwrap_or_else(|p| p.into_inner());
+        all.get_or_insert_with(HashMap::new).entry(key.to_string()).or_default().clone()
+    };
+    let v = cell.get_or_init(|| Box::new(f()));
+    v.downcast_ref::<T>().unwrap_or_else(|| panic!("shared({key:?}) asked for another type")).clone()
+}
+
 /// A one-line description of a machine for failure messages.
 pub fn describe(m: &Machine) -> String {
     format!("ram={} numa={:?} smp={} el2={} append={:?} dtb={:?}", m.ram, m.numa, m.smp, m.el2, m.append, m.dtb)
