@@ -404,41 +404,8 @@ fn main() {
     // 5. Build and test times.
     if build_times {
         eprintln!("bench: cargo test (warm) and a clean build...");
-        let warm =
-            run_cmd(Command::new("cargo").arg("test").arg("--quiet").current_dir(&root).env_remove("CARGO_TARGET_DIR"));
-        let clean_dir = std::env::temp_dir().join(format!("vakern-clean-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&clean_dir);
-        let host = run_cmd(
-            Command::new("cargo")
-                .args(["build", "--quiet", "--workspace", "--tests"])
-                .current_dir(&root)
-                .env("CARGO_TARGET_DIR", clean_dir.join("host")),
-        );
-        let mut kernels = 0.0;
-        for features in [None, Some("debug_virtual")] {
-            let mut c = Command::new("cargo");
-            c.args([
-                "build",
-                "--quiet",
-                "--release",
-                "--target",
-                "aarch64-unknown-none",
-                "--manifest-path",
-                "kernel/Cargo.toml",
-            ])
-            .arg("--target-dir")
-            .arg(clean_dir.join(features.unwrap_or("default")))
-            .current_dir(&root)
-            .env_remove("RUSTFLAGS");
-            if let Some(f) = features {
-                c.args(["--features", f]);
-            }
-            kernels += run_cmd(&mut c);
-        }
-        let _ = std::fs::remove_dir_all(&clean_dir);
-        writeln!(md, "\n## Build and test times\n\n| what | wall time | target |\n|---|---|---|").unwrap();
-        writeln!(md, "| `cargo test`, warm build | {warm:.1} s | ≤ 60 s |").unwrap();
-        writeln!(md, "| clean build of everything (host crates and tests, both kernel flavours) | {:.1} s (host {host:.1} s, kernels {kernels:.1} s) | ≤ 90 s |", host + kernels).unwrap();
+        writeln!(md, "\n## Build and test times\n").unwrap();
+        md += &times_section(&root);
     }
 
     println!("{md}");
