@@ -6,7 +6,9 @@
 //! GDB debugs. Everything in it comes from `vakern_mm` (the crate the kernel
 //! itself is built on): the compile-time layout constants of the flavour
 //! the kernel is built in, the shape of the tables (VA bits, page size,
-//! levels), the region table as
+//! levels, and per level the VA bits it indexes, its entries and whether
+//! it may hold blocks; with 52-bit VAs also the smaller root a CPU without
+//! FEAT_LVA walks and the TTBR1 offset that serves it), the region table as
 //! `vakern_mm::layout::classify` draws it, the page-table dump's region
 //! markers, and the descriptor constants (output-address mask, MAIR value,
 //! memory types). The run-time values (`memstart_addr`, `kimage_voffset`,
@@ -24,7 +26,7 @@ use vakern_mm::{ptdump, pte};
 /// File name of the table, next to the ELF.
 pub const FILE_NAME: &str = "vakern-layout.json";
 /// Version of the table's format; the helpers refuse other versions.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 /// Every compile-time constant of `vakern_mm::layout`, by its name there,
 /// for the flavour `l` (computed by the same `const fn`s the kernel's
@@ -164,6 +166,55 @@ fn string(s: &str) -> String {
     o
 }
 
+/// The `geometry` member: how the flavour's tables translate, from the
+/// same `Layout` methods the kernel's own walks use. `levels` lists the
+/// levels a walk visits (root first) with the lowest VA bit each indexes,
+/// its entry count (the root's for `VA_BITS`), the size one entry maps and
+/// whether a block may stand there; `vabits` lists each VA size the
+/// flavour can run with (two with 52-bit VAs), with the root's entry count
+/// and the offset added to the root's address in TTBR1 for it.
+pub fn geometry(l: &Layout) -> String {
+    let mut j = String::from("  \"geometry\": {\n");
+    let _ = writeln!(j, "    \"va_bits_min\": {},", l.va_bits_min());
+    let _ = writeln!(j, "    \"bits_per_level\": {},", l.bits_per_level());
+    let _ = writeln!(j, "    \"root_level\": {},", l.root_level());
+    let _ = writeln!(j, "    \"tg0\": {},", l.granule().tg0());
+    let _ = writeln!(j, "    \"tg1\": {},", l.granule().tg1());
+    j.push_str("    \"levels\": [\n");
+    let levels: Vec<String> = (l.root_level()..4)
+        .map(|lv| {
+            format!(
+                "      {{\"level\": {lv}, \"shift\": {}, \"entries\": {}, \"size\": {}, \"block\": {}}}",
+                l.level_shift(lv),
+                l.entries(lv),
+                hex(l.level_size(lv) as u128),
+                l.block_allowed(lv)
+            )
+        })
+        .collect();
+    j.push_str(&levels.join(",\n"));
+    j.push_str("\n    ],\n");
+    j.push_str("    \"vabits\": [\n");
+    let mut sizes = vec![l.va_bits()];
+    if l.has_vabits_actual() {
+        sizes.push(l.va_bits_min());
+    }
+    let root = l.root_level();
+    let vabits: Vec<String> = sizes
+        .iter()
+        .map(|&v| {
+            format!(
+                "      {{\"va_bits\": {v}, \"root_entries\": {}, \"ttbr1_offset\": {}}}",
+                1u64 << (v - l.level_shift(root)),
+                hex(l.ttbr1_offset(v) as u128)
+            )
+        })
+        .collect();
+    j.push_str(&vabits.join(",\n"));
+    j.push_str("\n    ]\n  },\n");
+    j
+}
+
 /// The table as JSON text. Numbers that are addresses, masks or sizes are
 /// hex strings (`"0xffff800000000000"`), readable and exact in any JSON reader.
 pub fn to_json(l: &Layout) -> String {
@@ -178,6 +229,7 @@ pub fn to_json(l: &Layout) -> String {
     let _ = writeln!(j, "  \"va_bits\": {},", l.va_bits());
     let _ = writeln!(j, "  \"page_shift\": {},", l.page_shift());
     let _ = writeln!(j, "  \"levels\": {},", l.levels());
+    j.push_str(&geometry(l));
     j.push_str("  \"constants\": {\n");
     let consts: Vec<String> =
         constants(l).iter().map(|(n, v)| format!("    {}: {}", string(n), hex(*v as u128))).collect();
@@ -295,6 +347,30 @@ mod tests {
         }
         assert!(j.contains("\"levels\": 4"));
         assert!(j.contains(&format!("\"mair\": \"{:#x}\"", pte::MAIR_VALUE)));
+    }
+
+    #[test]
+    fn geometry_of_every_flavour() {
+        for l in vakern_mm::flavour::FLAVOURS {
+            let g = geometry(&l);
+            // One line per level a walk visits, root first, ending at the page level.
+            let levels: Vec<&str> = g.lines().filter(|s| s.contains("\"shift\"")).collect();
+            assert_eq!(levels.len() as u32, l.levels(), "{l}: {g}");
+            assert!(levels[0].contains(&format!("\"level\": {},", l.root_level())), "{l}: {g}");
+            assert!(levels.last().unwrap().contains(&format!("\"shift\": {},", l.page_shift())), "{l}: {g}");
+            // The root's index bits and the other levels' cover exactly VA_BITS.
+            let index_bits = (l.va_bits() - l.level_shift(l.root_level())) + (l.levels() - 1) * l.bits_per_level();
+            assert_eq!(index_bits + l.page_shift(), l.va_bits(), "{l}");
+            // The smaller root of a CPU without LVA is the top of the full one.
+            let sizes = g.lines().filter(|s| s.contains("\"root_entries\"")).count();
+            assert_eq!(sizes, if l.has_vabits_actual() { 2 } else { 1 }, "{l}: {g}");
+            if l.has_vabits_actual() {
+                let small = 1u64 << (l.va_bits_min() - l.level_shift(l.root_level()));
+                assert_eq!(l.ttbr1_offset(l.va_bits_min()) + small * 8, l.entries(l.root_level()) * 8, "{l}");
+                assert!(g.contains(&format!("\"root_entries\": {small}, \"ttbr1_offset\": \"0x")), "{l}: {g}");
+            }
+            assert!(to_json(&l).contains(&g), "{l}");
+        }
     }
 
     #[test]

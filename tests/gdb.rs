@@ -4,8 +4,10 @@
 //! and agrees with the report the kernel prints; `bt` goes from the handler
 //! and from inside the vectors into the interrupted function; the helpers are
 //! right before the MMU is on, while the identity map lives, under KASLR and
-//! on a second CPU; the README's GDB sessions run exactly as printed there
-//! and print what the README shows; the Python helpers' unit tests pass; and
+//! on a second CPU, and in a 6.12 flavour and one with 64 KiB pages and two
+//! table levels; the README's GDB sessions run exactly as printed there
+//! and print what the README shows; the Python helpers' unit tests pass
+//! against the layout table of every flavour; and
 //! the launcher keeps no timeout while a debugger holds QEMU, logs the console
 //! in target/console.log, lets Ctrl-C reach GDB and exits with the kernel's
 //! code.
@@ -205,8 +207,23 @@ fn gdb_stops_at_the_fault_and_agrees_with_the_kernel() {
 /// image rule at its KIMAGE_VADDR agree with the kernel and the tables.
 #[test]
 fn gdb_helpers_follow_the_6_12_layout() {
-    let l = vakern::mm::flavour::parse("6.12-4K-48").unwrap();
-    let t = start_in("6.12-4K-48", "fault-612", Machine { append: "test=fault:unmapped-read".into(), ..machine() });
+    helpers_follow_the_layout_of("6.12-4K-48");
+}
+
+/// Stop the kernel of `flavour` at a deliberate fault; `vk-walk` of the
+/// faulting address must print the same root entry as the kernel's own
+/// report, and `vk-v2p` of the flavour's PAGE_OFFSET and KIMAGE_VADDR must
+/// agree with a walk of the tables (RAM at 0x4000_0000, the image 2 MiB in).
+fn helpers_follow_the_layout_of(flavour: &str) {
+    helpers_follow_the_layout_on(flavour, &machine().cpu);
+}
+
+/// [`helpers_follow_the_layout_of`] on CPU model `cpu` (16 KiB pages need one
+/// that has the granule).
+fn helpers_follow_the_layout_on(flavour: &str, cpu: &str) {
+    let l = vakern::mm::flavour::parse(flavour).unwrap();
+    let m = Machine { append: "test=fault:unmapped-read".into(), cpu: cpu.into(), ..machine() };
+    let t = start_in(flavour, &format!("fault-{flavour}"), m);
     let v2p_lin = format!("vk-v2p {:#x}", l.page_offset());
     let v2p_img = format!("vk-v2p {:#x}", l.kimage_vaddr());
     let cmds = [
@@ -218,10 +235,10 @@ fn gdb_helpers_follow_the_6_12_layout() {
         &v2p_img,
         "continue",
     ];
-    let (_, outs) = gdb_session_in("6.12-4K-48", &t, &cmds);
+    let (_, outs) = gdb_session_in(flavour, &t, &cmds);
     let g = joined(&cmds, &outs);
     let out = t.finish();
-    out.expect_code(4).unwrap_or_else(|e| panic!("{e}\nGDB said:\n{g}"));
+    out.expect_code(4).unwrap_or_else(|e| panic!("{flavour}: {e}\nGDB said:\n{g}"));
     let c = &out.console;
     let far = hex_after(&outs[2], "FAR=");
     let kernel_walk =
@@ -360,15 +377,47 @@ fn helpers_are_right_under_kaslr_on_every_cpu() {
     assert!(outs[14].contains("secondary_start_kernel"), "CPU 1 is not in its idle loop:\n{g}");
 }
 
+/// The Python helpers' unit tests, once for every layout flavour the project
+/// builds: each run reads that flavour's table (written here, no kernel
+/// build needed) and derives its expectations from it, so a helper that
+/// holds a constant of one flavour fails in the others. The runs go in
+/// parallel; a failure names its flavours.
 #[test]
 fn python_helpers_unit_tests() {
     let script = vakern::tools::project_root().join("scripts/gdb/test_vakern.py");
-    let table = vakern::gdb_layout::write_into(&scratch("gdb-layout"), &vakern::mm::layout::ACTIVE).unwrap();
-    let out = Command::new("python3").arg(&script).env("VAKERN_LAYOUT", &table).output().expect("python3");
-    let text = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && text.contains("OK"), "{text}");
-    let ran: usize = text.split("Ran ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap();
-    assert!(ran >= 50, "only {ran} tests found:\n{text}");
+    let runs: Vec<_> = vakern::mm::flavour::FLAVOURS
+        .iter()
+        .map(|l| {
+            let dir = scratch(&format!("gdb-layout/{l}"));
+            let table = vakern::gdb_layout::write_into(&dir, l).unwrap();
+            // The report goes to a file: a pipe could fill while the runs wait their turn.
+            let log = dir.join("unittest.log");
+            let child = Command::new("python3")
+                .arg(&script)
+                .env("VAKERN_LAYOUT", &table)
+                .stdin(Stdio::null())
+                .stdout(std::fs::File::create(dir.join("unittest.out")).unwrap())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .expect("python3");
+            (l.to_string(), child, log)
+        })
+        .collect();
+    let mut failed = Vec::new();
+    let mut counts = Vec::new();
+    for (name, mut child, log) in runs {
+        let status = wait_child(&mut child, &format!("the helpers' unit tests for {name}"));
+        let text = std::fs::read_to_string(&log).unwrap();
+        let ran: usize =
+            text.split("Ran ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or(0);
+        counts.push(ran);
+        if !status.success() || !text.contains("\nOK") || ran < 50 {
+            failed.push(format!("--- {name}: {ran} tests ---\n{text}"));
+        }
+    }
+    assert!(failed.is_empty(), "the helpers' unit tests fail in {} flavour(s):\n{}", failed.len(), failed.join("\n"));
+    // Every flavour runs the same tests.
+    assert!(counts.windows(2).all(|w| w[0] == w[1]), "test counts differ between flavours: {counts:?}");
 }
 
 // --- The README's GDB sessions, run as printed --------------------------------
@@ -784,4 +833,12 @@ fn launcher_gdb_exits_with_the_kernels_code() {
         out.expect("kernel exited with code 4");
     });
     assert_eq!(code, Some(4));
+}
+
+/// The helpers in a kernel with 64 KiB pages and two table levels (the
+/// root is level 2 with 8192 entries; the linear map is made of 512 MiB
+/// level-2 blocks).
+#[test]
+fn gdb_helpers_follow_a_64k_layout() {
+    helpers_follow_the_layout_of("6.12-64K-42");
 }

@@ -4,25 +4,33 @@ import copy
 import json
 import unittest
 
-from common import LAY, TEXT, END, PA_TEXT, VOFFSET, MEMSTART, table_path
+from common import LAY, TEXT, END, PA_TEXT, VOFFSET, MEMSTART, M64, expected_constants, flavour, table_path
 from vakern_gdb import layout as L
 from vakern_gdb import translate as X
 from vakern_gdb.layout import MASK64, u64
 
 
+EXPECT = expected_constants()
+PAGE_OFFSET = EXPECT["PAGE_OFFSET"]  # by the flavour's formula, not from the table
+
+
 class TranslateTest(unittest.TestCase):
     def test_the_documented_numbers(self):
-        self.assertEqual(VOFFSET, 0xFFFE_FFFF_C7E0_0000)
-        self.assertEqual(X.phys_to_virt(LAY, 0x4000_0000, MEMSTART), 0xFFFF_8000_0000_0000)
+        # kimage_voffset is KIMAGE_VADDR - PA(_text); the start of RAM is at
+        # PAGE_OFFSET; the linear alias of PA p is PAGE_OFFSET + p - PHYS_OFFSET.
+        self.assertEqual(VOFFSET, (EXPECT["KIMAGE_VADDR"] - 0x4020_0000) & M64)
+        self.assertEqual(X.phys_to_virt(LAY, 0x4000_0000, MEMSTART), PAGE_OFFSET)
         lm_alias_text = X.phys_to_virt(LAY, X.kimg_to_phys(TEXT, VOFFSET), MEMSTART)
-        self.assertEqual(lm_alias_text, 0xFFFF_8000_0020_0000)
+        self.assertEqual(lm_alias_text, PAGE_OFFSET + 0x20_0000)
 
     def test_linear(self):
-        t = X.virt_to_phys(LAY, 0xFFFF_8000_0000_0000, MEMSTART, VOFFSET, TEXT, END)
+        t = X.virt_to_phys(LAY, PAGE_OFFSET, MEMSTART, VOFFSET, TEXT, END)
         self.assertEqual((t.pa, t.rule, t.region), (0x4000_0000, "__lm_to_phys", "linear map"))
-        t = X.virt_to_phys(LAY, 0xFFFF_8000_1234_5678, MEMSTART, VOFFSET, TEXT, END)
+        t = X.virt_to_phys(LAY, PAGE_OFFSET + 0x1234_5678, MEMSTART, VOFFSET, TEXT, END)
         self.assertEqual(t.pa, 0x5234_5678)
-        self.assertEqual(X.lm_to_phys(LAY, 0xFFFF_FFFF_FFFF_F000, 0), 0x0000_7FFF_FFFF_F000)
+        # The last page of the linear range (below PAGE_END, or 2^64 in 4.10).
+        last = ((EXPECT["PAGE_END"] or (1 << 64)) - 0x1000) & M64
+        self.assertEqual(X.lm_to_phys(LAY, last, 0), last - PAGE_OFFSET)
 
     def test_image(self):
         t = X.virt_to_phys(LAY, TEXT, MEMSTART, VOFFSET, TEXT, END)
@@ -68,8 +76,8 @@ class TranslateTest(unittest.TestCase):
         self.assertIsNone(t.pa)
 
     def test_p2v(self):
-        self.assertEqual(X.phys_to_virt(LAY, 0x4020_0000, MEMSTART), 0xFFFF_8000_0020_0000)
-        self.assertEqual(X.phys_to_virt(LAY, 0x7FFF_F000, MEMSTART), 0xFFFF_8000_3FFF_F000)
+        self.assertEqual(X.phys_to_virt(LAY, 0x4020_0000, MEMSTART), PAGE_OFFSET + 0x20_0000)
+        self.assertEqual(X.phys_to_virt(LAY, 0x7FFF_F000, MEMSTART), PAGE_OFFSET + 0x3FFF_F000)
         self.assertEqual(X.phys_to_kimg(PA_TEXT, VOFFSET, TEXT, END), TEXT)
         self.assertEqual(X.phys_to_kimg(PA_TEXT + 0x123, VOFFSET, TEXT, END), TEXT + 0x123)
         self.assertEqual(X.phys_to_kimg(PA_TEXT + (END - TEXT), VOFFSET, TEXT, END), END)
@@ -96,13 +104,39 @@ class TranslateTest(unittest.TestCase):
         self.assertEqual(X.phys_to_virt(lay, 0x4020_0000, MEMSTART), 0xFFFF_0000_0020_0000)
         t = X.virt_to_phys(lay, 0xFFFF_8000_0000_0000, MEMSTART, VOFFSET, TEXT, END)
         self.assertIsNone(t.pa)
-        # The default layout's linear range reaches 2^64 (PAGE_END written as 0).
-        self.assertEqual(LAY.PAGE_END, 0)
-        self.assertTrue(X.is_linear(LAY, MASK64) and not X.is_linear(LAY, LAY.PAGE_OFFSET - 1))
+        # 4.10's linear range reaches 2^64 (PAGE_END written as 0); 6.12's ends at PAGE_END.
+        if flavour()[0] == "4.10":
+            self.assertEqual(LAY.PAGE_END, 0)
+            self.assertTrue(X.is_linear(LAY, MASK64))
+        else:
+            self.assertEqual(LAY.PAGE_END, EXPECT["PAGE_END"])
+            self.assertTrue(X.is_linear(LAY, LAY.PAGE_END - 1) and not X.is_linear(LAY, LAY.PAGE_END))
+        self.assertTrue(X.is_linear(LAY, PAGE_OFFSET) and not X.is_linear(LAY, PAGE_OFFSET - 1))
+
+    def test_the_va_size_in_use(self):
+        # With 52-bit VAs on a CPU without LVA the linear map starts at
+        # -(1 << 48): PAGE_OFFSET itself has no translation there.
+        small = LAY.vabits_sizes()[-1]
+        t = X.virt_to_phys(LAY, PAGE_OFFSET, MEMSTART, VOFFSET, TEXT, END, small)
+        if flavour()[2] == 52:
+            self.assertEqual((t.pa, t.region), (None, "non-canonical"))
+            self.assertIn("not canonical with the 48-bit VAs in use; the linear map starts at 0xffff000000000000",
+                          t.note)
+        else:
+            self.assertEqual(t.pa, 0x4000_0000)
+        # memstart_addr lowered by 2^52 - 2^48 puts RAM at -(1 << 48) and __pa
+        # undoes it (lowered by 0, at PAGE_OFFSET, in the other flavours).
+        lowering = (1 << LAY.va_bits) - (1 << small)
+        lowered = (MEMSTART - lowering) & M64
+        start = (PAGE_OFFSET + lowering) & M64
+        self.assertEqual(start, (M64 << 48) & M64 if flavour()[2] == 52 else PAGE_OFFSET)
+        self.assertEqual(X.phys_to_virt(LAY, MEMSTART, lowered), start)
+        t = X.virt_to_phys(LAY, start, lowered, VOFFSET, TEXT, END, small)
+        self.assertEqual(t.pa, MEMSTART)
 
     def test_symbol_file_offset(self):
         off = X.symbol_file_offset(PA_TEXT, TEXT)
-        self.assertEqual(off, 0x0001_0000_3820_0000)
+        self.assertEqual(off, (0x4020_0000 - EXPECT["KIMAGE_VADDR"]) & M64)
         self.assertEqual(u64(TEXT + off), PA_TEXT)
         self.assertEqual(X.symbol_file_offset(TEXT, TEXT), 0)
 

@@ -16,7 +16,7 @@ from .esr import format_esr
 from .layout import hex16
 from .ptdump import ptdump_runs, format_ptdump, half_bounds
 from .translate import is_linear, memstart_is_set, phys_to_kimg, phys_to_virt, virt_to_phys
-from .walk import format_walk, tcr_fields, tcr_warnings
+from .walk import format_walk, root_table, tcr_fields, tcr_warnings, vabits_in_use
 
 
 def _symbol_notes(p):
@@ -55,8 +55,8 @@ class VkV2P(gdb.Command):
 Usage: vk-v2p VA      (VA: a number or an expression, e.g. _text or &some_static)
 
 Rules (arm64 Linux's __pa):
-  VA >= PAGE_OFFSET:        (VA & ~PAGE_OFFSET) + memstart_addr
-  VA in [_text, _end]:      VA - kimage_voffset      (where the image runs now)
+  VA in [PAGE_OFFSET, PAGE_END):  VA - PAGE_OFFSET + memstart_addr   (PAGE_END: 2^64 in 4.10)
+  VA in [_text, _end]:            VA - kimage_voffset      (where the image runs now)
   otherwise: no rule; the region of the layout is named and the table walk is used.
 memstart_addr and kimage_voffset are read from the kernel's variables of those
 names; PAGE_OFFSET and the regions come from the layout table next to the ELF.
@@ -72,7 +72,8 @@ The result is compared with a walk of the CPU's tables (see vk-walk)."""
         p = K.placement()
         memstart, ms_how, voffset, vo_how = _kernel_values()
         lines = _symbol_notes(p)
-        lines.append("VA %s: %s region%s" % (hex16(va), lay.classify(va, p.text, p.end), _where(va)))
+        vabits = vabits_in_use(lay, T.reg("TCR_EL1"), bool(va >> 55 & 1))
+        lines.append("VA %s: %s region%s" % (hex16(va), lay.classify(va, p.text, p.end, vabits=vabits), _where(va)))
         if p.displacement:
             lines.append("image: _text at %s, _end at %s (%s)" % (hex16(p.text), hex16(p.end), p.how))
         if memstart is None:
@@ -85,7 +86,7 @@ The result is compared with a walk of the CPU's tables (see vk-walk)."""
         else:
             lines.append("kimage_voffset = %s%s  (%s)" % (hex16(voffset), " [not set yet]" if voffset == 0 else "",
                                                           vo_how))
-        t = virt_to_phys(lay, va, memstart, voffset, p.text, p.end)
+        t = virt_to_phys(lay, va, memstart, voffset, p.text, p.end, vabits)
         if t.pa is not None:
             lines.append("%s: PA %s%s" % (t.rule, hex16(t.pa), ("  (" + t.note + ")") if t.note else ""))
         elif t.rule:
@@ -295,8 +296,9 @@ found, so empty space is cheap."""
         if tcr is not None and tcr_fields(tcr)["epd1" if upper else "epd0"]:
             gdb.write("note: TCR_EL1.EPD%d is set: the MMU does not walk %s's tables now\n"
                       % (1 if upper else 0, name))
-        root = ttbr & lay.addr_mask
-        lo, hi = half_bounds(lay, upper)
+        vabits = vabits_in_use(lay, tcr, upper)
+        root = root_table(lay, ttbr, vabits)[0]
+        lo, hi = half_bounds(lay, upper, vabits)
         s = lo if start is None else max(start, lo)
         e = hi if end is None else min(end, hi)
         gdb.write("%s = %s, root table at PA %s\n" % (name, hex16(ttbr), hex16(root)))
@@ -305,13 +307,13 @@ found, so empty space is cheap."""
             return
         cache = {}
 
-        def read_table(pa):
-            if pa not in cache:
-                cache[pa] = T.read_phys_table(pa)
-            return cache[pa]
+        def read_table(pa, count):
+            if (pa, count) not in cache:
+                cache[(pa, count)] = T.read_phys_table(pa, count)
+            return cache[(pa, count)]
 
         with T.PhysMode():
-            runs, problems = ptdump_runs(lay, root, read_table, s, e, upper=upper, split_phys=phys)
+            runs, problems = ptdump_runs(lay, root, read_table, s, e, upper=upper, split_phys=phys, vabits=vabits)
         markers = lay.ptdump_markers(p.text, p.end) if upper else lay.lower_half_markers()
         T.emit(format_ptdump(lay, runs, markers, phys, s, e))
         for pr in problems:

@@ -1,7 +1,7 @@
 """Stage-1 translation table descriptors: what the bits say.
 
-Pure Python, no `gdb`; uses layout.py for the granule, the output-address
-mask and the kernel's MAIR value. The bit positions are the architecture's
+Pure Python, no `gdb`; uses layout.py for the granule, the levels that
+may hold blocks, the output-address mask and the kernel's MAIR value. The bit positions are the architecture's
 (Arm ARM, VMSAv8-64 stage 1 descriptors), not the kernel's choice, so they
 are spelled here; what the kernel chose (MAIR_EL1, which AttrIndx means
 which memory type) comes from the layout table.
@@ -68,14 +68,29 @@ def desc_kind(lay, desc, level):
     return "reserved"  # e.g. no level-0 blocks with 4 KiB pages (without FEAT_LPA2)
 
 
+def _oa_align(lay, kind, level):
+    """The alignment of what a descriptor points at: a page (tables and pages) or the block's size."""
+    return lay.level_size(level) if kind == "block" else lay.page_size
+
+
 def desc_output(lay, desc, level):
-    """Output address of a table/block/page descriptor (the next table for 'table')."""
+    """Output address of a table/block/page descriptor (the next table for 'table'):
+    the address bits from the granule's (or the block's) alignment up."""
     kind = desc_kind(lay, desc, level)
-    if kind in ("table", "page"):
-        return desc & lay.addr_mask
-    if kind == "block":
-        return desc & lay.addr_mask & ~(lay.level_size(level) - 1)
+    if kind in ("table", "page", "block"):
+        return desc & lay.addr_mask & ~(_oa_align(lay, kind, level) - 1)
     return None
+
+
+def oa_res0_bits(lay, desc, level):
+    """Bits of the output-address field below the alignment of what the
+    descriptor points at (RES0; 0 for a well-formed descriptor). With 64 KiB
+    pages and FEAT_LPA, bits 15:12 would carry PA[51:48]; the kernel uses
+    48-bit PAs, so they must be 0 there too."""
+    kind = desc_kind(lay, desc, level)
+    if kind not in ("table", "page", "block"):
+        return 0
+    return desc & lay.addr_mask & (_oa_align(lay, kind, level) - 1)
 
 
 def decode_desc(lay, desc, level):
@@ -87,6 +102,7 @@ def decode_desc(lay, desc, level):
         "kind": kind,
         "valid": bool(desc & D_VALID),
         "output": desc_output(lay, desc, level),
+        "oa_res0": oa_res0_bits(lay, desc, level),
     }
     if kind in ("block", "page"):
         attr = attr_index(desc)

@@ -19,8 +19,8 @@ import gdb
 from . import symbols as S
 from .layout import u64
 from .ptdump import ptdump_runs
-from .target import (state, layout, reg, mmu_on, objfile_path, link_bounds, do_walk, read_virt, PhysMode,
-                     read_phys_u64, read_phys_u32, read_phys_table, lookup_address, search_minsyms)
+from .target import (state, layout, mmu_on, objfile_path, link_bounds, do_walk, read_virt, PhysMode,
+                     read_phys_u64, read_phys_u32, read_phys_table, lookup_address, search_minsyms, ttbr1_root)
 from .walk import PhysReadError
 
 
@@ -45,10 +45,10 @@ def placement():
     lay = layout()
     text, end = link_bounds()
     size = end - text
-    ttbr1 = reg("TTBR1_EL1")
-    if not mmu_on() or not ttbr1 or ttbr1 & lay.addr_mask == 0:
+    root, vabits = ttbr1_root()
+    if not mmu_on() or root == 0:
         return Placement(text, end, 0, "not mapped high yet (MMU off or TTBR1_EL1 unset): link addresses", False)
-    key = (objfile_path(), ttbr1 & lay.addr_mask)
+    key = (objfile_path(), root)
     if key in state.image_cache:
         va, how = state.image_cache[key]
         return Placement(va, va + size, u64(va - text), how, True)
@@ -56,10 +56,8 @@ def placement():
     if r.ok and _has_header(r.pa):
         va, how = text, "at its link address"
     else:
-        def read_table(pa):
-            return read_phys_table(pa)
         with PhysMode():
-            runs, _ = ptdump_runs(lay, ttbr1 & lay.addr_mask, read_table, lay.KIMAGE_VADDR, lay.VMALLOC_END)
+            runs, _ = ptdump_runs(lay, root, read_phys_table, lay.KIMAGE_VADDR, lay.VMALLOC_END, vabits=vabits)
             va = S.find_image(runs, read_phys_u32)
         if va is None:
             return Placement(text, end, 0, "no Image header mapped in TTBR1 yet: link addresses", False)

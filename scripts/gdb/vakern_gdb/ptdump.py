@@ -36,19 +36,22 @@ class Run(object):
         return "Run(0x%x-0x%x, level %d, 0x%x)" % (self.start, self.end, self.level, self.desc)
 
 
-def half_bounds(lay, upper):
-    """[start, end) of the TTBR1 (upper) or TTBR0 (lower) half."""
-    return (lay.va_start, 1 << 64) if upper else (0, 1 << lay.va_bits)
+def half_bounds(lay, upper, vabits=None):
+    """[start, end) of the TTBR1 (upper) or TTBR0 (lower) half with `vabits`-bit VAs (default VA_BITS)."""
+    bits = lay.va_bits if vabits is None else vabits
+    return (lay.half_start(bits), 1 << 64) if upper else (0, 1 << bits)
 
 
-def ptdump_runs(lay, root_pa, read_table, start=None, end=None, upper=True, split_phys=False, max_tables=8192):
+def ptdump_runs(lay, root_pa, read_table, start=None, end=None, upper=True, split_phys=False, max_tables=8192,
+                vabits=None):
     """Runs of same-level, same-attribute leaf entries of the tables at `root_pa`
-    (the root of the upper or lower half) that overlap [start, end) (default:
-    the whole half). `read_table(pa)` returns the entries of the table at
-    physical `pa`. With split_phys, runs also break where the output addresses
-    stop being contiguous.
+    (the root of the upper or lower half, where TTBRn points) that overlap
+    [start, end) (default: the whole half) when `vabits`-bit VAs are
+    translated (default VA_BITS). `read_table(pa, count)` returns the `count`
+    entries of the table at physical `pa`. With split_phys, runs also break
+    where the output addresses stop being contiguous.
     Returns (runs, problems): problems are text lines (reserved entries, read errors)."""
-    base_va, half_end = half_bounds(lay, upper)
+    base_va, half_end = half_bounds(lay, upper, vabits)
     start = base_va if start is None else max(start, base_va)
     end = half_end if end is None else min(end, half_end)
     runs = []
@@ -74,26 +77,27 @@ def ptdump_runs(lay, root_pa, read_table, start=None, end=None, upper=True, spli
         cur[0] = r
 
     def visit(table_pa, level, va_base):
+        count = lay.entries(level, vabits)
         tables[0] += 1
         if tables[0] > max_tables:
             if tables[0] == max_tables + 1:
                 problems.append("stopped after %d tables" % max_tables)
             return
         try:
-            entries = read_table(table_pa)
+            entries = read_table(table_pa, count)
         except PhysReadError as e:
             close()
             problems.append("level %d table at PA 0x%016x unreadable: %s" % (level, table_pa, e))
             return
         size = lay.level_size(level)
         first = 0 if start <= va_base else (start - va_base) // size
-        last = min(lay.ptrs_per_table - 1, (end - 1 - va_base) // size)
+        last = min(count - 1, (end - 1 - va_base) // size)
         for i in range(int(first), int(last) + 1):
             desc = entries[i]
             va = va_base + i * size
             kind = D.desc_kind(lay, desc, level)
             if kind == "table":
-                visit(desc & lay.addr_mask, level + 1, va)
+                visit(D.desc_output(lay, desc, level), level + 1, va)
             elif kind in ("block", "page"):
                 leaf(va, level, desc)
             else:
@@ -152,6 +156,6 @@ def format_ptdump(lay, runs, markers, show_phys=False, start=0, end=1 << 64):
 
 def table_reader_from_u64(lay, read_u64):
     """A read_table for ptdump_runs built on a read_u64."""
-    def read_table(pa):
-        return [read_u64(pa + 8 * i) for i in range(lay.ptrs_per_table)]
+    def read_table(pa, count=None):
+        return [read_u64(pa + 8 * i) for i in range(lay.ptrs_per_table if count is None else count)]
     return read_table

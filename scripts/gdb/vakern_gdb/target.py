@@ -20,7 +20,7 @@ import gdb
 from . import layout as L
 from . import symbols as S
 from .layout import MASK64, u64
-from .walk import PhysReadError, walk, default_tcr
+from .walk import PhysReadError, walk, default_tcr, root_table, vabits_in_use
 
 
 class State(object):
@@ -187,14 +187,15 @@ def read_phys_u32(pa):
         raise PhysReadError(pa, str(e))
 
 
-def read_phys_table(pa):
-    """Inside PhysMode."""
+def read_phys_table(pa, count=None):
+    """The `count` entries (default: a whole table) of the table at `pa`. Inside PhysMode."""
     lay = layout()
+    n = lay.ptrs_per_table if count is None else count
     try:
-        data = read_virt(pa, lay.page_size)
+        data = read_virt(pa, 8 * n)
     except (gdb.MemoryError, gdb.error) as e:
         raise PhysReadError(pa, str(e))
-    return list(struct.unpack("<%dQ" % lay.ptrs_per_table, data))
+    return list(struct.unpack("<%dQ" % n, data))
 
 
 # --- symbols ----------------------------------------------------------------------
@@ -294,6 +295,15 @@ def symbol_at(addr):
     name = S.demangle(m.group(1).strip())
     off = int(m.group(2) or 0)
     return "%s+0x%x" % (name, off) if off else name
+
+
+def ttbr1_root():
+    """(root table address, VA size in use) of the TTBR1 half now: the root
+    address 0 when TTBR1_EL1 is unset or unreadable."""
+    lay = layout()
+    ttbr1 = reg("TTBR1_EL1")
+    vabits = vabits_in_use(lay, reg("TCR_EL1"), True)
+    return (root_table(lay, ttbr1, vabits)[0] if ttbr1 else 0), vabits
 
 
 def do_walk(va):

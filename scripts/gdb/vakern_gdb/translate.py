@@ -70,14 +70,18 @@ class Translation(object):
             hex16(self.va), "None" if self.pa is None else hex16(self.pa), self.rule, self.region, self.note)
 
 
-def virt_to_phys(lay, va, memstart, voffset, text, end):
+def virt_to_phys(lay, va, memstart, voffset, text, end, vabits=None):
     """__pa by the kernel's rules.
 
     Linear addresses ([PAGE_OFFSET, PAGE_END)) use memstart_addr; addresses in
     [_text, _end] (where the image runs now) use kimage_voffset; anything else
-    has no rule (pa None, note says why)."""
+    has no rule (pa None, note says why). `vabits`: the VA size in use, when
+    it is not VA_BITS (52-bit flavours on a CPU without LVA)."""
     va = u64(va)
-    region = lay.classify(va, text, end)
+    region = lay.classify(va, text, end, vabits=vabits)
+    if not lay.is_canonical(va, vabits):
+        return Translation(va, None, None, region, "not canonical with the %d-bit VAs in use; the linear map "
+                           "starts at %s" % (vabits or lay.va_bits, hex16(lay.half_start(vabits))))
     if is_linear(lay, va):
         if memstart is None:
             return Translation(va, None, "__lm_to_phys", region, "memstart_addr unknown")

@@ -1,9 +1,11 @@
 """The table walk, as the MMU does it, over a function that reads physical memory.
 
 Pure Python, no `gdb`; uses layout.py and desc.py. `walk()` picks TTBR0 or
-TTBR1 by the address's top bits, honours TCR_EL1.EPD0/EPD1 and TBI, reads
-one descriptor per level through `read_u64(pa)` and stops at the first
-invalid, reserved, block or page entry. `format_walk()` prints the result in
+TTBR1 by the address's top bits, honours TCR_EL1.EPD0/EPD1 and TBI, follows
+the table's geometry (4, 16 or 64 KiB granule, two to four levels, and with
+52-bit VAs the VA size TxSZ says is in use), reads one descriptor per
+level through `read_u64(pa)` and stops at the first invalid, reserved,
+block or page entry. `format_walk()` prints the result in
 the shape of the kernel's fault report (`[va] pgd=..., pud=...`) with one
 line per level.
 """
@@ -39,6 +41,10 @@ def default_tcr(lay):
     return lay.t_sz | (lay.tg0 << 14) | (lay.t_sz << 16) | (lay.tg1 << 30)
 
 
+def _sizes(lay):
+    return " or ".join("%d" % v for v in lay.vabits_sizes())
+
+
 def tcr_warnings(lay, tcr):
     """What in TCR_EL1 differs from the layout the walker follows."""
     if tcr == 0:
@@ -47,14 +53,34 @@ def tcr_warnings(lay, tcr):
     w = []
     for half in ("0", "1"):
         sz = f["t%ssz" % half]
-        if sz != lay.t_sz:
-            w.append("TCR_EL1.T%sSZ=%d (VA size %d bits), the kernel's layout has %d-bit VAs"
-                     % (half, sz, 64 - sz, lay.va_bits))
+        if 64 - sz not in lay.vabits_sizes():
+            w.append("TCR_EL1.T%sSZ=%d (VA size %d bits), the kernel's layout has %s-bit VAs"
+                     % (half, sz, 64 - sz, _sizes(lay)))
     if f["tg0"] != lay.tg0:
         w.append("TCR_EL1.TG0=%d is not the %dK granule of the kernel's layout" % (f["tg0"], lay.page_size >> 10))
     if f["tg1"] != lay.tg1:
         w.append("TCR_EL1.TG1=%d is not the %dK granule of the kernel's layout" % (f["tg1"], lay.page_size >> 10))
     return w
+
+
+def vabits_in_use(lay, tcr, high):
+    """The VA size the MMU translates in one half: 64 - TxSZ when that is a size
+    the layout runs with (52-bit flavours run with 48 on a CPU without
+    FEAT_LVA), else VA_BITS (tcr_warnings says why)."""
+    if not tcr:
+        return lay.va_bits
+    bits = 64 - tcr_fields(tcr)["t1sz" if high else "t0sz"]
+    return bits if bits in lay.vabits_sizes() else lay.va_bits
+
+
+def root_table(lay, ttbr, vabits):
+    """(address of the root table the walk starts at, bits set below its alignment)
+    from a TTBRn_EL1 value. The root is aligned to its size (at least 64 bytes),
+    so TTBR1 may point inside a page: the smaller root of 52-bit VAs on a CPU
+    without LVA is the top of the full one (lay.ttbr1_offset). Bit 0 is CnP."""
+    align = max(64, 8 * lay.entries(lay.start_level, vabits))
+    base = ttbr & (lay.addr_mask | (lay.page_size - 1))
+    return base & ~(align - 1), ttbr & (align - 1) & ~1
 
 
 class WalkStep(object):
@@ -71,6 +97,7 @@ class WalkResult(object):
     def __init__(self, va):
         self.va = va & MASK64
         self.ttbr = None  # "TTBR0" or "TTBR1"
+        self.vabits = None  # the VA size translated
         self.root = None
         self.steps = []
         self.pa = None
@@ -101,12 +128,13 @@ def walk(lay, va, read_u64, ttbr0=None, ttbr1=None, tcr=0):
     r.warnings.extend(tcr_warnings(lay, tcr))
     f = tcr_fields(tcr)
     high = bool(va >> 55 & 1)
+    vabits = r.vabits = vabits_in_use(lay, tcr, high)
     tbi = f["tbi1"] if high else f["tbi0"]
-    top_bits = (56 if tbi else 64) - lay.va_bits
-    top = (va >> lay.va_bits) & ((1 << top_bits) - 1)
+    top_bits = (56 if tbi else 64) - vabits
+    top = (va >> vabits) & ((1 << top_bits) - 1)
     want = ((1 << top_bits) - 1) if high else 0
     if top != want:
-        r.fault = "non-canonical address (bits 63:%d neither all zeros nor all ones)" % lay.va_bits
+        r.fault = "non-canonical address (bits 63:%d neither all zeros nor all ones)" % vabits
         r.fault_level = lay.start_level
         return r
     if tbi:
@@ -121,16 +149,17 @@ def walk(lay, va, read_u64, ttbr0=None, ttbr1=None, tcr=0):
     if ttbr is None:
         r.fault = "%s_EL1 unknown" % r.ttbr
         return r
-    table = ttbr & lay.addr_mask
+    table, low = root_table(lay, ttbr, vabits)
     if table == 0:
         r.fault = "%s_EL1 holds no table address (0): not programmed yet" % r.ttbr
         r.fault_level = lay.start_level
         return r
-    if ttbr & 0xFFE:
-        r.warnings.append("%s_EL1 has bits set in [11:1]: %s" % (r.ttbr, hex16(ttbr)))
+    if low:
+        r.warnings.append("%s_EL1 has bits set below its %d-entry root table's alignment: %s"
+                          % (r.ttbr, lay.entries(lay.start_level, vabits), hex16(ttbr)))
     r.root = table
     for level in range(lay.start_level, 4):
-        idx = lay.table_index(va, level)
+        idx = lay.table_index(va, level, vabits)
         try:
             desc = read_u64(table + 8 * idx)
         except PhysReadError as e:
@@ -153,7 +182,9 @@ def walk(lay, va, read_u64, ttbr0=None, ttbr1=None, tcr=0):
             r.table_uxn |= bool(desc & D.T_UXNTABLE)
             r.table_no_el0 |= bool(desc & D.T_APTABLE0)
             r.table_ro |= bool(desc & D.T_APTABLE1)
-            table = desc & lay.addr_mask
+            table = D.desc_output(lay, desc, level)
+            if D.oa_res0_bits(lay, desc, level):
+                r.warnings.append(_res0_warning(lay, desc, level))
             continue
         # block or page
         size = lay.level_size(level)
@@ -161,10 +192,19 @@ def walk(lay, va, read_u64, ttbr0=None, ttbr1=None, tcr=0):
         r.level = level
         r.kind = step.kind
         r.desc = desc
+        if D.oa_res0_bits(lay, desc, level):
+            r.warnings.append(_res0_warning(lay, desc, level))
         if not desc & D.D_AF:
             r.warnings.append("AF=0: the first access takes an access flag fault, level %d" % level)
         return r
     raise AssertionError("unreachable")
+
+
+def _res0_warning(lay, desc, level):
+    return ("level %d descriptor %s has output-address bits set below its %s alignment (mask 0x%x): "
+            "RES0 with 48-bit PAs, ignored" % (level, hex16(desc), D.format_size(
+                lay.level_size(level) if D.desc_kind(lay, desc, level) == "block" else lay.page_size),
+                D.oa_res0_bits(lay, desc, level)))
 
 
 def walk_summary_line(lay, r):
@@ -178,14 +218,17 @@ def format_walk(lay, r, mair=None):
     `mair` is the live MAIR_EL1, compared with the kernel's."""
     lines = []
     if r.ttbr and r.root is not None:
-        lines.append("%s_EL1 walk for %s, root table at PA %s" % (r.ttbr, hex16(r.va), hex16(r.root)))
+        extra = ""
+        if r.vabits != lay.va_bits:
+            extra = " (%d-bit VAs in use: a %d-entry root)" % (r.vabits, lay.entries(lay.start_level, r.vabits))
+        lines.append("%s_EL1 walk for %s, root table at PA %s%s" % (r.ttbr, hex16(r.va), hex16(r.root), extra))
     for w in r.warnings:
         lines.append("warning: " + w)
     lines.append(walk_summary_line(lay, r))
     for s in r.steps:
         extra = ""
         if s.kind == "table":
-            extra = " -> next table at PA %s" % hex16(s.desc & lay.addr_mask)
+            extra = " -> next table at PA %s" % hex16(D.desc_output(lay, s.desc, s.level))
             hier = []
             if s.desc & D.T_APTABLE1:
                 hier.append("APTable RO")
