@@ -35,6 +35,10 @@
 // MMU is on, through the cache, as arm64 Linux does. The image builder
 // checks this order in the assembled stub (src/image.rs, boot_rules).
 //
+// The file is over 400 lines because the stub's steps (the identity map for
+// every table geometry, the MMU switch with 52-bit VAs, the secondary
+// entries and the failure exits) share its registers and labels.
+//
 // Constants come from Rust as `const` operands (kernel/src/early/head.rs);
 // symbols in braces are filled in there too. The later stages (start_kernel,
 // secondary_start_kernel, swapper_pg_dir, SECONDARY_STACKS, SPIN_TABLE_CPU) are named by
@@ -104,8 +108,6 @@ primary_entry:
     b.lo    no_granule
     cmp     x0, #{tgran_max}
     b.hi    no_granule
-    mov     x0, #{tables_implemented}       // and the stub must know its tables
-    cbz     x0, no_tables
 
     // Identity map [_text, _end) rounded out to level-2 blocks (PMD_SIZE:
     // 2 MiB, 32 MiB or 512 MiB with 4K, 16K or 64K pages), from the root
@@ -235,7 +237,8 @@ dcache_inval_poc:
 
 // Program MAIR/TCR, load TTBR0 with the identity map and TTBR1 with x1,
 // and turn on the MMU and the caches. Shared by every CPU. IPS comes from
-// the CPU's physical address size, capped at 48 bits (PARange 5).
+// the CPU's physical address size, capped at 48 bits (PARange 5); with
+// 52-bit VAs, T1SZ and the TTBR1 offset come from the CPU's VA size.
 enable_mmu:
     ldr     x0, ={mair}
     msr     mair_el1, x0
@@ -246,6 +249,20 @@ enable_mmu:
     cmp     x2, x3
     csel    x2, x2, x3, lo
     bfi     x0, x2, #{ips_shift}, #{ips_bits}   // TCR_EL1.IPS
+    .if {has_vabits_actual}
+    // 52-bit VAs: vabits_actual is 52 with FEAT_LVA
+    // (ID_AA64MMFR2_EL1.VARange = 1), else 48: T1SZ for 48 bits, and TTBR1
+    // points at the last 64 entries of the root, which the tables index
+    // with all-ones bits [51:48] for every 48-bit kernel address.
+    mrs     x2, id_aa64mmfr2_el1
+    ubfx    x2, x2, #16, #4                 // VARange
+    cbnz    x2, 1f
+    mov     x2, #{t1sz_min}
+    bfi     x0, x2, #{t1sz_shift}, #{t1sz_bits}
+    ldr     x2, ={ttbr1_offset_min}
+    add     x1, x1, x2
+1:
+    .endif
     msr     tcr_el1, x0
     adrp    x0, {idmap_pg_dir}
     msr     ttbr0_el1, x0                   // low half: the identity map
@@ -389,10 +406,6 @@ early_vectors:
 // Failures before any console exists: a line through semihosting SYS_WRITE0
 // and the exit code (documented in README.md) through SYS_EXIT, never a
 // hang. Both calls take x1 = a pointer into this section; no stack is used.
-no_tables:
-    adrp    x1, {no_tables_msg}
-    add     x1, x1, :lo12:{no_tables_msg}
-    b       early_exit
 no_granule:
     adrp    x1, {no_granule_msg}
     add     x1, x1, :lo12:{no_granule_msg}

@@ -188,6 +188,13 @@ pub const fn kind(d: u64, level: u32) -> Kind {
     }
 }
 
+/// The root table's physical address in a TTBR value. With 52-bit VAs on a
+/// CPU without FEAT_LVA, TTBR1 points into its root table (at
+/// `Layout::ttbr1_offset`), so the page offset is dropped too.
+pub const fn ttbr_root(ttbr: u64) -> u64 {
+    ttbr & ADDR_MASK & !(crate::layout::PAGE_SIZE - 1)
+}
+
 /// Output (or next-table) address of a descriptor.
 pub const fn desc_addr(d: u64) -> u64 {
     d & ADDR_MASK

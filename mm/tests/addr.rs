@@ -88,23 +88,26 @@ fn pfn_helpers() {
 
 /// Brute force: mark every 2 MiB and 1 GiB chunk with how much it is covered.
 fn brute_tables(ranges: &[(u64, u64)]) -> [u64; 4] {
-    let mut l1 = BTreeSet::new();
-    let mut partial = [BTreeSet::new(), BTreeSet::new()];
+    // Per level below the root: the entries of the level above that some
+    // sample touches, less those a range covers whole where that level
+    // has blocks. Sampled every 64 KiB, the ranges' granule.
+    let mut sets: [BTreeSet<u64>; 4] = Default::default();
     for &(va, size) in ranges {
         let mut a = va;
         while a < va + size {
-            l1.insert(a >> 39);
-            for (i, shift) in [30u32, 21].into_iter().enumerate() {
+            for level in ACTIVE.root_level() + 1..4 {
+                let shift = ACTIVE.level_shift(level - 1);
                 let chunk = a >> shift;
                 let (cs, ce) = (chunk << shift, (chunk + 1) << shift);
-                if !(cs >= va && ce <= va + size) {
-                    partial[i].insert(chunk);
+                let whole = cs >= va && ce <= va + size;
+                if !(whole && ACTIVE.block_allowed(level - 1)) {
+                    sets[level as usize].insert(chunk);
                 }
             }
-            a += PAGE_SIZE * 16;
+            a += 1 << 16;
         }
     }
-    [0, l1.len() as u64, partial[0].len() as u64, partial[1].len() as u64]
+    [0, sets[1].len() as u64, sets[2].len() as u64, sets[3].len() as u64]
 }
 
 /// One to four ranges from a random GiB of the linear map: gaps and sizes

@@ -12,7 +12,7 @@ use aarch64_cpu::registers::{
     CNTHCTL_EL2, CPACR_EL1, HCR_EL2, ID_AA64MMFR0_EL1, MAIR_EL1, SCTLR_EL1, SPSR_EL2, TCR_EL1,
 };
 use tock_registers::register_bitfields;
-use vakern_mm::layout::{ACTIVE, VA_BITS};
+use vakern_mm::layout::{ACTIVE, VA_BITS, VA_BITS_MIN};
 use vakern_mm::pte::MAIR_VALUE;
 
 register_bitfields! {u64,
@@ -70,10 +70,12 @@ pub const SCTLR_MMU_ON: u64 = SCTLR_RES1
     | SCTLR_EL1::I::Cacheable.value;
 
 /// TCR_EL1 without IPS (the stub fills [`TCR_IPS_SHIFT`] from
-/// ID_AA64MMFR0_EL1.PARange): two `VA_BITS` halves (T0SZ, T1SZ) with the
-/// flavour's granule (TG0, TG1), table walks inner-shareable and write-back
-/// cacheable.
-pub const TCR_VALUE: u64 = TCR_EL1::T0SZ.val(ACTIVE.tcr_txsz(VA_BITS)).value
+/// ID_AA64MMFR0_EL1.PARange): a `VA_BITS` upper half (T1SZ) and a
+/// `VA_BITS_MIN` lower half (T0SZ; they differ only with 52-bit VAs, where
+/// the identity map needs no more than 48 bits and the stub lowers T1SZ
+/// to 48 bits on a CPU without FEAT_LVA) with the flavour's granule (TG0,
+/// TG1), table walks inner-shareable and write-back cacheable.
+pub const TCR_VALUE: u64 = TCR_EL1::T0SZ.val(ACTIVE.tcr_txsz(VA_BITS_MIN)).value
     | TCR_EL1::IRGN0::WriteBack_ReadAlloc_WriteAlloc_Cacheable.value
     | TCR_EL1::ORGN0::WriteBack_ReadAlloc_WriteAlloc_Cacheable.value
     | TCR_EL1::SH0::Inner.value
@@ -91,6 +93,23 @@ const _: () = assert!(
             vakern_mm::layout::Granule::K64 => TCR_EL1::TG0::KiB_64.value | TCR_EL1::TG1::KiB_64.value,
         }
 );
+
+/// Where TCR_EL1.T1SZ sits, and how wide it is, for the stub's `bfi`.
+pub const TCR_T1SZ_SHIFT: usize = TCR_EL1::T1SZ.shift;
+/// See [`TCR_T1SZ_SHIFT`].
+pub const TCR_T1SZ_BITS: u32 = TCR_EL1::T1SZ.mask.count_ones();
+/// T1SZ on a CPU without FEAT_LVA (`vabits_actual` = `VA_BITS_MIN`).
+pub const T1SZ_MIN: u64 = ACTIVE.tcr_txsz(VA_BITS_MIN);
+/// What the stub adds to TTBR1 on such a CPU: the walk then starts at the
+/// last 64 entries of the 1024-entry root table.
+pub const TTBR1_OFFSET_MIN: u64 = ACTIVE.ttbr1_offset(VA_BITS_MIN);
+
+/// The VA size the upper half translates on this boot: `VA_BITS`, or
+/// `VA_BITS_MIN` where the stub found no FEAT_LVA (read back from T1SZ).
+pub fn vabits_actual() -> u32 {
+    use aarch64_cpu::registers::Readable;
+    64 - TCR_EL1.read(TCR_EL1::T1SZ) as u32
+}
 
 /// Where TCR_EL1.IPS sits, and how wide it is, for the stub's `bfi`.
 pub const TCR_IPS_SHIFT: usize = TCR_EL1::IPS.shift;

@@ -9,7 +9,8 @@ use crate::console::cadence::Cadence;
 use crate::console::pl011::Pl011;
 use vakern_mm::console::UartKind;
 
-/// Size of a UART's MMIO window, for `ioremap` (one page covers each).
+/// Size of a UART's MMIO window, for `ioremap`: its registers lie in one
+/// aligned 4 KiB block, whatever the page size.
 pub const MMIO_SIZE: u64 = 0x1000;
 
 /// A console device.

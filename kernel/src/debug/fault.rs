@@ -120,7 +120,7 @@ pub fn show_pte_with(va: u64, emit: &mut dyn FnMut(&str)) {
         emit(l.as_str());
         return;
     };
-    let root = ttbr & pte::ADDR_MASK;
+    let root = pte::ttbr_root(ttbr);
     let mut line = StrBuf::<256>::new();
     // Walks disabled is what "no tables" means: a root table at PA 0 is
     // legal where RAM starts at 0.

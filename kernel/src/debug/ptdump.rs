@@ -28,7 +28,7 @@ pub fn markers() -> [Marker; 9] {
 
 /// Dump the upper half, line by line, to `emit`.
 pub fn dump(emit: &mut dyn FnMut(&str)) {
-    let root = TTBR1_EL1.get() & pte::ADDR_MASK;
+    let root = pte::ttbr_root(TTBR1_EL1.get());
     let mut out = LineWriter { line: StrBuf::new(), emit };
     let _ = ptdump::dump(&mut PhysTables, root, VA_START, 0, &markers(), &mut out);
     if !out.line.as_str().is_empty() {

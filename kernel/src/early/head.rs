@@ -11,7 +11,7 @@ use crate::arch::semihosting::ADP_STOPPED_APPLICATION_EXIT;
 use crate::arch::sysreg;
 use crate::arch::table::Table;
 use vakern_mm::cpufeat;
-use vakern_mm::layout::{Granule, ACTIVE, PAGE_SHIFT, PMD_SIZE, ROOT_LEVEL, VA_BITS};
+use vakern_mm::layout::{Granule, ACTIVE, PAGE_SHIFT, PMD_SIZE, ROOT_LEVEL, VA_BITS_MIN};
 use vakern_mm::pte::{self, MemType, Prot};
 
 /// Size of the boot stack, used until the kernel stacks exist.
@@ -50,7 +50,7 @@ pub static mut IDMAP_PMD: [Table; IDMAP_PMDS] = [const { Table::new() }; IDMAP_P
 /// and the width of the index at `level` (the root's is narrower when
 /// `VA_BITS` does not fill it). Levels above the root are never used.
 const fn index_field(level: u32) -> (u32, u32) {
-    if level < ROOT_LEVEL {
+    if level.checked_sub(ROOT_LEVEL).is_none() {
         return (0, 1);
     }
     (ACTIVE.level_shift(level), ACTIVE.entries(level).trailing_zeros())
@@ -120,22 +120,6 @@ const FLAVOUR_NAME: &str = match option_env!("VAKERN_FLAVOUR") {
     _ => "4.10-4K-48",
 };
 
-/// True if the kernel's table code handles the flavour: every flavour with
-/// a `VA_BITS` fixed at build time. With 52-bit VAs (`vabits_actual` chosen
-/// at boot) the kernel builds, passes the CPU check and then stops with
-/// [`NO_TABLES_MSG`].
-pub(crate) const TABLES_IMPLEMENTED: u64 = !ACTIVE.has_vabits_actual() as u64;
-
-/// What the stub prints before stopping a flavour whose tables the kernel
-/// does not build yet.
-#[link_section = ".idmap.text"]
-static NO_TABLES_MSG: [u8; MSG_LEN] = message(&[
-    "vakern: early boot failed: the ",
-    FLAVOUR_NAME,
-    " flavour's layout is built and the CPU has its granule, but the kernel does not yet choose \
-     vabits_actual at boot: 52-bit VAs stop here (every flavour with a fixed VA size boots)\n",
-]);
-
 /// What the stub prints through semihosting when the CPU lacks the
 /// flavour's granule: no console exists yet. Lives in `.idmap.text`, which
 /// the stub reaches PC-relative before relocation; plain bytes, so no
@@ -158,18 +142,21 @@ core::arch::global_asm!(
     tgran_min = const TGRAN_MIN,
     tgran_max = const TGRAN_MAX,
     no_granule_msg = sym NO_GRANULE_MSG,
-    tables_implemented = const TABLES_IMPLEMENTED,
     root_level = const ROOT_LEVEL,
     pmd_size = const PMD_SIZE,
     page_shift = const PAGE_SHIFT,
-    idmap_va_bits = const VA_BITS,
+    idmap_va_bits = const VA_BITS_MIN,
+    has_vabits_actual = const ACTIVE.has_vabits_actual() as u64,
+    t1sz_min = const sysreg::T1SZ_MIN,
+    t1sz_shift = const sysreg::TCR_T1SZ_SHIFT,
+    t1sz_bits = const sysreg::TCR_T1SZ_BITS,
+    ttbr1_offset_min = const sysreg::TTBR1_OFFSET_MIN,
     l0_shift = const index_field(0).0,
     l0_bits = const index_field(0).1,
     l1_shift = const index_field(1).0,
     l1_bits = const index_field(1).1,
     l2_shift = const index_field(2).0,
     l2_bits = const index_field(2).1,
-    no_tables_msg = sym NO_TABLES_MSG,
     sctlr_mmu_off = const sysreg::SCTLR_MMU_OFF,
     sctlr_mmu_on = const sysreg::SCTLR_MMU_ON,
     mair = const sysreg::MAIR,

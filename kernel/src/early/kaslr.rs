@@ -12,7 +12,7 @@
 use crate::arch::table::Table;
 use vakern_mm::kaslr;
 use vakern_mm::layout::{
-    align_down, align_up, table_index, FIXADDR_START, KIMAGE_VADDR, MAX_FDT_SIZE, PAGE_SIZE, PMD_SIZE, ROOT_LEVEL, VA_BITS,
+    align_down, align_up, table_index, FIXADDR_START, KIMAGE_VADDR, MAX_FDT_SIZE, PAGE_SIZE, PMD_SIZE, ROOT_LEVEL, VA_BITS_MIN,
 };
 use vakern_mm::pte::{self, Prot};
 
@@ -145,8 +145,12 @@ pub unsafe fn kaslr_offset(dtb: u64, size: u64, modulo: u64) -> u64 {
         offset
     };
     // SAFETY: forwarded.
-    // The identity map reaches only PAs below 2^VA_BITS (T0SZ = T1SZ).
-    if dtb == 0 || dtb & 7 != 0 || dtb >= 1 << VA_BITS || fdt_map_end(dtb) > 1 << VA_BITS || !unsafe { idmap_fdt(dtb) }
+    // The identity map reaches only PAs below 2^VA_BITS_MIN (T0SZ).
+    if dtb == 0
+        || dtb & 7 != 0
+        || dtb >= 1 << VA_BITS_MIN
+        || fdt_map_end(dtb) > 1 << VA_BITS_MIN
+        || !unsafe { idmap_fdt(dtb) }
     {
         return set(0, kaslr::SOURCE_NO_TREE, 0);
     }

@@ -123,7 +123,7 @@ pub fn early_fixmap_init() {
 /// every root): level 1 -> level 2 -> level 3 with four levels, fewer with
 /// fewer.
 unsafe fn hook_lower_levels() {
-    for level in ROOT_LEVEL + 1..3 {
+    for level in (ROOT_LEVEL..3).skip(1) {
         // SAFETY: as in `early_fixmap_init`.
         unsafe {
             let entry = bm_table(level).add(table_index(link_va(level), level));

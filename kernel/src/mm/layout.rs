@@ -9,7 +9,7 @@ use crate::console::fmt::padded;
 use crate::mm::physaddr;
 use crate::println;
 use vakern_mm::fmt::{Addr, Size};
-use vakern_mm::layout::{layout_rows, span};
+use vakern_mm::layout::{span, ACTIVE};
 
 /// Print the layout, one region per line, the image split into its sections.
 pub fn print_layout() {
@@ -20,7 +20,7 @@ pub fn print_layout() {
         println!("{:>11} : {} - {}   ({:>9})", name, Addr(start), Addr(end), padded(Size(span(start, end))));
     };
     println!("Virtual kernel memory layout:");
-    for r in layout_rows(&at) {
+    for r in ACTIVE.layout_rows(&at, crate::arch::sysreg::vabits_actual()) {
         if r.name == "  .image" {
             row(".text", at.text, etext);
             row(".rodata", etext, rodata_end);

@@ -96,7 +96,7 @@ fn replace_ttbr1(pgd: PhysAddr) {
     // caller's (upper-half) address, which the new root maps alike.
     unsafe {
         let f: unsafe extern "C" fn(u64, u64) = core::mem::transmute(f.0 as usize);
-        f(pgd.0, reserved.0);
+        f(pgd.0 + vakern_mm::layout::ACTIVE.ttbr1_offset(crate::arch::sysreg::vabits_actual()), reserved.0);
     }
 }
 

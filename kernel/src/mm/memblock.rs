@@ -13,7 +13,7 @@ use crate::{pr_info, pr_warn};
 use spin::{Mutex, Once};
 use vakern_mm::dtb::{MemoryInfo, ReservedKind, MAX_RAM_RANGES};
 use vakern_mm::fmt::{Addr, Size};
-use vakern_mm::layout::{self, LINEAR_SIZE, MEMSTART_ALIGN, PAGE_SIZE};
+use vakern_mm::layout::{self, MEMSTART_ALIGN, PAGE_SIZE};
 use vakern_mm::ranges::{Range, RangeSet};
 
 /// Most free ranges tracked (fragmentation, not RAM size, sets the need).
@@ -93,10 +93,18 @@ pub fn arm64_memblock_init(info: &mut MemoryInfo, dtb_pa: u64, dtb_size: u64) ->
     }
     ram.remove(Range { base: limit, end: u64::MAX }).map_err(|_| MemError::TooFragmented)?;
     let lowest = ram.iter().next().ok_or(MemError::NoUsableRam)?.base;
-    let memstart = layout::align_down(lowest, MEMSTART_ALIGN);
-    let linear_limit = memstart.saturating_add(LINEAR_SIZE);
+    // With 52-bit VAs on a 48-bit CPU, memstart_addr is lowered so that RAM
+    // lands where a 48-bit walk reaches (`Layout::memstart_addr`); the
+    // linear map then holds what fits from RAM's aligned base.
+    let va = crate::arch::sysreg::vabits_actual();
+    let memstart = layout::ACTIVE.memstart_addr(lowest, va);
+    let linear_limit = layout::align_down(lowest, MEMSTART_ALIGN).saturating_add(layout::ACTIVE.linear_region_size(va));
     if ram.iter().any(|r| r.end > linear_limit) {
-        pr_warn!("RAM above {} does not fit the 128 TiB linear map: left out", Addr(linear_limit));
+        pr_warn!(
+            "RAM above {} does not fit the {} linear map: left out",
+            Addr(linear_limit),
+            vakern_mm::fmt::Size(layout::ACTIVE.linear_region_size(va))
+        );
         ram.remove(Range { base: linear_limit, end: u64::MAX }).map_err(|_| MemError::TooFragmented)?;
     }
 

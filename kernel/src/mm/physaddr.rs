@@ -193,7 +193,7 @@ pub fn placement() -> layout::Placement {
 
 /// The region of the layout `va` falls in, with the run-time placement.
 pub fn region_of(va: u64) -> layout::Region {
-    layout::classify(va, &placement())
+    layout::ACTIVE.classify(va, &placement(), crate::arch::sysreg::vabits_actual())
 }
 
 /// `PHYS_OFFSET`: the physical address the linear map starts at.

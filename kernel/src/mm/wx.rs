@@ -27,7 +27,7 @@ pub struct WxReport {
 pub fn check() -> WxReport {
     let (text, _) = image_bounds();
     let etext = &raw const _etext as u64;
-    let root = TTBR1_EL1.get() & pte::ADDR_MASK;
+    let root = pte::ttbr_root(TTBR1_EL1.get());
     let mut r = WxReport::default();
     ptdump::runs(&mut PhysTables, root, VA_START, 0, |run| {
         let pages = run.end.wrapping_sub(run.start) / PAGE_SIZE;

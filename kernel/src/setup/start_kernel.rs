@@ -117,6 +117,17 @@ pub unsafe extern "C" fn start_kernel(
         .unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "memory: {}", e));
     memblock::print_regions(&info);
     pr_info!("memstart_addr (PHYS_OFFSET) = {}", Addr(memstart));
+    if vakern_mm::layout::ACTIVE.has_vabits_actual() {
+        let l = vakern_mm::layout::ACTIVE;
+        let va = crate::arch::sysreg::vabits_actual();
+        pr_info!(
+            "vabits_actual = {} (ID_AA64MMFR2_EL1.VARange: {}); linear map starts at {}; memstart_addr lowered by {}",
+            va,
+            if va == l.va_bits() { "FEAT_LVA" } else { "no FEAT_LVA" },
+            Addr(l.linear_start(va)),
+            Addr(l.memstart_offset(va))
+        );
+    }
 
     bootstats::now(bootstats::Phase::Discovered);
     linear_map::paging_init().unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "paging_init: {}", e));
@@ -128,7 +139,7 @@ pub unsafe extern "C" fn start_kernel(
     bootstats::now(bootstats::Phase::Allocators);
 
     if let Console::Uart { kind, pa, .. } = found.console {
-        let va = vmalloc::ioremap(PhysAddr(pa), uart::MMIO_SIZE - (pa % PAGE_SIZE))
+        let va = vmalloc::ioremap(PhysAddr(pa), uart::MMIO_SIZE - (pa % uart::MMIO_SIZE))
             .unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "ioremap of the console UART: {}", e));
         // SAFETY: `va` maps the UART as Device memory for good.
         printk::console_init(unsafe { Uart::new(kind, va.0) });

@@ -168,7 +168,7 @@ pub fn cmd_map() {
 fn vec_rows() -> Vec<Row> {
     let at = physaddr::placement();
     let mut rows = Vec::new();
-    for r in layout::layout_rows(&at) {
+    for r in layout::ACTIVE.layout_rows(&at, crate::arch::sysreg::vabits_actual()) {
         let name = match r.name {
             "user" | "  .image" | "memory" => continue,
             "fixed" => "fixmap",

@@ -54,7 +54,7 @@ fn mem_type(va: u64) -> Option<MemType> {
     if va >> layout::VA_BITS == 0 {
         return None; // TTBR0 is empty after boot
     }
-    let root = TTBR1_EL1.get() & pte::ADDR_MASK;
+    let root = pte::ttbr_root(TTBR1_EL1.get());
     let w = pgtable::walk(&mut PhysTables, root, va);
     w.leaf().and_then(|(_, d)| MemType::from_index((d >> 2) & 7))
 }

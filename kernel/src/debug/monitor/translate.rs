@@ -126,18 +126,26 @@ pub fn cmd_pa(va: u64) {
 
 pub fn cmd_va(pa: u64) {
     let memstart = physaddr::memstart_addr_raw();
-    let reach = layout::LINEAR_SIZE;
+    // With 52-bit VAs on a CPU without LVA, memstart_addr is lowered so that
+    // __va (which adds the fixed PAGE_OFFSET) lands at the linear map's real
+    // start; the PA that maps there is memstart_addr plus that lowering.
+    let vabits = crate::arch::sysreg::vabits_actual();
+    let lowered = layout::ACTIVE.memstart_offset(vabits);
+    let first = memstart.wrapping_add(lowered);
+    let reach = layout::ACTIVE.linear_region_size(vabits);
+    let mut start = crate::console::fmt::StrBuf::<96>::default();
+    let _ = core::fmt::Write::write_fmt(
+        &mut start,
+        format_args!("memstart_addr {}{}", Addr(memstart), if lowered == 0 { "" } else { " + the 52-bit lowering" }),
+    );
     println!("{} is {}", Addr(pa), pa_kind(pa));
-    if pa < memstart {
+    if pa < first {
+        println!("__va: no linear address: PA is below {start} (the linear map starts there)");
+    } else if pa - first >= reach {
         println!(
-            "__va: no linear address: PA is below memstart_addr {} (the linear map starts there)",
-            Addr(memstart)
-        );
-    } else if pa - memstart >= reach {
-        println!(
-            "__va: no linear address: PA is {} above memstart_addr {}, beyond the linear map's reach of {}",
-            Size(pa - memstart),
-            Addr(memstart),
+            "__va: no linear address: PA is {} above {}, beyond the linear map's reach of {}",
+            Size(pa - first),
+            start,
             Size(reach)
         );
     } else {
@@ -204,7 +212,7 @@ fn half(va: u64) -> Result<(u32, u64, bool), String> {
     let top = va >> VA_BITS;
     if top == (u64::MAX >> VA_BITS) {
         let epd = TCR_EL1.matches_all(TCR_EL1::EPD1::DisableTTBR1Walks);
-        Ok((1, TTBR1_EL1.get() & pte::ADDR_MASK, epd))
+        Ok((1, pte::ttbr_root(TTBR1_EL1.get()), epd))
     } else if top == 0 {
         let epd = TCR_EL1.matches_all(TCR_EL1::EPD0::DisableTTBR0Walks);
         Ok((0, TTBR0_EL1.get() & pte::ADDR_MASK, epd))
