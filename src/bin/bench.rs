@@ -267,7 +267,7 @@ fn flavour_section() -> String {
         writeln!(md, "{row}").unwrap();
         eprintln!("bench:   {row}");
     }
-    writeln!(md, "\nEach translation cell is without / with `debug_virtual`. 6.12's unchecked `__pa` is the range check `va - PAGE_OFFSET < PAGE_END - PAGE_OFFSET` as `eor`/`tst`/`csel` over both offsets loaded by one `ldp`, where 4.10's single-bit test indexes one of them.").unwrap();
+    writeln!(md, "\nEach translation cell is without / with `debug_virtual`. 6.12's unchecked `__pa` is the range check `va - PAGE_OFFSET < PAGE_END - PAGE_OFFSET` as `eor`/`tst`/`csel` over both offsets loaded by one `ldp`, where 4.10's single-bit test indexes one of them. Targets: 4.10 meets at most 4 for `__pa`; 6.12 does not (6 where the target was 4, and 7 with 52-bit VAs where it was 6). Linux's exact range check needs, besides `adrp`, one `ldp` of both offsets, `csel` and `sub`, a rebase (`eor` with `PAGE_OFFSET`) and a test, and with 52-bit VAs the range's size (`2^52 - 2^47`, no power of two) in a register. A 4-instruction form would have to index a table by every bit from 63 down to `VA_BITS - 1` (2^17 entries) or give up exactness for user addresses, which is 4.10's caveat. `tests/layouts.rs` (`unchecked_translation_is_branch_free`) holds every flavour to these counts.").unwrap();
     md
 }
 
