@@ -372,6 +372,42 @@ fn va_52_follows_the_cpu(cpu: &str, ram: &str) {
     assert!(c.lines().any(|x| x.starts_with(&start)), "{cpu}: no ptdump run at {start}:\n{c}");
 }
 
+/// The monitor's `va` and `walk` with 52-bit VAs on both CPUs: `__va` of
+/// the first RAM byte is the linear map's start for the VA size in use
+/// (the lowered `memstart_addr` on a 48-bit CPU is not where it starts),
+/// the byte below RAM has no linear address, and the walk of that address
+/// reaches the page the MMU uses.
+#[test_matrix(["max", "cortex-a72"])]
+fn va_52_monitor_follows_the_cpu(cpu: &str) {
+    let name = "6.12-64K-52";
+    let l = layout(name);
+    let va = if cpu == "max" { 52 } else { 48 };
+    let start = l.linear_start(va);
+    let k = kernel_in(name, false);
+    let input = format!("va 0x4000_0000\nva 0x3fff_0000\nwalk {:#x}\npa {:#x}\n", start + 0x1_0000, start + 0x1_0000);
+    let m = Machine { cpu: cpu.into(), ..machine() };
+    let out = m.run_with_input(&k.image, Some(input.as_bytes())).unwrap();
+    out.expect_code(0).unwrap_or_else(|e| panic!("{cpu}: {e}"));
+    let c = &out.console;
+    has(
+        c,
+        &[
+            &format!("__va(0x0000_0000_4000_0000) = {}", Addr(start)),
+            &format!("MMU (AT S1E1R) of {}: 0x0000_0000_4000_0000", Addr(start)),
+            "__va: no linear address: PA is below memstart_addr ",
+            &format!("[{:016x}] pgd=", start + 0x1_0000),
+            &format!("__pa({}) = 0x0000_0000_4001_0000 (linear rule)", Addr(start + 0x1_0000)),
+            "MMU (AT S1E1R): 0x0000_0000_4001_0000",
+        ],
+    );
+    let lowered = if va == 52 { "" } else { " + the 52-bit lowering" };
+    assert!(
+        c.contains(&format!("below memstart_addr {}{lowered} (", Addr(l.memstart_addr(0x4000_0000, va)))),
+        "{cpu}:\n{c}"
+    );
+    assert!(!c.contains("MISMATCH"), "{cpu}:\n{c}");
+}
+
 /// `translate` passes with 52-bit VAs on both CPUs, at 1 GiB and 64 GiB.
 #[test_matrix(["max", "cortex-a72"], ["1G", "64G"])]
 fn va_52_translates(cpu: &str, ram: &str) {
