@@ -53,14 +53,15 @@ fn at_load_address(pa: u64, bootargs: &str) -> Machine {
 // pointers work.
 #[test_matrix([0x4780_0000, 0x7fc0_0000, 0x4021_0000], ["layout", "reloc"])]
 fn runs_wherever_it_is_loaded(pa: u64, test: &str) {
-    let m = at_load_address(pa, &format!("test={test}"));
-    let out = boot(&m, false);
-    out.expect_code(0).unwrap_or_else(|e| panic!("loaded at {pa:#x}, test={test}: {e}"));
+    let group = ["layout", "reloc"];
+    let c = selftest_of_with(&format!("load-{pa:x}"), test, &group, false, || {
+        at_load_address(pa, &format!("test={}", group.join(",")))
+    });
     let text = 0xffff_0000_0800_0000u64 + (pa & 0x1f_ffff);
     let want = format!("_text  {}", vakern::mm::fmt::Addr(text));
-    assert!(out.console.contains(&want), "loaded at {pa:#x}: missing {want:?}\n{}", out.console);
+    assert!(c.contains(&want), "loaded at {pa:#x}: missing {want:?}\n{c}");
     let voff = format!("kimage_voffset {}", vakern::mm::fmt::Addr(text.wrapping_sub(pa)));
-    assert!(out.console.contains(&voff), "loaded at {pa:#x}: missing {voff:?}");
+    assert!(c.contains(&voff), "loaded at {pa:#x}: missing {voff:?}");
 }
 
 #[test]
@@ -139,6 +140,17 @@ fn unknown_selftest_is_a_boot_error() {
     let out = boot(&Machine { append: "test=nonesuch".into(), ..machine() }, false);
     out.expect_code(2).unwrap();
     assert!(out.console.contains("test=nonesuch: no such self-test"), "{}", out.console);
+}
+
+/// A list of self-tests takes only tests that return: `panic` stops the
+/// kernel, so `test=linear,panic` is refused before anything runs.
+#[test]
+fn a_list_of_selftests_refuses_one_that_stops_the_kernel() {
+    let out = boot(&Machine { append: "test=linear,panic".into(), ..machine() }, false);
+    out.expect_code(2).unwrap();
+    assert!(out.console.contains("test=linear,panic: no such self-test"), "{}", out.console);
+    assert!(out.console.contains("a list a,b,c of the ones that return"), "{}", out.console);
+    assert!(!out.console.contains("selftest linear: checking"), "{}", out.console);
 }
 
 #[test]

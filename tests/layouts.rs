@@ -20,7 +20,7 @@ mod common;
 use common::*;
 use test_case::test_matrix;
 use vakern::image::Flavour;
-use vakern::mm::flavour::{parse, Layout, FLAVOURS};
+use vakern::mm::flavour::{parse, Layout, Version, FLAVOURS};
 use vakern::mm::fmt::Addr;
 use vakern::qemu::{Machine, Outcome};
 
@@ -78,17 +78,22 @@ fn linux_6_12_puts_the_linear_map_below_the_image() {
 /// The self-tests, with and without debug_virtual, at 1 GiB and 64 GiB.
 #[test_matrix(["1G", "64G"], ["translate", "linear"], [false, true])]
 fn selftests_pass_in_6_12(ram: &str, test: &str, debug_virtual: bool) {
-    let c = selftest_in(V612, ram, test, debug_virtual);
+    let c =
+        shared(&format!("6.12 {ram} {debug_virtual}"), || selftest_in(V612, ram, "translate,linear", debug_virtual));
     assert!(c.contains(&format!("selftest {test}: PASS")), "{c}");
     if debug_virtual {
         assert!(c.contains("debug_virtual: 0 report(s) during boot"), "{c}");
     }
 }
 
+/// One boot per (flavour, case, feature), shared by the tests that compare
+/// against it.
 fn dv_case(name: &str, case: &str, debug_virtual: bool) -> (Option<i32>, String) {
-    let out = boot_in(name, &Machine { append: format!("test=dv:{case}"), ..machine() }, debug_virtual);
-    assert!(!out.timed_out, "{name} dv:{case} timed out:\n{}", out.tail(20));
-    (out.code, out.console)
+    shared(&format!("dv {name} {case} {debug_virtual}"), || {
+        let out = boot_in(name, &Machine { append: format!("test=dv:{case}"), ..machine() }, debug_virtual);
+        assert!(!out.timed_out, "{name} dv:{case} timed out:\n{}", out.tail(20));
+        (out.code, out.console)
+    })
 }
 
 /// The corpus gives the same verdicts in 6.12 as in 4.10: a report and
@@ -226,12 +231,13 @@ fn checked_kernel(name: &str) -> vakern::image::Kernel {
     vakern::image::build_once(f).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Boot `name`'s checked kernel on `-cpu max` (every granule) with `append`.
+/// Boot `name`'s checked kernel on `-cpu max` (every granule) with `append`,
+/// once for all the tests that ask for the same boot.
 fn boot_checked(name: &str, ram: &str, append: &str) -> String {
-    boot_checked_on(name, "max", ram, append)
+    shared(&format!("checked {name} {ram} {append}"), || boot_checked_on(name, "max", ram, append))
 }
 
-/// [`boot_checked`] on `cpu`.
+/// [`boot_checked`] on `cpu`, booted by every caller.
 fn boot_checked_on(name: &str, cpu: &str, ram: &str, append: &str) -> String {
     let m = Machine { cpu: cpu.into(), ram: ram.into(), append: append.into(), ..machine() };
     let out = m.run(&checked_kernel(name).image).unwrap_or_else(|e| panic!("{e}"));
@@ -243,12 +249,16 @@ fn boot_checked_on(name: &str, cpu: &str, ram: &str, append: &str) -> String {
     c
 }
 
+/// The command line of the flavour matrix's boot: `linear` with ptdump and
+/// `translate` run in the same boot, each test reading its own lines.
+const MATRIX_BOOT: &str = "ptdump test=linear,translate";
+
 /// Every flavour boots at 1 GiB and at 64 GiB: the boot log names it and
 /// prints its layout table (from the flavour's own [`Layout`]), all RAM
 /// and nothing else is in the linear map with the fewest tables (`linear`),
 /// and ptdump walks its tables from their root level: the image's text is
 /// one read-only executable run of pages at `KIMAGE_VADDR`, the linear map
-/// starts at `PAGE_OFFSET`. One boot each.
+/// starts at `PAGE_OFFSET`. One boot each, shared with the next test.
 #[test_matrix(
     [
         "4.10-4K-39", "4.10-4K-48", "4.10-16K-47", "4.10-16K-48", "4.10-64K-42", "4.10-64K-48",
@@ -257,7 +267,7 @@ fn boot_checked_on(name: &str, cpu: &str, ram: &str, append: &str) -> String {
     ["1G", "64G"])]
 fn every_flavour_boots_and_maps_all_ram(name: &str, ram: &str) {
     let l = layout(name);
-    let c = boot_checked(name, ram, "ptdump test=linear");
+    let c = boot_checked(name, ram, MATRIX_BOOT);
     let first: Vec<&str> = c.lines().filter(|x| x.starts_with('[')).take(2).collect();
     assert!(first[1].contains(&format!("Layout flavour {name}:")), "{name}: second line is {:?}", first[1]);
     has(
@@ -295,7 +305,7 @@ fn every_flavour_boots_and_maps_all_ram(name: &str, ram: &str) {
     ],
     ["1G", "64G"])]
 fn every_flavour_translates(name: &str, ram: &str) {
-    let c = boot_checked(name, ram, "test=translate");
+    let c = boot_checked(name, ram, MATRIX_BOOT);
     assert!(c.contains("selftest translate: PASS"), "{name} at {ram}:\n{c}");
 }
 
@@ -362,6 +372,42 @@ fn va_52_follows_the_cpu(cpu: &str, ram: &str) {
     assert!(c.lines().any(|x| x.starts_with(&start)), "{cpu}: no ptdump run at {start}:\n{c}");
 }
 
+/// The monitor's `va` and `walk` with 52-bit VAs on both CPUs: `__va` of
+/// the first RAM byte is the linear map's start for the VA size in use
+/// (the lowered `memstart_addr` on a 48-bit CPU is not where it starts),
+/// the byte below RAM has no linear address, and the walk of that address
+/// reaches the page the MMU uses.
+#[test_matrix(["max", "cortex-a72"])]
+fn va_52_monitor_follows_the_cpu(cpu: &str) {
+    let name = "6.12-64K-52";
+    let l = layout(name);
+    let va = if cpu == "max" { 52 } else { 48 };
+    let start = l.linear_start(va);
+    let k = kernel_in(name, false);
+    let input = format!("va 0x4000_0000\nva 0x3fff_0000\nwalk {:#x}\npa {:#x}\n", start + 0x1_0000, start + 0x1_0000);
+    let m = Machine { cpu: cpu.into(), ..machine() };
+    let out = m.run_with_input(&k.image, Some(input.as_bytes())).unwrap();
+    out.expect_code(0).unwrap_or_else(|e| panic!("{cpu}: {e}"));
+    let c = &out.console;
+    has(
+        c,
+        &[
+            &format!("__va(0x0000_0000_4000_0000) = {}", Addr(start)),
+            &format!("MMU (AT S1E1R) of {}: 0x0000_0000_4000_0000", Addr(start)),
+            "__va: no linear address: PA is below memstart_addr ",
+            &format!("[{:016x}] pgd=", start + 0x1_0000),
+            &format!("__pa({}) = 0x0000_0000_4001_0000 (linear rule)", Addr(start + 0x1_0000)),
+            "MMU (AT S1E1R): 0x0000_0000_4001_0000",
+        ],
+    );
+    let lowered = if va == 52 { "" } else { " + the 52-bit lowering" };
+    assert!(
+        c.contains(&format!("below memstart_addr {}{lowered} (", Addr(l.memstart_addr(0x4000_0000, va)))),
+        "{cpu}:\n{c}"
+    );
+    assert!(!c.contains("MISMATCH"), "{cpu}:\n{c}");
+}
+
 /// `translate` passes with 52-bit VAs on both CPUs, at 1 GiB and 64 GiB.
 #[test_matrix(["max", "cortex-a72"], ["1G", "64G"])]
 fn va_52_translates(cpu: &str, ram: &str) {
@@ -389,16 +435,45 @@ fn granule_64k_on_the_boards(name: &str, board: &str) {
     has(&out.console, &["selftest translate: PASS", "debug_pgtable: 0 unsafe write(s) to live tables during boot"]);
 }
 
-/// The unchecked translations stay branch-free in 6.12: __pa's range check
-/// is a `tst`/`csel`, not a branch.
-#[test_matrix(["probe_pa", "probe_va", "probe_pa_symbol", "probe_lm_alias"])]
-fn unchecked_translation_is_branch_free_in_6_12(f: &str) {
-    let elf = vakern::elf::Elf::parse(std::fs::read(kernel_in(V612, false).elf).unwrap()).unwrap();
+/// Every flavour: the unchecked translations are branch-free and call
+/// nothing, in at most as many instructions as the version's rule needs.
+/// 4.10's `__pa` indexes one of two offsets by bit `VA_BITS - 1` (`adrp`,
+/// `ubfx`, `ldr`, `sub`: 4). 6.12's is Linux's exact range check, which
+/// needs the rebase and the test as two instructions besides `adrp`, one
+/// `ldp` of both offsets, `csel` and `sub` (6), and with 52-bit VAs a
+/// seventh to hold the range's size, which is not a power of two
+/// (`2^52 - 2^47`) and fits no compare immediate. `__va`, `__pa_symbol` and
+/// `lm_alias` are the same arithmetic in every flavour.
+#[test_matrix(
+    [
+        "4.10-4K-39", "4.10-4K-48", "4.10-16K-47", "4.10-16K-48", "4.10-64K-42", "4.10-64K-48",
+        "6.12-4K-39", "6.12-4K-48", "6.12-16K-47", "6.12-16K-48", "6.12-64K-42", "6.12-64K-48", "6.12-64K-52"
+    ],
+    ["probe_pa", "probe_va", "probe_pa_symbol", "probe_lm_alias"]
+)]
+fn unchecked_translation_is_branch_free(name: &str, f: &str) {
+    let l = layout(name);
+    let elf = vakern::elf::Elf::parse(std::fs::read(kernel_in(name, false).elf).unwrap()).unwrap();
     let s = vakern::disasm::shape(&elf, f).unwrap();
-    assert_eq!(s.calls, 0, "{f} calls something:\n{s}");
-    assert_eq!(s.branches, 0, "{f} branches:\n{s}");
-    let max = if f == "probe_pa" { 6 } else { 4 };
-    assert!(s.body <= max, "{f} is {} instructions, more than {max}:\n{s}", s.body);
+    assert_eq!(s.calls, 0, "{name}: {f} calls something:\n{s}");
+    assert_eq!(s.branches, 0, "{name}: {f} branches:\n{s}");
+    let max = match (f, l.version(), l.has_vabits_actual()) {
+        ("probe_pa", Version::V6_12, false) => 6,
+        ("probe_pa", Version::V6_12, true) => 7,
+        _ => 4,
+    };
+    assert!(s.body <= max, "{name}: {f} is {} instructions, more than {max}:\n{s}", s.body);
+}
+
+/// The matrix above names every flavour.
+#[test]
+fn the_instruction_matrix_lists_every_flavour() {
+    let src = include_str!("layouts.rs");
+    let start = src.find("fn unchecked_translation_is_branch_free(").unwrap();
+    let head = &src[src[..start].rfind("#[test_matrix(").unwrap()..start];
+    for l in FLAVOURS {
+        assert!(head.contains(&format!("\"{l}\"")), "{l} is not in the instruction matrix");
+    }
 }
 
 /// Each flavour's build writes its own layout table for the GDB helpers,

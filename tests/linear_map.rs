@@ -12,11 +12,12 @@ fn ram(size: &str) -> Machine {
     Machine { ram: size.into(), ..machine() }
 }
 
-// Each layout boots the linear, alloc and vmalloc self-tests; the linear
-// one also shows the tables the linear map took.
+// Each layout boots the linear, alloc and vmalloc self-tests (one boot runs
+// all three, each test reads its own part); the linear one also shows the
+// tables the linear map took.
 #[test_matrix(["128M", "1G", "4G", "16G"], ["linear", "alloc", "vmalloc"])]
 fn ram_sizes(size: &str, test: &str) {
-    let c = selftest(ram(size), test, 0, false);
+    let c = selftest_of(ram(size), test, &["linear", "alloc", "vmalloc"], false);
     let end = match size {
         "128M" => "0xffff_8000_0800_0000",
         "1G" => "0xffff_8000_4000_0000",
@@ -37,7 +38,7 @@ fn ram_sizes(size: &str, test: &str) {
 #[test_matrix(["linear", "alloc", "vmalloc"])]
 fn two_numa_nodes(test: &str) {
     let m = Machine { ram: "2G".into(), numa: vec!["1G".into(), "1G".into()], ..machine() };
-    let c = selftest(m, test, 0, false);
+    let c = selftest_of(m, test, &["linear", "alloc", "vmalloc"], false);
     // QEMU lists the higher node first; both are found and merged.
     assert!(c.contains("1 RAM range(s) from 2 memory reg entr(ies)"), "{c}");
     assert!(c.contains("0x0000_0000_4000_0000 0x0000_0000_c000_0000"), "{c}");
@@ -55,8 +56,10 @@ const HOLES: &str = "\tmemory@40000000 {\n\t\tdevice_type = \"memory\";\n\t\treg
 
 #[test_matrix(["linear", "alloc", "vmalloc", "translate"])]
 fn holes_and_no_map_region(test: &str) {
-    let dtb = custom_dtb(&format!("holes-{test}"), "1G", HOLES, &format!("test={test}"));
-    let c = selftest(raw(machine(), dtb), test, 0, false);
+    let group = ["linear", "alloc", "vmalloc", "translate"];
+    let c = selftest_of_with("holes", test, &group, false, || {
+        raw(machine(), custom_dtb("holes", "1G", HOLES, &format!("test={}", group.join(","))))
+    });
     assert!(c.contains("2 RAM range(s) from 2 memory reg entr(ies)"), "{c}");
     assert!(c.contains("reserved, no-map (secure@4c000000)"), "{c}");
     assert!(c.contains("reserved (shared@4e000000)"), "{c}");

@@ -63,6 +63,17 @@ fn the_smp_selftest_notices_a_missing_cpu() {
     assert!(c.contains("1 CPUs online, the device tree lists 2"), "{c}");
 }
 
+/// A failing test in a list (`test=smp,layout`) does not stop the tests
+/// after it, and the boot exits with the failure's code.
+#[test]
+fn a_failure_in_a_list_of_selftests_is_the_exit_code() {
+    let c = selftest(raw(machine(), phantom_cpu_dtb("smp,layout")), "smp,layout", 1, false);
+    let smp_fail = c.find("selftest smp: FAIL").unwrap_or_else(|| panic!("no FAIL line for smp:\n{c}"));
+    let layout = c.find("selftest layout: checking").unwrap_or_else(|| panic!("layout did not run:\n{c}"));
+    assert!(smp_fail < layout, "layout ran before smp:\n{c}");
+    assert!(c.contains("selftest layout: PASS"), "{c}");
+}
+
 /// More than 8 CPUs need GICv3 (`--gic-v3`, QEMU's `-M virt,gic-version=3`),
 /// and with it QEMU numbers CPUs in clusters of 16: with `-smp 17` the 17th
 /// CPU has MPIDR 0x100 (Aff1 = 1, Aff0 = 0), the same Aff0 as the boot CPU.

@@ -1,10 +1,11 @@
 //! Shared helpers for the tests that boot the kernel in QEMU.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Once;
+use std::sync::{Arc, Mutex, Once, OnceLock};
 use std::time::Duration;
 use vakern::image::{self, Flavour, Kernel};
 use vakern::qemu::{DtbSource, Machine, Outcome};
@@ -82,6 +83,110 @@ pub fn selftest(m: Machine, name: &str, code: i32, debug_virtual: bool) -> Strin
         panic!("test={name} on {}: {e}", describe(&m));
     }
     out.console
+}
+
+/// Self-test `name`, one of `group`, all of which boot once together on
+/// `m` (`test=A,B,..`: the kernel runs them in order, each between its own
+/// "selftest NAME: checking" and PASS/FAIL lines). The first `#[test]` that
+/// asks for a (machine, group, kernel) boots it; the others of the group
+/// read the same console. Requires `name` to pass, and the boot's exit code
+/// to be the kernel's rule for the list: 0 when every test passed, else the
+/// first failure's. Returns what a boot of `name` alone would have printed:
+/// the boot log before the first test, then `name`'s own lines.
+pub fn selftest_of(m: Machine, name: &str, group: &[&str], debug_virtual: bool) -> String {
+    let key = format!("{m:?}");
+    selftest_of_with(&key, name, group, debug_virtual, move || m)
+}
+
+/// [`selftest_of`] for a machine that costs something to make (a device
+/// tree to compile): `make` runs once, in the `#[test]` that boots; `key`
+/// names the machine among the calls of one test file.
+pub fn selftest_of_with(
+    key: &str,
+    name: &str,
+    group: &[&str],
+    debug_virtual: bool,
+    make: impl FnOnce() -> Machine,
+) -> String {
+    assert!(group.contains(&name), "{name} is not in its group {group:?}");
+    type Cell = Arc<OnceLock<(Machine, Outcome)>>;
+    static BOOTS: Mutex<Option<HashMap<String, Cell>>> = Mutex::new(None);
+    let list = group.join(",");
+    let cell = {
+        let mut all = BOOTS.lock().unwrap_or_else(|p| p.into_inner());
+        let key = format!("{key} test={list} debug_virtual={debug_virtual}");
+        all.get_or_insert_with(HashMap::new).entry(key).or_default().clone()
+    };
+    let (m, out) = cell.get_or_init(|| {
+        let m = make();
+        let m = Machine { append: format!("{} test={list}", m.append).trim().to_string(), ..m };
+        let out = boot(&m, debug_virtual);
+        (m, out)
+    });
+    let c = &out.console;
+    let verdict = |t: &str| {
+        c.lines().find_map(|l| {
+            let rest = l.split_once(&format!("selftest {t}: "))?.1;
+            if rest.starts_with("PASS") {
+                Some(true)
+            } else if rest.starts_with("FAIL") {
+                Some(false)
+            } else {
+                None
+            }
+        })
+    };
+    let verdicts: Vec<Option<bool>> = group.iter().map(|t| verdict(t)).collect();
+    let want = if verdicts.iter().all(|v| *v == Some(true)) { Some(0) } else { None };
+    let at = group.iter().position(|t| *t == name).unwrap();
+    match verdicts[at] {
+        Some(true) => {}
+        Some(false) => panic!("test={name} (in test={list}) on {}: FAIL\n{c}", describe(m)),
+        None => panic!(
+            "test={name} (in test={list}) on {}: no verdict; the boot ended with {:?}{}:\n{c}",
+            describe(m),
+            out.code,
+            if out.timed_out { " (timed out)" } else { "" }
+        ),
+    }
+    // The list's exit code: 0 if every test passed; a FAIL line before any
+    // stop means TEST_FAILED; a test that stopped the kernel has no verdict
+    // and its own code, which the tests after it are not blamed for.
+    if let Some(w) = want {
+        if let Err(e) = out.expect_code(w) {
+            panic!("test={list} on {}: every test passed, but {e}", describe(m));
+        }
+    } else if verdicts.iter().flatten().any(|v| !v) && verdicts.iter().all(|v| v.is_some()) {
+        assert_eq!(out.code, Some(1), "test={list}: a FAIL line must give exit code 1:\n{c}");
+    }
+    let first = format!("selftest {}: checking", group[0]);
+    let start = format!("selftest {name}: checking");
+    let end = [format!("selftest {name}: PASS"), format!("selftest {name}: FAIL")];
+    let line_start = |needle: &str| c.find(needle).map(|i| c[..i].rfind('\n').map_or(0, |j| j + 1));
+    let prefix_end = line_start(&first).unwrap_or_else(|| panic!("no {first:?} line in:\n{c}"));
+    let own_start = line_start(&start).unwrap_or_else(|| panic!("no {start:?} line in:\n{c}"));
+    let own_end = end
+        .iter()
+        .filter_map(|e| c[own_start..].find(e.as_str()))
+        .min()
+        .map(|i| own_start + i + c[own_start + i..].find('\n').map_or(c.len() - own_start - i, |j| j + 1))
+        .unwrap();
+    format!("{}{}", &c[..prefix_end], &c[own_start..own_end])
+}
+
+/// The value of `f`, computed once per `key` for every `#[test]` of a test
+/// file that asks (the others wait for the first and get a copy): a boot
+/// that several tests read, each checking its own part. A panic in `f`
+/// fails the test that ran it; the next one to ask tries again.
+pub fn shared<T: Clone + Send + Sync + 'static>(key: &str, f: impl FnOnce() -> T) -> T {
+    type Cell = Arc<OnceLock<Box<dyn std::any::Any + Send + Sync>>>;
+    static VALUES: Mutex<Option<HashMap<String, Cell>>> = Mutex::new(None);
+    let cell = {
+        let mut all = VALUES.lock().unwrap_or_else(|p| p.into_inner());
+        all.get_or_insert_with(HashMap::new).entry(key.to_string()).or_default().clone()
+    };
+    let v = cell.get_or_init(|| Box::new(f()));
+    v.downcast_ref::<T>().unwrap_or_else(|| panic!("shared({key:?}) asked for another type")).clone()
 }
 
 /// A one-line description of a machine for failure messages.

@@ -120,11 +120,9 @@ pub fn max_cpus() -> usize {
 /// when the tree was not read for them.
 fn enable_method(mpidr: u64) -> EnableMethod<'static> {
     match METHODS.get() {
-        Some((nodes, n)) => nodes[..*n]
-            .iter()
-            .flatten()
-            .find(|c| c.mpidr == mpidr)
-            .map_or(EnableMethod::Missing, |c| c.method),
+        Some((nodes, n)) => {
+            nodes[..*n].iter().flatten().find(|c| c.mpidr == mpidr).map_or(EnableMethod::Missing, |c| c.method)
+        }
         None => EnableMethod::Psci,
     }
 }

@@ -12,7 +12,8 @@
 use crate::arch::table::Table;
 use vakern_mm::kaslr;
 use vakern_mm::layout::{
-    align_down, align_up, table_index, FIXADDR_START, KIMAGE_VADDR, MAX_FDT_SIZE, PAGE_SIZE, PMD_SIZE, ROOT_LEVEL, VA_BITS_MIN,
+    align_down, align_up, table_index, FIXADDR_START, KIMAGE_VADDR, MAX_FDT_SIZE, PAGE_SIZE, PMD_SIZE, ROOT_LEVEL,
+    VA_BITS_MIN,
 };
 use vakern_mm::pte::{self, Prot};
 

@@ -12,15 +12,15 @@
 //! level-3 table it leaves empty, so freeing a large area leaves no page
 //! behind every 2 MiB.
 
-use crate::mm::{heap, page_alloc};
 use crate::mm::physaddr::{self, image_bounds, PhysAddr, VirtAddr};
 use crate::mm::table_access::LinearTables;
 use crate::mm::tlbflush;
+use crate::mm::{heap, page_alloc};
 use crate::pr_warn;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
-use vakern_mm::fmt::Addr;
 use spin::Mutex;
+use vakern_mm::fmt::Addr;
 use vakern_mm::layout::{self, PAGE_SIZE, PMD_SIZE, VMALLOC_END, VMALLOC_START};
 use vakern_mm::pgtable::{self, MapError, MapFlags, TableAccess};
 use vakern_mm::pte::{self, Kind, Prot};
@@ -125,7 +125,8 @@ fn free_empty_tables(va: u64, size: u64) {
             if pte::kind(desc, 2) == Kind::Table {
                 let pte_table = physaddr::phys_to_virt(PhysAddr(pte::desc_addr(desc)));
                 // SAFETY: a level-3 table of swapper_pg_dir, in the linear map.
-                let empty = (0..pgtable::ENTRIES).all(|i| unsafe { pte_table.as_ptr::<u64>().add(i).read_volatile() } == 0);
+                let empty =
+                    (0..pgtable::ENTRIES).all(|i| unsafe { pte_table.as_ptr::<u64>().add(i).read_volatile() } == 0);
                 if empty {
                     t.write(pmd, layout::table_index(block, 2), 0);
                     // Every walk that could have cached the table goes.

@@ -35,12 +35,7 @@ pub fn test_vmalloc_exhaust() -> Outcome {
     let free1 = page_alloc::free_bytes();
     let (table0, _) = page_alloc::bookkeeping();
     let ranges1 = page_alloc::free_ranges();
-    pr_info!(
-        "vmalloc-exhaust: {} and back: {} free ranges before, {} after",
-        Size(big),
-        ranges0,
-        ranges1
-    );
+    pr_info!("vmalloc-exhaust: {} and back: {} free ranges before, {} after", Size(big), ranges0, ranges1);
     check!(ranges1 <= ranges0 + 2, "vfree of {} left {} free ranges (was {})", Size(big), ranges1, ranges0);
     // Only the upper-level tables of the vmalloc area may stay.
     check!(free0 - free1 <= 4 * PAGE_SIZE, "vfree of {} gave back {} less", Size(big), Size(free0 - free1));

@@ -6,6 +6,16 @@
 //! that did not. The host tests in tests/ boot them under different machine
 //! settings and read the code and the console.
 //!
+//! One boot can run several tests of the registry: `test=translate,linear`
+//! runs them in the order given, each between its own "selftest NAME:
+//! checking" and "selftest NAME: PASS"/"FAIL" lines, and a failure does not
+//! stop the ones after it. The exit code is that of the first failure
+//! (`TEST_FAILED`), or 0 when all passed; a test that stops the kernel
+//! (a panic, a fault) ends the list there with its own code. Only tests
+//! that return may be listed: `panic`, `hang` and the `exit:`, `dv:`,
+//! `pgt:`, `fault:` and `wx-violation` cases stop the kernel on purpose and
+//! run alone.
+//!
 //! This file holds the registry and the runner; the tests are grouped by
 //! subject in [`image`], [`memory`], [`smp`] and [`cost`]. Next to them:
 //! the `debug_virtual` corpus ([`dv_corpus`], `test=dv:CASE`), the
@@ -88,12 +98,23 @@ impl core::fmt::Display for Names {
         for (i, (name, _, _)) in TESTS.iter().enumerate() {
             write!(f, "{}{}", if i > 0 { ", " } else { "" }, name)?;
         }
-        write!(f, ", exit:N, dv:CASE, pgt:CASE, fault:KIND (see kernel/src/selftest/mod.rs)")
+        write!(
+            f,
+            ", exit:N, dv:CASE, pgt:CASE, fault:KIND; a list a,b,c of the ones that return \
+             (see kernel/src/selftest/mod.rs)"
+        )
     }
 }
 
-/// True if `test=name` names a test.
+/// Registry tests that never return, so cannot share a boot with others.
+const ALONE: &[&str] = &["panic", "hang"];
+
+/// True if `test=name` names a test, or a list of registry tests that
+/// return (`a,b,c`).
 pub fn exists(name: &str) -> bool {
+    if name.contains(',') {
+        return name.split(',').all(|n| !ALONE.contains(&n) && TESTS.iter().any(|t| t.0 == n));
+    }
     TESTS.iter().any(|t| t.0 == name)
         || name.strip_prefix("exit:").is_some_and(|n| n.parse::<u32>().is_ok())
         || name.strip_prefix("dv:").is_some_and(|c| dv_corpus::CASES.iter().any(|k| k.0 == c))
@@ -110,8 +131,21 @@ pub fn early_hook(test: Option<&str>) {
     }
 }
 
-/// Run test `name` and exit with its verdict.
+/// Run test `name` (or each test of a list `a,b,c`) and exit with its
+/// verdict (the first failure's).
 pub fn run(name: &str) -> ! {
+    if name.contains(',') {
+        let mut code = exit::SUCCESS;
+        for n in name.split(',') {
+            let Some((_, what, f)) = TESTS.iter().find(|t| t.0 == n && !ALONE.contains(&t.0)) else {
+                crate::fatal!(exit::BOOT_ERROR, "test={}: {} cannot run in a list", name, n)
+            };
+            if !run_one(n, what, *f) && code == exit::SUCCESS {
+                code = exit::TEST_FAILED;
+            }
+        }
+        semihosting::exit(code);
+    }
     if let Some(code) = name.strip_prefix("exit:").and_then(|n| n.parse::<u32>().ok()) {
         pr_info!("selftest exit:{}: exiting with code {} on request", code, code);
         semihosting::exit(code);
@@ -151,15 +185,22 @@ pub fn run(name: &str) -> ! {
     let Some((_, what, f)) = TESTS.iter().find(|t| t.0 == name) else {
         crate::fatal!(exit::BOOT_ERROR, "test={}: no such self-test", name)
     };
+    let passed = run_one(name, what, *f);
+    semihosting::exit(if passed { exit::SUCCESS } else { exit::TEST_FAILED })
+}
+
+/// Run one registry test between its "checking" and "PASS"/"FAIL" lines;
+/// true if it passed.
+fn run_one(name: &str, what: &str, f: fn() -> Outcome) -> bool {
     pr_info!("selftest {}: checking that {}", name, what);
     match f() {
         Ok(()) => {
             pr_info!("selftest {}: PASS", name);
-            semihosting::exit(exit::SUCCESS)
+            true
         }
         Err(msg) => {
             crate::pr_err!("selftest {}: FAIL: {}", name, msg);
-            semihosting::exit(exit::TEST_FAILED)
+            false
         }
     }
 }

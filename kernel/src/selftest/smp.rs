@@ -24,7 +24,13 @@ use vakern_mm::pte;
 pub(super) fn test_smp() -> Outcome {
     let n = smp::online_cpus();
     let expected = smp::cpu_count().min(smp::max_cpus());
-    check!(n == expected, "{} CPUs online, the device tree lists {} (maxcpus={})", n, smp::cpu_count(), smp::max_cpus());
+    check!(
+        n == expected,
+        "{} CPUs online, the device tree lists {} (maxcpus={})",
+        n,
+        smp::cpu_count(),
+        smp::max_cpus()
+    );
     pr_info!("smp: {} CPUs online", n);
     // Addresses of every kind: image, linear (several), vmalloc, the UART.
     let (text, end) = physaddr::image_bounds();

@@ -3,6 +3,7 @@
 //! | option | meaning |
 //! |---|---|
 //! | `test=NAME` | run self-test NAME after boot, exit with its verdict |
+//! | `test=A,B,..` | run self-tests A, B, .. in order in one boot, each with its own PASS/FAIL line; exit with the first failure's code (see `selftest`) |
 //! | `poweroff` | power off (exit code 0) once boot is complete |
 //! | `loglevel=N` | print messages of level N or more severe (3 err .. 7 debug) |
 //! | `ptdump` | dump the kernel page tables once boot is complete |
@@ -19,7 +20,7 @@ use crate::pr_warn;
 /// Options the kernel understands.
 #[derive(Debug, Default)]
 pub struct Options<'a> {
-    /// `test=NAME`.
+    /// `test=NAME` or `test=A,B,..`.
     pub test: Option<&'a str>,
     /// `poweroff`.
     pub poweroff: bool,

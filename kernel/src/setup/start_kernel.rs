@@ -19,9 +19,9 @@ use crate::setup::{bootstats, cmdline};
 use crate::{fatal, pr_info, println};
 use vakern_mm::console::{self, Console, Found, Skipped, Source};
 use vakern_mm::dtb::{self, Dtb};
-use vakern_mm::layout::PAGE_SIZE;
 use vakern_mm::exit;
 use vakern_mm::fmt::{Addr, Size};
+use vakern_mm::layout::PAGE_SIZE;
 use vakern_mm::pte::Prot;
 
 /// The kernel's Rust entry point in the upper half.
@@ -149,7 +149,12 @@ pub unsafe extern "C" fn start_kernel(
 
     // From here on the boot CPU runs on a vmalloc'd stack with a guard page.
     let stack = crate::mm::stack::alloc(0).unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "kernel stack: {}", e));
-    pr_info!("Kernel stack: [{}, {}), guard page at {}", Addr(stack.base), Addr(stack.top), Addr(stack.base - PAGE_SIZE));
+    pr_info!(
+        "Kernel stack: [{}, {}), guard page at {}",
+        Addr(stack.base),
+        Addr(stack.top),
+        Addr(stack.base - PAGE_SIZE)
+    );
     // SAFETY: the new stack is mapped and unused; nothing on the boot stack
     // is needed again (the options are re-read from the device tree).
     unsafe { crate::mm::stack::switch_to(&stack, rest_init) }

@@ -105,10 +105,7 @@ pub fn cmd_map() {
     top.push(row(half, half.wrapping_neg(), 0, String::from("non-canonical (no translation)")));
     let kernel_top = with_gaps(top, 0, 1 << 64, 0, "unused");
 
-    println!(
-        "address space, low to high; bar: log scale, '#' = {} and each further '#' doubles it",
-        Size(PAGE_SIZE)
-    );
+    println!("address space, low to high; bar: log scale, '#' = {} and each further '#' doubles it", Size(PAGE_SIZE));
     println!("{:<21}   {:<21}  {:>9}  region", "start", "end", "size");
     let print = |r: &Row| {
         let end = if r.end == 1 << 64 { String::from("2^64 (top)") } else { format!("{}", Addr(r.end as u64)) };
@@ -137,7 +134,12 @@ pub fn cmd_map() {
             v
         } else if r.name.starts_with("fixmap") {
             let mut v = Vec::new();
-            v.push(row(layout::FIX_FDT_BASE, layout::FIX_FDT_BASE + layout::FIX_FDT_SIZE, 2, String::from("device tree window")));
+            v.push(row(
+                layout::FIX_FDT_BASE,
+                layout::FIX_FDT_BASE + layout::FIX_FDT_SIZE,
+                2,
+                String::from("device tree window"),
+            ));
             for (slot, name) in [
                 (FixSlot::Pte, "slot Pte"),
                 (FixSlot::Pmd, "slot Pmd"),
@@ -191,7 +193,11 @@ pub fn cmd_idmap() {
     };
     let root = rec.ttbr0 & vakern_mm::pte::ADDR_MASK;
     println!("identity map as it was when paging_init emptied TTBR0: TTBR0_EL1 = {:#018x}", rec.ttbr0);
-    println!("root table at PA {}; {} of leaf mappings:", Addr(root), super::args::plural(rec.total as u64, "run", "runs"));
+    println!(
+        "root table at PA {}; {} of leaf mappings:",
+        Addr(root),
+        super::args::plural(rec.total as u64, "run", "runs")
+    );
     for run in rec.runs.iter().flatten() {
         let mut line = StrBuf::<160>::new();
         let _ = ptdump::write_run(&mut line, run);

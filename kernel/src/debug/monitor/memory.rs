@@ -179,7 +179,9 @@ pub(super) fn describe_area(a: &vmalloc::Area) -> String {
     match a.kind {
         vmalloc::AreaKind::Vmalloc(ref p) => match stack::owner(a.va) {
             Some((cpu, _)) => format!("the kernel stack of CPU {cpu} ({})", plural(p.len() as u64, "page", "pages")),
-            None if MINE.lock().contains(&a.va) => format!("vmalloc by the monitor, {}", plural(p.len() as u64, "page", "pages")),
+            None if MINE.lock().contains(&a.va) => {
+                format!("vmalloc by the monitor, {}", plural(p.len() as u64, "page", "pages"))
+            }
             None => format!("vmalloc, {}", plural(p.len() as u64, "page", "pages")),
         },
         vmalloc::AreaKind::Ioremap(pa) => {
@@ -230,7 +232,9 @@ pub fn cmd_sym(a: &str) -> Result<(), String> {
         Ok(addr) if kallsyms::address_of(a).is_none() => {
             match kallsyms::lookup(addr) {
                 Some(f) => println!("{} is {}", Addr(addr), f),
-                None => println!("{} is not inside a known function ({})", Addr(addr), physaddr::region_of(addr).name()),
+                None => {
+                    println!("{} is not inside a known function ({})", Addr(addr), physaddr::region_of(addr).name())
+                }
             }
             Ok(())
         }

@@ -30,7 +30,6 @@ use alloc::vec::Vec;
 use line::{Editor, Input, LINE_MAX};
 use vakern_mm::exit;
 
-
 /// One command: its name, its arguments, one line of summary and its help.
 struct Command {
     name: &'static str,
@@ -81,10 +80,30 @@ const COMMANDS: &[Command] = &[
         summary: "the identity map as it was before TTBR0 was emptied",
         help: map::IDMAP_HELP,
     },
-    Command { name: "x", usage: "x [-f] VA [LEN]", summary: "hex dump LEN bytes (default 64, at most 4 KiB)", help: memory::X_HELP },
-    Command { name: "vmalloc", usage: "vmalloc SIZE", summary: "vmalloc SIZE bytes; prints the area and its pages", help: memory::VMALLOC_HELP },
-    Command { name: "vfree", usage: "vfree VA", summary: "free an area this monitor's vmalloc handed out", help: memory::VFREE_HELP },
-    Command { name: "sym", usage: "sym ADDR|NAME", summary: "the function at ADDR, or the address of NAME", help: memory::SYM_HELP },
+    Command {
+        name: "x",
+        usage: "x [-f] VA [LEN]",
+        summary: "hex dump LEN bytes (default 64, at most 4 KiB)",
+        help: memory::X_HELP,
+    },
+    Command {
+        name: "vmalloc",
+        usage: "vmalloc SIZE",
+        summary: "vmalloc SIZE bytes; prints the area and its pages",
+        help: memory::VMALLOC_HELP,
+    },
+    Command {
+        name: "vfree",
+        usage: "vfree VA",
+        summary: "free an area this monitor's vmalloc handed out",
+        help: memory::VFREE_HELP,
+    },
+    Command {
+        name: "sym",
+        usage: "sym ADDR|NAME",
+        summary: "the function at ADDR, or the address of NAME",
+        help: memory::SYM_HELP,
+    },
     Command {
         name: "fault",
         usage: "fault KIND",
@@ -92,7 +111,12 @@ const COMMANDS: &[Command] = &[
         help: "Takes the kernel down on purpose with one kind of fault, to see its report.\n\
                The kernel exits with code 4. `fault list` names the kinds.",
     },
-    Command { name: "meminfo", usage: "meminfo", summary: "memory, NUMA nodes, allocators, areas, table pages", help: memory::MEMINFO_HELP },
+    Command {
+        name: "meminfo",
+        usage: "meminfo",
+        summary: "memory, NUMA nodes, allocators, areas, table pages",
+        help: memory::MEMINFO_HELP,
+    },
     Command {
         name: "poweroff",
         usage: "poweroff",
@@ -113,10 +137,9 @@ pub fn run() -> ! {
         match editor.read("vakern> ", &complete) {
             Input::Line(l) => execute(l.trim()),
             Input::Cancelled => {}
-            Input::TooLong(n) => println!(
-                "error: line of {} characters is longer than the limit of {} characters; not run",
-                n, LINE_MAX
-            ),
+            Input::TooLong(n) => {
+                println!("error: line of {} characters is longer than the limit of {} characters; not run", n, LINE_MAX)
+            }
             Input::End => {
                 println!();
                 println!("end of input: powering off");
@@ -194,10 +217,8 @@ fn help(topic: Option<&str>) -> Result<(), String> {
         return Ok(());
     };
     let t = t.to_ascii_lowercase();
-    let c = COMMANDS
-        .iter()
-        .find(|c| c.name == t)
-        .ok_or_else(|| format!("help: no command {t:?}{}", did_you_mean(&t)))?;
+    let c =
+        COMMANDS.iter().find(|c| c.name == t).ok_or_else(|| format!("help: no command {t:?}{}", did_you_mean(&t)))?;
     println!("{} - {}", c.usage, c.summary);
     if !c.help.is_empty() {
         println!("{}", c.help);

@@ -15,8 +15,8 @@ use alloc::format;
 use alloc::string::String;
 use vakern_mm::fmt::{Addr, Size};
 use vakern_mm::layout::{self, Region, LEVELS, PAGE_SHIFT, PAGE_SIZE, ROOT_LEVEL, VA_BITS};
-use vakern_mm::pte::{self, Kind, MemType};
 use vakern_mm::ptdump::LEVEL_NAMES;
+use vakern_mm::pte::{self, Kind, MemType};
 
 pub const PA_HELP: &str = "\
 Translates a virtual address three ways:
