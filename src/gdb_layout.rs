@@ -93,20 +93,6 @@ pub const fn region_key(r: Region) -> &'static str {
     }
 }
 
-const ALL_REGIONS: [Region; 11] = [
-    Region::User,
-    Region::NonCanonical,
-    Region::Modules,
-    Region::KernelImage,
-    Region::Vmalloc,
-    Region::Hole,
-    Region::Fixmap,
-    Region::PciIo,
-    Region::Vmemmap,
-    Region::Linear,
-    Region::LinearBeyondRam,
-];
-
 /// One entry of the region table: `[start, end)` of the upper half, `end`
 /// as a u128 so that the linear map can end at 2^64.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -237,7 +223,7 @@ pub fn to_json(l: &Layout) -> String {
     j.push_str("\n  },\n");
     j.push_str("  \"region_names\": {\n");
     let names: Vec<String> =
-        ALL_REGIONS.iter().map(|&r| format!("    {}: {}", string(region_key(r)), string(r.name()))).collect();
+        Region::ALL.iter().map(|&r| format!("    {}: {}", string(region_key(r)), string(r.name()))).collect();
     j.push_str(&names.join(",\n"));
     j.push_str("\n  },\n");
     j.push_str("  \"regions\": [\n");

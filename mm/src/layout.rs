@@ -234,6 +234,21 @@ pub enum Region {
 }
 
 impl Region {
+    /// Every region, low addresses first.
+    pub const ALL: [Region; 11] = [
+        Region::User,
+        Region::NonCanonical,
+        Region::Modules,
+        Region::KernelImage,
+        Region::Vmalloc,
+        Region::Hole,
+        Region::Fixmap,
+        Region::PciIo,
+        Region::Vmemmap,
+        Region::Linear,
+        Region::LinearBeyondRam,
+    ];
+
     /// A short human name, as used in the boot log and the reports.
     pub const fn name(self) -> &'static str {
         match self {

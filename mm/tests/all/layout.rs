@@ -286,19 +286,7 @@ fn random_addresses_match_reference() {
         .unwrap_or_else(|e| panic!("{e}"));
     // Every region got hits, so the property covers all of them.
     let hits = hits.into_inner();
-    for r in [
-        Region::User,
-        Region::NonCanonical,
-        Region::Modules,
-        Region::KernelImage,
-        Region::Vmalloc,
-        Region::Hole,
-        Region::Fixmap,
-        Region::PciIo,
-        Region::Vmemmap,
-        Region::Linear,
-        Region::LinearBeyondRam,
-    ] {
+    for r in Region::ALL {
         let n = hits.get(&format!("{:?}", r)).copied().unwrap_or(0);
         assert!(n >= 100, "region {:?} got only {} hits: {:?}", r, n, hits);
     }
@@ -331,21 +319,6 @@ fn region_names_and_layout_rows() {
         assert_eq!(classify(r.start, &at), region, "{}", name);
         assert_eq!(classify(r.end.wrapping_sub(1), &at), region, "{} end - 1", name);
     }
-    let names: std::collections::HashSet<&str> = [
-        Region::User,
-        Region::NonCanonical,
-        Region::Modules,
-        Region::KernelImage,
-        Region::Vmalloc,
-        Region::Hole,
-        Region::Fixmap,
-        Region::PciIo,
-        Region::Vmemmap,
-        Region::Linear,
-        Region::LinearBeyondRam,
-    ]
-    .iter()
-    .map(|r| r.name())
-    .collect();
+    let names: std::collections::HashSet<&str> = Region::ALL.iter().map(|r| r.name()).collect();
     assert_eq!(names.len(), 11, "region names are distinct");
 }
