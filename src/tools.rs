@@ -69,8 +69,11 @@ pub fn ensure_target() -> Result<(), String> {
     }
 }
 
-/// Install QEMU, gdb-multiarch and dtc if any is missing.
+/// Install QEMU, gdb-multiarch and dtc if any is missing. Callers from
+/// parallel test threads wait for one another, so apt-get runs once.
 pub fn ensure_programs() -> Result<(), String> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let missing: Vec<&str> = PROGRAMS.iter().copied().filter(|p| !runs(p, "--version")).collect();
     if missing.is_empty() {
         return Ok(());

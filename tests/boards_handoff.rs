@@ -22,9 +22,7 @@ fn dir(tag: &str) -> PathBuf {
 }
 
 fn qemu(b: &Board) -> Command {
-    if let Err(e) = vakern::tools::ensure_programs() {
-        panic!("{e}");
-    }
+    vakern::tools::ensure_programs().unwrap_or_else(|e| panic!("{e}"));
     let mut c = Command::new("qemu-system-aarch64");
     c.envs(b.qemu_env.iter().copied());
     c.args(["-display", "none", "-nic", "none", "-no-reboot"]);

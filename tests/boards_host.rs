@@ -27,6 +27,7 @@ fn scratch(name: &str) -> PathBuf {
 fn dtc_compile(dts: &str) -> Vec<u8> {
     let src = scratch(&format!("t{}.dts", dts.len()));
     std::fs::write(&src, dts).unwrap();
+    vakern::tools::ensure_programs().unwrap_or_else(|e| panic!("{e}"));
     let out = Command::new("dtc").args(["-q", "-I", "dts", "-O", "dtb"]).arg(&src).output().expect("dtc runs");
     assert!(out.status.success(), "dtc failed: {}", String::from_utf8_lossy(&out.stderr));
     out.stdout
@@ -36,6 +37,7 @@ fn dtc_compile(dts: &str) -> Vec<u8> {
 fn dtc_source(blob: &[u8]) -> String {
     let f = scratch(&format!("d{}.dtb", blob.len()));
     std::fs::write(&f, blob).unwrap();
+    vakern::tools::ensure_programs().unwrap_or_else(|e| panic!("{e}"));
     let out = Command::new("dtc").args(["-q", "-I", "dtb", "-O", "dts"]).arg(&f).output().expect("dtc runs");
     assert!(out.status.success(), "dtc rejects the blob: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()

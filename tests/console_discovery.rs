@@ -16,6 +16,7 @@ fn linux_tree(b: &Board) -> Vec<u8> {
 fn dtc(dts: &str) -> Vec<u8> {
     let d = std::env::temp_dir().join(format!("vakern-console-{}-{}.dts", std::process::id(), dts.len()));
     std::fs::write(&d, dts).unwrap();
+    vakern::tools::ensure_programs().unwrap_or_else(|e| panic!("{e}"));
     let out = Command::new("dtc").args(["-q", "-I", "dts", "-O", "dtb"]).arg(&d).output().expect("dtc runs");
     let _ = std::fs::remove_file(&d);
     assert!(out.status.success(), "dtc: {}", String::from_utf8_lossy(&out.stderr));
@@ -47,6 +48,7 @@ fn qemu_virt_tree_names_the_pl011() {
     let virt = BOARDS[0];
     for ram in ["1G", "4G"] {
         let f = std::env::temp_dir().join(format!("vakern-console-virt-{}-{ram}.dtb", std::process::id()));
+        vakern::tools::ensure_programs().unwrap_or_else(|e| panic!("{e}"));
         let out = Command::new("qemu-system-aarch64")
             .args(["-M", &format!("virt,dumpdtb={}", f.display()), "-cpu", "cortex-a72", "-m", ram])
             .args(["-display", "none", "-nic", "none"])

@@ -716,6 +716,7 @@ fn launcher_gdb_wait_has_no_timeout_and_logs_the_console() {
     wait_until("the launcher's QEMU to listen", || tcp_listening(port.port));
     // Paused longer than --timeout: a timeout would kill QEMU now.
     std::thread::sleep(Duration::from_millis(1500));
+    programs();
     let g = Command::new("gdb-multiarch")
         .args(["-batch", "-nx"])
         .arg(&k.elf)

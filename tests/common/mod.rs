@@ -10,6 +10,14 @@ use std::time::Duration;
 use vakern::image::{self, Flavour, Kernel};
 use vakern::qemu::{DtbSource, Machine, Outcome};
 
+/// QEMU, dtc and gdb-multiarch, installed first if missing: every helper
+/// that runs one of them directly calls this, as a fresh CI machine has none.
+pub fn programs() {
+    if let Err(e) = vakern::tools::ensure_programs() {
+        panic!("{e}");
+    }
+}
+
 /// The kernel in `flavour`, built once per test binary; the tools are
 /// installed first if missing.
 pub fn kernel(debug_virtual: bool) -> Kernel {
@@ -222,6 +230,7 @@ pub fn unique_name(stem: &str, ext: &str) -> String {
 /// QEMU's own device tree for a virt machine with `ram`, as DTS source
 /// (dumped with `dumpdtb`, decompiled with dtc; no random seeds).
 pub fn qemu_dts(ram: &str, dir: &Path) -> String {
+    programs();
     let dtb = dir.join(unique_name(&format!("qemu-{ram}"), "dtb"));
     let out = Command::new("qemu-system-aarch64")
         .args(["-M", &format!("virt,dumpdtb={},dtb-randomness=off", dtb.display())])
@@ -249,6 +258,7 @@ pub fn qemu_dts(ram: &str, dir: &Path) -> String {
 
 /// Compile DTS source to a DTB file.
 pub fn compile_dts(dts: &str, path: &Path) -> PathBuf {
+    programs();
     let src = path.with_extension("dts");
     std::fs::write(&src, dts).unwrap();
     let out =
