@@ -71,14 +71,21 @@ pub use crate::flavour::{Granule, Layout, Version};
 /// The flavour this crate was compiled for: `VAKERN_FLAVOUR` (for example
 /// `6.12-64K-52`), or 4.10 with 4 KiB pages and 48-bit VAs when it is unset
 /// or empty. A name that is not a flavour stops the build with the reason.
-pub const ACTIVE: Layout = match option_env!("VAKERN_FLAVOUR") {
-    None => crate::flavour::DEFAULT,
-    Some(name) if name.is_empty() => crate::flavour::DEFAULT,
-    Some(name) => match crate::flavour::parse(name) {
-        Ok(l) => l,
-        Err(why) => panic!("{}", why),
-    },
-};
+pub const ACTIVE: Layout = from_env(option_env!("VAKERN_FLAVOUR"));
+
+/// The flavour a value of `VAKERN_FLAVOUR` selects (`None`: unset). Panics
+/// with the reason on a name that is not a flavour; evaluated for
+/// [`ACTIVE`] at compile time, so that panic stops the build.
+pub const fn from_env(name: Option<&str>) -> Layout {
+    match name {
+        None => crate::flavour::DEFAULT,
+        Some(name) if name.is_empty() => crate::flavour::DEFAULT,
+        Some(name) => match crate::flavour::parse(name) {
+            Ok(l) => l,
+            Err(why) => panic!("{}", why),
+        },
+    }
+}
 
 /// Bits of virtual address the TTBR1 half can translate (`VA_BITS`).
 pub const VA_BITS: u32 = ACTIVE.va_bits();

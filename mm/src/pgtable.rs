@@ -36,11 +36,11 @@ use core::panic::Location;
 /// may use fewer, [`crate::flavour::Layout::entries`]).
 pub const ENTRIES: usize = 1 << ACTIVE.bits_per_level();
 
-/// Entries in a contiguous run, as an array length.
-const RUN: usize = {
-    let (pmds, ptes) = (ACTIVE.cont_entries(2), ACTIVE.cont_entries(3));
-    (if pmds > ptes { pmds } else { ptes }) as usize
-};
+/// Entries in a contiguous run, as an array length: the page-level run,
+/// which is never shorter than the level-2 one (16 and 16 with 4 KiB pages,
+/// 128 and 32 with 16 KiB, 32 and 32 with 64 KiB).
+const RUN: usize = ACTIVE.cont_entries(3) as usize;
+const _: () = assert!(ACTIVE.cont_entries(2) <= ACTIVE.cont_entries(3));
 
 /// Entries in a contiguous run at `level` (at most [`RUN`]).
 fn run_len(level: u32) -> usize {

@@ -322,3 +322,20 @@ fn region_names_and_layout_rows() {
     let names: std::collections::HashSet<&str> = Region::ALL.iter().map(|r| r.name()).collect();
     assert_eq!(names.len(), 11, "region names are distinct");
 }
+
+#[test]
+fn vakern_flavour_unset_or_empty_is_the_default_and_a_name_selects_its_flavour() {
+    use vakern_mm::flavour::{self, Granule, Version};
+    assert_eq!(from_env(None), flavour::DEFAULT);
+    assert_eq!(from_env(Some("")), flavour::DEFAULT);
+    let l = from_env(Some("6.12-64K-52"));
+    assert_eq!(l, flavour::flavour(Version::V6_12, Granule::K64, 52).unwrap());
+    assert_eq!((l.page_size(), l.va_bits(), l.levels()), (64 << 10, 52, 3));
+    assert_eq!(from_env(Some("4.10-4K-48")), flavour::DEFAULT);
+}
+
+#[test]
+#[should_panic(expected = "a flavour is written VERSION-PAGESIZE-VABITS")]
+fn vakern_flavour_that_is_not_a_flavour_panics_with_the_reason() {
+    from_env(Some("4.10"));
+}
