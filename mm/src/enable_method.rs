@@ -67,7 +67,9 @@ pub fn cpu_nodes<'a>(dtb: &Dtb<'a>) -> ([Option<CpuNode<'a>>; MAX_CPUS], usize) 
                 if in_cpus && depth == 2 && p == "#address-cells" {
                     cpus_cells = be32(v, 0).unwrap_or(1);
                 }
-                if cpu && depth == 3 {
+                // `cpu` holds only between a CPU node's start and its first
+                // child or its end, where the properties are its own.
+                if cpu {
                     match p {
                         "reg" => reg = Some(v),
                         "enable-method" => {
@@ -86,7 +88,7 @@ pub fn cpu_nodes<'a>(dtb: &Dtb<'a>) -> ([Option<CpuNode<'a>>; MAX_CPUS], usize) 
                 }
             }
             Token::End => {
-                if cpu && depth == 3 && !disabled && n < MAX_CPUS {
+                if cpu && !disabled && n < MAX_CPUS {
                     let mpidr = reg.and_then(|r| match cpus_cells {
                         1 => be32(r, 0).map(u64::from),
                         2 => be64(r, 0),

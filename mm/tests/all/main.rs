@@ -16,6 +16,7 @@ mod bbm;
 mod boundaries;
 mod dtb;
 mod dtb_fuzz;
+mod enable_method;
 mod esr;
 mod exit;
 mod fdt_crate;
