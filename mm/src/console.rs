@@ -270,7 +270,7 @@ pub fn device_at<'a>(dtb: &Dtb<'a>, path: &'a str) -> Result<(UartKind, u64), Sk
                 if depth == 1 {
                     continue;
                 }
-                if matched == depth - 2 && matched < want.len && name_matches(name, want.get(matched)) {
+                if matched == depth - 2 && want.get(matched).is_some_and(|w| name_matches(name, w)) {
                     matched += 1;
                     found = matched == want.len;
                 }
@@ -347,18 +347,20 @@ mod heapless_path {
     }
 
     impl<'a> Parts<'a> {
-        pub fn get(&self, i: usize) -> &'a str {
-            self.parts[i]
+        /// Component `i`, if the path has that many.
+        pub fn get(&self, i: usize) -> Option<&'a str> {
+            self.parts[..self.len].get(i).copied()
         }
     }
 
-    /// Split `/a/b@1/c`; `None` if it is too deep or names the root.
+    /// Split `/a/b@1/c`; `None` if it is too deep. The root's path, `/`,
+    /// has no components: no node matches it.
     pub fn split(path: &str) -> Option<Parts<'_>> {
         let mut p = Parts { parts: [""; MAX], len: 0 };
         for c in path.split('/').filter(|c| !c.is_empty()) {
             *p.parts.get_mut(p.len)? = c;
             p.len += 1;
         }
-        (p.len > 0).then_some(p)
+        Some(p)
     }
 }

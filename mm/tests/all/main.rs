@@ -14,6 +14,7 @@ mod common;
 mod addr;
 mod bbm;
 mod boundaries;
+mod console;
 mod dtb;
 mod dtb_fuzz;
 mod enable_method;
