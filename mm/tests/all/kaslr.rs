@@ -205,3 +205,75 @@ fn distinct_positions_give_at_least_linux_4_10s_entropy() {
     }
     assert!(set.len() > 99_000, "{} distinct of 100000 random seeds", set.len());
 }
+
+/// Undo `x ^ (x >> s)`: each pass recovers `s` more of the high bits.
+fn unshift(y: u64, s: u32) -> u64 {
+    let mut x = y;
+    for _ in 0..64 / s {
+        x = y ^ (x >> s);
+    }
+    x
+}
+
+/// The inverse of an odd number modulo 2^64 (Newton's iteration: each step
+/// doubles the number of correct low bits).
+fn inverse_mod_2_64(a: u64) -> u64 {
+    let mut x = a;
+    for _ in 0..6 {
+        x = x.wrapping_mul(2u64.wrapping_sub(a.wrapping_mul(x)));
+    }
+    assert_eq!(a.wrapping_mul(x), 1);
+    x
+}
+
+/// `mix` is the bijection its documentation says, step by step: undoing
+/// the final xor-shift by 29, the multiplication by 0xbf58_476d_1ce4_e5b9,
+/// the xor-shift by 31 and the xor with 0x9e37_79b9_7f4a_7c15 gives the
+/// seed back, for random seeds and at the edges.
+#[test]
+fn mix_is_undone_by_its_inverse() {
+    let m_inv = inverse_mod_2_64(0xbf58_476d_1ce4_e5b9);
+    let unmix = |y: u64| unshift(unshift(y, 29).wrapping_mul(m_inv), 31) ^ 0x9e37_79b9_7f4a_7c15;
+    let mut rng = Draws::new(0x6d69_78);
+    let edges = [0, 1, 2, u64::MAX, 1 << 63, 0x9e37_79b9_7f4a_7c15];
+    for seed in edges.into_iter().chain((0..10_000).map(|_| rng.next_u64())) {
+        assert_eq!(unmix(mix(seed)), seed, "seed {seed:#x}");
+    }
+    // The seed 0x9e37_79b9_7f4a_7c15 is zero after the first step, and
+    // every later step keeps zero.
+    assert_eq!(mix(0x9e37_79b9_7f4a_7c15), 0);
+}
+
+/// At a level-2 table's line (1 GiB with the host build's 4 KiB pages): an
+/// image that would cross it moves up by its size rounded to 2 MiB, one
+/// that ends just before it stays, with the load offset kept in both.
+#[test]
+fn an_image_crossing_a_table_line_moves_up_by_its_rounded_size() {
+    const GIB: u64 = 1 << 30;
+    const MIB: u64 = 1 << 20;
+    assert_eq!(KASLR_TABLE_SPAN, GIB);
+    // The first line above the image's base, as an offset from it.
+    let line = layout::align_up(KIMAGE_VADDR + 1, GIB) - KIMAGE_VADDR;
+    for (size, modulo, rounded) in
+        [(0x2f_2000, 0, 4 * MIB), (0x2f_2000, 0x1_0000, 4 * MIB), (0x10_0000, 0x8_0000, 2 * MIB)]
+    {
+        // Starts 2 MiB below the line: crosses it unless it fits in 2 MiB.
+        let o = line - 2 * MIB;
+        let crosses = modulo + size > 2 * MIB;
+        let want = if crosses { o + rounded } else { o };
+        assert_eq!(position(o, size, modulo), want, "{size:#x}+{modulo:#x}");
+        // The bits above the window and below 2 MiB are dropped first.
+        assert_eq!(position(o | (KASLR_ALIGN - 1) | KASLR_WINDOW, size, modulo), want);
+        // Ends on the line at the latest: stays.
+        let o = line - 4 * MIB;
+        assert_eq!(position(o, size, modulo), o, "{size:#x}+{modulo:#x}");
+    }
+    // The last byte exactly on the line's last byte stays; one more crosses.
+    let o = line - 4 * MIB;
+    assert_eq!(position(o, 4 * MIB, 0), o);
+    assert_eq!(position(o, 4 * MIB, 0x1000), o + 4 * MIB);
+    // The top slot of the window, far from any line, stays.
+    let top = KASLR_WINDOW - KASLR_ALIGN;
+    assert_eq!(position(u64::MAX, 0x2f_2000, 0), top);
+    assert_eq!(offset_for_image(5, 0x2f_2000, 0), position(mix(5), 0x2f_2000, 0));
+}
