@@ -279,10 +279,11 @@ pub fn write_run(out: &mut impl fmt::Write, run: &Run) -> fmt::Result {
     const UNITS: [char; 6] = ['K', 'M', 'G', 'T', 'P', 'E'];
     write!(out, "0x{:016x}-0x{:016x}   ", run.start, run.end)?;
     // A run of 2^64 bytes cannot exist (the hole is never mapped), so the
-    // wrapping size is exact; sizes are whole pages, so whole KiB.
+    // wrapping size is exact; sizes are whole pages, so whole KiB. `n` is
+    // below 2^54, so it is divided at most five times: `E` is the last unit.
     let mut n = run.size() >> 10;
     let mut unit = 0;
-    while n != 0 && n.is_multiple_of(1024) && unit + 1 < UNITS.len() {
+    while n != 0 && n.is_multiple_of(1024) {
         n /= 1024;
         unit += 1;
     }

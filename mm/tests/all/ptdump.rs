@@ -387,4 +387,12 @@ fn sizes_use_the_largest_unit_that_divides() {
     assert_eq!(line(3 * GIB), "        3G");
     assert_eq!(line(GIB + 2 * MIB), "     1026M");
     assert_eq!(line(128 << 40), "      128T");
+    // Up to the last unit, E; the top half of the address space (8 EiB)
+    // ends at 2^64, written 0.
+    assert_eq!(line(1 << 50), "        1P");
+    assert_eq!(line(3 << 60), "        3E");
+    let mut s = String::new();
+    let top = Run { start: 1 << 63, end: 0, level: 3, attrs: pte::leaf_desc(0, 3, Prot::KERNEL_RW) };
+    ptdump::write_run(&mut s, &top).unwrap();
+    assert_eq!(&s[40..50], "        8E");
 }
