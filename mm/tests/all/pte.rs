@@ -110,3 +110,17 @@ fn kernel_permissions_encode_to_the_architectures_bits() {
     assert_eq!(Prot::from_desc(bits([0, 10]) | 6 << 2), None);
     assert_eq!(Prot::from_desc(bits([0, 10]) | 7 << 2), None);
 }
+
+/// A pass means `ttbr_root` keeps only the root table's page address of a
+/// TTBR value: not the ASID (bits 63:48), not the offset into the root that
+/// 52-bit VAs on a 48-bit CPU add, not CnP (bit 0).
+#[test]
+fn ttbr_root_drops_asid_offset_and_cnp() {
+    let root = 0x0000_8123_4567_9000u64;
+    assert_eq!(pte::ttbr_root(root), root);
+    for low in [0, 1, 0x40, 0x7c0, 0xfc1] {
+        let ttbr = (0xbeefu64 << 48) | root | low;
+        assert_eq!(pte::ttbr_root(ttbr), root, "{ttbr:#x}");
+    }
+    assert_eq!(pte::ttbr_root(u64::MAX), 0x0000_ffff_ffff_f000);
+}
