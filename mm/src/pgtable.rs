@@ -632,9 +632,10 @@ pub fn min_tables(ranges: impl Iterator<Item = (u64, u64)>) -> [u64; 4] {
                     last[level] = Some(c);
                 }
             }
-            if !block && lastc > first + 1 {
-                counts[level] += lastc - first - 1;
-                last[level] = Some(lastc);
+            // The chunks strictly between the two ends (the loop above has
+            // already left `last` at the last chunk).
+            if !block {
+                counts[level] += (lastc - first).saturating_sub(1);
             }
         }
     }
