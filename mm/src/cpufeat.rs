@@ -122,7 +122,8 @@ pub const fn check_ram(mmfr0: u64, ram_end: u64) -> Result<u32, CpuError> {
     let Some(bits) = pa_bits(mmfr0) else {
         return Err(CpuError::UnknownPaRange(mmfr0 & 0xf));
     };
-    if bits < 64 && ram_end > 1 << bits {
+    // `bits` is at most 56, so the shift cannot overflow.
+    if ram_end > 1 << bits {
         return Err(CpuError::RamBeyondPaRange { pa_bits: bits, ram_end });
     }
     Ok(bits)
