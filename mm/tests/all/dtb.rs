@@ -767,3 +767,17 @@ fn psci_version_and_cpu_on() {
     let blob = with(b"arm,psci\0", Some(&[1, 2]));
     assert_eq!(parse(&blob).unwrap().psci_cpu_on, None);
 }
+
+/// A pass means a node name kept for messages is the name's first 32
+/// bytes, cut back to a character boundary, and debug-prints quoted.
+#[test]
+fn node_names_are_kept_to_32_bytes_on_a_character_boundary() {
+    assert_eq!(NodeName::new("memory@40000000").as_str(), "memory@40000000");
+    assert_eq!(format!("{:?}", NodeName::new("memory@40000000")), "\"memory@40000000\"");
+    let long = "reserved-memory-region-with-a-long-name@48000000";
+    assert_eq!(NodeName::new(long).as_str(), &long[..32]);
+    // 31 ASCII bytes and a two-byte character: the character does not fit.
+    let cut = format!("{}é", "a".repeat(31));
+    assert_eq!(NodeName::new(&cut).as_str(), "a".repeat(31));
+    assert_eq!(NodeName::new("").as_str(), "");
+}
