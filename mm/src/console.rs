@@ -248,7 +248,8 @@ fn name_matches(name: &str, want: &str) -> bool {
 pub fn device_at<'a>(dtb: &Dtb<'a>, path: &'a str) -> Result<(UartKind, u64), Skipped<'a>> {
     let want: heapless_path::Parts = heapless_path::split(path).ok_or(Skipped::NoSuchNode(path))?;
     let root = Level { cells: (2, 1), ranges: None };
-    let mut levels = [root; MAX_DEPTH + 1];
+    // levels[depth - 1] for a node at `depth`, at most MAX_DEPTH.
+    let mut levels = [root; MAX_DEPTH];
     // depth 0: outside the root; depth 1: the root; matched: how many of
     // `want` the current path matches.
     let mut depth = 0usize;

@@ -213,18 +213,29 @@ fn node_names_match_with_or_without_the_unit_address() {
 
 #[test]
 fn a_path_is_matched_from_the_root_one_level_at_a_time() {
-    // /bus/uart is not /other/uart, even after a /bus without a uart.
+    // /bus/uart is not /other/uart, even after a /bus without a uart; and
+    // nothing of that first /bus (its cells, its ranges) carries over.
     let blob = tree(|b| {
         chosen(b, "/bus/uart");
-        b.begin("bus@1").prop_empty("ranges").end();
+        b.begin("bus@1").prop_u32("#address-cells", &[1]).prop_u32("#size-cells", &[1]);
+        b.prop_u32("ranges", &[0, 0, 0x9000_0000, 0x1000]).end();
         b.begin("other").prop_empty("ranges");
         b.begin("uart").prop_str("compatible", "arm,pl011").reg((2, 2), &[(0x10, 4)]).end();
         b.end();
         b.begin("bus@2").prop_empty("ranges");
-        b.begin("uart").prop_str("compatible", "xlnx,xuartps").reg((2, 2), &[(0x20, 4)]).end();
+        b.begin("uart").prop_str("compatible", "xlnx,xuartps").prop_u32("reg", &[0, 0x20, 4]).end();
         b.end();
     });
     assert_eq!(find(&blob, "").console, uart(UartKind::Cadence, 0x20));
+    // The same second /bus without ranges: not mapped, whatever the first had.
+    let blob = tree(|b| {
+        chosen(b, "/bus/uart");
+        b.begin("bus@1").prop_u32("ranges", &[0, 0, 0, 0x9000_0000, 0x1000]).end();
+        b.begin("bus@2");
+        b.begin("uart").prop_str("compatible", "xlnx,xuartps").prop_u32("reg", &[0, 0x20, 4]).end();
+        b.end();
+    });
+    assert_eq!(find(&blob, "").skipped, Some(Skipped::NotMapped("/bus/uart")));
     let blob = tree(|b| {
         chosen(b, "/bus/uart");
         b.begin("bus@1").prop_empty("ranges").end();
