@@ -121,12 +121,14 @@ pub const KASLR_WINDOW: u64 = 1 << (layout::VA_BITS_MIN - 2);
 pub const KASLR_ALIGN: u64 = 2 << 20;
 /// The span of one level-2 table: the early code maps the image with a
 /// single one, so the image may not cross a multiple of it (Linux's
-/// `SWAPPER_TABLE_SHIFT` rule). With two levels the root is the level-2
-/// table and spans the whole kernel half, so there is no line to avoid.
-pub const KASLR_TABLE_SPAN: u64 = if layout::ROOT_LEVEL < 2 { layout::PUD_SIZE } else { 1 << layout::VA_BITS };
+/// `SWAPPER_TABLE_SHIFT` rule). That is one level-1 entry. With two levels
+/// (64 KiB pages, 42-bit VAs) the root is the level-2 table and spans the
+/// whole kernel half, 2^42 bytes: the same number, so there is no line to
+/// avoid.
+pub const KASLR_TABLE_SPAN: u64 = layout::PUD_SIZE;
 
 /// The largest image the early tables map (`linker.ld` checks it).
-const MAX_IMAGE: u64 = 4 << 20;
+pub const MAX_IMAGE: u64 = 4 << 20;
 // Wherever the seed puts it, the image (moved up by at most its own size
 // past a table line) stays inside the vmalloc area, and a level-2 table
 // spans more than the largest image.
