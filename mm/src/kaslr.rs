@@ -158,8 +158,9 @@ pub const fn position(bits: u64, size: u64, modulo: u64) -> u64 {
     let start = layout::KIMAGE_VADDR + offset + modulo;
     let last = start + size - 1;
     if start / KASLR_TABLE_SPAN != last / KASLR_TABLE_SPAN {
-        let rounded = (size + KASLR_ALIGN - 1) & !(KASLR_ALIGN - 1);
-        (offset + rounded) & mask
+        // `offset` is 2 MiB aligned and the mask drops the bits below
+        // 2 MiB, so this adds the size rounded up to 2 MiB.
+        (offset + size + (KASLR_ALIGN - 1)) & mask
     } else {
         offset
     }

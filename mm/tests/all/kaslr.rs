@@ -254,9 +254,14 @@ fn an_image_crossing_a_table_line_moves_up_by_its_rounded_size() {
     assert_eq!(KASLR_TABLE_SPAN, GIB);
     // The first line above the image's base, as an offset from it.
     let line = layout::align_up(KIMAGE_VADDR + 1, GIB) - KIMAGE_VADDR;
-    for (size, modulo, rounded) in
-        [(0x2f_2000, 0, 4 * MIB), (0x2f_2000, 0x1_0000, 4 * MIB), (0x10_0000, 0x8_0000, 2 * MIB)]
-    {
+    let images = [
+        (0x2f_2000, 0, 4 * MIB),
+        (0x2f_2000, 0x1_0000, 4 * MIB),
+        (0x10_0000, 0x8_0000, 2 * MIB),
+        (2 * MIB, 0x1000, 2 * MIB),
+        (2 * MIB + 0x1000, 0, 4 * MIB),
+    ];
+    for (size, modulo, rounded) in images {
         // Starts 2 MiB below the line: crosses it unless it fits in 2 MiB.
         let o = line - 2 * MIB;
         let crosses = modulo + size > 2 * MIB;
