@@ -142,11 +142,9 @@ pub const fn level_name(level: u32) -> &'static str {
 /// between them, so a range should lie in the half `root` serves. Invalid
 /// and reserved entries end a run and are not descended into.
 pub fn runs<A: TableAccess>(mem: &mut A, root: A::Table, start: u64, end: u64, mut each: impl FnMut(Run)) {
-    let last = match end.checked_sub(1) {
-        Some(last) if start <= last => last,
-        None => u64::MAX,
-        _ => return,
-    };
+    // The last address (2^64 - 1 for `end == 0`); an empty range gives
+    // `a > b` in both halves below.
+    let last = end.wrapping_sub(1);
     let half = 1u64 << VA_BITS;
     let mut acc = Acc { cur: None, each: &mut each };
     for (lo, hi) in [(0, half - 1), (half.wrapping_neg(), u64::MAX)] {

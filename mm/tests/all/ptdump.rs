@@ -16,6 +16,8 @@ const GIB: u64 = 1 << 30;
 /// Physical memory for page tables: page `i` is at `BASE + i * 4096`.
 struct Mem {
     pages: Vec<[u64; ENTRIES]>,
+    /// The level each table was made for: `table_at` must be asked for the same.
+    levels: Vec<u32>,
     /// Descriptors read, to check the walk skips what is not mapped.
     reads: u64,
 }
@@ -23,21 +25,23 @@ struct Mem {
 impl Mem {
     /// Memory holding one empty root table, number 0.
     fn new() -> Mem {
-        Mem { pages: vec![[0; ENTRIES]], reads: 0 }
+        Mem { pages: vec![[0; ENTRIES]], levels: vec![ROOT_LEVEL], reads: 0 }
     }
 }
 
 impl TableAccess for Mem {
     type Table = usize;
 
-    fn alloc_table(&mut self, _level: u32) -> Result<usize, MapError> {
+    fn alloc_table(&mut self, level: u32) -> Result<usize, MapError> {
         self.pages.push([0; ENTRIES]);
+        self.levels.push(level);
         Ok(self.pages.len() - 1)
     }
 
-    fn table_at(&mut self, pa: u64, _level: u32) -> usize {
+    fn table_at(&mut self, pa: u64, level: u32) -> usize {
         let t = ((pa - BASE) / PAGE_SIZE) as usize;
         assert!(pa >= BASE && t < self.pages.len(), "table_at({:#x}): no such table", pa);
+        assert_eq!(self.levels[t], level, "table_at({:#x}) asked for the wrong level", pa);
         t
     }
 
@@ -395,4 +399,35 @@ fn sizes_use_the_largest_unit_that_divides() {
     let top = Run { start: 1 << 63, end: 0, level: 3, attrs: pte::leaf_desc(0, 3, Prot::KERNEL_RW) };
     ptdump::write_run(&mut s, &top).unwrap();
     assert_eq!(&s[40..50], "        8E");
+}
+
+/// A pass means a dump over a range that ends before 2^64 prints the
+/// markers inside it after the last run, and none at or past its end.
+#[test]
+fn markers_after_the_last_run_print_up_to_the_end_of_the_range() {
+    let mut m = Mem::new();
+    map(&mut m, VMALLOC_START, 0x4000_0000, PAGE_SIZE, Prot::KERNEL_RW, MapFlags::PAGES);
+    let marks = [
+        Marker { start: VMALLOC_START, name: "a" },
+        Marker { start: VMALLOC_START + 2 * PAGE_SIZE, name: "b" },
+        Marker { start: VMALLOC_START + 4 * PAGE_SIZE, name: "c" },
+    ];
+    let text = dump_text(&mut m, VMALLOC_START, VMALLOC_START + 4 * PAGE_SIZE, &marks);
+    let names: Vec<&str> = text.lines().filter(|l| l.starts_with("---")).collect();
+    assert_eq!(names, ["---[ a ]---", "---[ b ]---"], "\n{text}");
+    assert_eq!(text.lines().count(), 3, "\n{text}");
+}
+
+/// A pass means the access flag and UXN columns print blank when the bits
+/// are clear (the kernel's own mappings always set both).
+#[test]
+fn clear_access_flag_and_uxn_print_blank() {
+    let attrs = pte::VALID | pte::TABLE_OR_PAGE | (MemType::Normal as u64) << 2;
+    let mut s = String::new();
+    ptdump::write_run(&mut s, &Run { start: 0x1000, end: 0x2000, level: 3, attrs }).unwrap();
+    // "x " then the blank SHD, AF, NG, CON, BLK and UXN columns, each
+    // after its space: 1 + 4 + 3 + 3 + 4 + 4 + 4 = 23 spaces.
+    let want =
+        format!("0x0000000000001000-0x0000000000002000           4K PTE     RW x{} MEM/NORMAL\n", " ".repeat(23));
+    assert_eq!(s, want);
 }
