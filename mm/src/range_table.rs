@@ -66,8 +66,8 @@ pub fn remove(items: &mut [Range], len: &mut usize, r: Range) -> Result<(), Rang
                 return Ok(());
             }
             (true, false) => {
+                // The next turn finds `left` clear of `r` and moves on.
                 items[i] = left;
-                i += 1;
             }
             (false, true) => {
                 items[i] = right;
