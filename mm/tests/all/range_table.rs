@@ -68,3 +68,31 @@ fn a_full_table_grows_into_bigger_storage() {
         [Range { base: 0, end: 1 }, Range { base: 4, end: 5 }, Range { base: 8, end: 9 }]
     );
 }
+
+/// A pass means the table's queries answer for its own ranges: the count,
+/// emptiness, the total, and which ranges share an address with the set.
+#[test]
+fn count_emptiness_total_and_intersection() {
+    let mut storage = [Range::default(); 4];
+    let mut t = RangeTable::new(&mut storage);
+    assert!(t.is_empty());
+    assert_eq!((t.len(), t.total()), (0, 0));
+    assert!(!t.intersects(&Range { base: 0, end: u64::MAX }));
+    t.add(Range { base: 0x1000, end: 0x3000 }).unwrap();
+    t.add(Range { base: 0x8000, end: 0x9000 }).unwrap();
+    assert!(!t.is_empty());
+    assert_eq!((t.len(), t.total()), (2, 0x3000));
+    for (base, end, hit) in [
+        (0x0, 0x1000, false),
+        (0x0, 0x1001, true),
+        (0x2fff, 0x3000, true),
+        (0x3000, 0x8000, false),
+        (0x7fff, 0x8001, true),
+        (0x9000, 0xa000, false),
+    ] {
+        assert_eq!(t.intersects(&Range { base, end }), hit, "[{base:#x}, {end:#x})");
+    }
+    t.remove(Range { base: 0, end: 0x1_0000 }).unwrap();
+    assert!(t.is_empty());
+    assert_eq!(t.len(), 0);
+}
