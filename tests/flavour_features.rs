@@ -1,4 +1,4 @@
-//! KASLR, SMP, W^X and the fault reports in every layout flavour: a pass
+//! KASLR, SMP, W^X, the fault reports and the monitor in every layout flavour: a pass
 //! means that each of the 13 flavours, booted on `-cpu max` (every granule,
 //! FEAT_LVA for the 52-bit one) with `debug_virtual`, places its image at a
 //! KASLR offset inside its window and still translates every image page,
@@ -8,7 +8,8 @@
 //! a read of an unmapped vmalloc address (the flavour's own address, its page
 //! size and VA size in the walk's header), a write to read-only data and a
 //! jump into data (permission faults on the image's pages), and a stack
-//! overflow into a vmalloc stack's guard page.
+//! overflow into a vmalloc stack's guard page; and that the monitor's `pa`,
+//! `va`, `walk`, `ptdump` and `layout` answer in the flavour's layout.
 //!
 //! Expected addresses come from each flavour's own [`Layout`], never retyped.
 
@@ -16,6 +17,7 @@ mod common;
 use common::*;
 use test_case::test_matrix;
 use vakern::mm::flavour::{parse, Layout};
+use vakern::mm::fmt::Addr;
 use vakern::qemu::{Kaslr, Machine};
 
 /// The seed every flavour boots with: its offset is not 0 in the window.
@@ -133,4 +135,37 @@ fn faults_are_reported_in_every_flavour(name: &str, kind: &str) {
     };
     has(c, &expect.iter().map(String::as_str).collect::<Vec<_>>());
     has(c, &["Call trace:", "stopping: kernel fault (exit code 4)"]);
+}
+
+/// The monitor's translation and table commands in every flavour: `pa` of
+/// a linear address agrees with the MMU, `va` gives the linear map's start,
+/// `walk` starts at the flavour's root, and `ptdump` and `layout` print the
+/// flavour's regions.
+#[test_matrix([
+    "4.10-4K-39", "4.10-4K-48", "4.10-16K-47", "4.10-16K-48", "4.10-64K-42", "4.10-64K-48",
+    "6.12-4K-39", "6.12-4K-48", "6.12-16K-47", "6.12-16K-48", "6.12-64K-42", "6.12-64K-48", "6.12-64K-52"
+])]
+fn monitor_works_in_every_flavour(name: &str) {
+    let l = layout(name);
+    let lin = l.page_offset() + 0x1000;
+    let input = format!("pa {lin:#x}\nva 0x4000_0000\npa _text\nwalk {lin:#x}\nptdump\nlayout\n");
+    let m = Machine { cpu: "max".into(), ..machine() };
+    let out = m.run_with_input(&kernel_in(name, true).image, Some(input.as_bytes())).unwrap();
+    out.expect_code(0).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let c = &out.console;
+    has(
+        c,
+        &[
+            &format!("__pa({}) = 0x0000_0000_4000_1000 (linear rule)", Addr(lin)),
+            "MMU (AT S1E1R): 0x0000_0000_4000_1000",
+            &format!("__va(0x0000_0000_4000_0000) = {}", Addr(l.page_offset())),
+            &format!("__pa({}) = 0x0000_0000_4", Addr(l.kimage_vaddr())),
+            "(image rule)",
+            &format!("[{lin:016x}] "),
+            "---[ Linear mapping ]---",
+            "Virtual kernel memory layout:",
+            &format!("    vmalloc : {} - {}", Addr(l.vmalloc_start()), Addr(l.vmalloc_end(l.va_bits()))),
+        ],
+    );
+    assert!(!c.contains("MISMATCH"), "{name}: {c}");
 }
