@@ -346,7 +346,7 @@ fn va_52_follows_the_cpu(cpu: &str, ram: &str) {
     let name = "6.12-64K-52";
     let l = layout(name);
     let va = if cpu == "max" { 52 } else { 48 };
-    let c = boot_checked_on(name, cpu, ram, "ptdump test=linear");
+    let c = boot_checked_on(name, cpu, ram, "ptdump test=linear,vmalloc");
     let memstart = l.memstart_addr(0x4000_0000, va);
     has(
         &c,
@@ -366,6 +366,8 @@ fn va_52_follows_the_cpu(cpu: &str, ram: &str) {
             &format!("       user : 0x0000_0000_0000_0000 - {}", Addr(1 << va)),
             "---[ Linear mapping ]---",
             "selftest linear: PASS",
+            // vmalloc's space ends at VMALLOC_END for the VA size in use.
+            "selftest vmalloc: PASS",
         ],
     );
     let start = format!("0x{:016x}-", l.linear_start(va));
