@@ -19,7 +19,6 @@
 mod common;
 use common::*;
 use test_case::test_matrix;
-use vakern::image::Flavour;
 use vakern::mm::flavour::{parse, Layout, Version, FLAVOURS};
 use vakern::mm::fmt::Addr;
 use vakern::qemu::{Machine, Outcome};
@@ -222,15 +221,6 @@ fn the_matrix_lists_every_fixed_va_flavour() {
     assert_eq!(FIXED_VA_FLAVOURS.to_vec(), want);
 }
 
-/// A flavour's kernel with both checking features: every `__pa`/`__va` and
-/// every write to a live table checked, so each boot of the matrix also
-/// says that nothing was misused on the way.
-fn checked_kernel(name: &str) -> vakern::image::Kernel {
-    vakern::tools::ensure_all().unwrap_or_else(|e| panic!("{e}"));
-    let f = Flavour { layout: layout(name), debug_virtual: true, debug_pgtable: true };
-    vakern::image::build_once(f).unwrap_or_else(|e| panic!("{e}"))
-}
-
 /// Boot `name`'s checked kernel on `-cpu max` (every granule) with `append`,
 /// once for all the tests that ask for the same boot.
 fn boot_checked(name: &str, ram: &str, append: &str) -> String {
@@ -240,7 +230,7 @@ fn boot_checked(name: &str, ram: &str, append: &str) -> String {
 /// [`boot_checked`] on `cpu`, booted by every caller.
 fn boot_checked_on(name: &str, cpu: &str, ram: &str, append: &str) -> String {
     let m = Machine { cpu: cpu.into(), ram: ram.into(), append: append.into(), ..machine() };
-    let out = m.run(&checked_kernel(name).image).unwrap_or_else(|e| panic!("{e}"));
+    let out = m.run(&kernel_checked(name).image).unwrap_or_else(|e| panic!("{e}"));
     out.expect_code(0).unwrap_or_else(|e| panic!("{name} at {ram} with {append:?}: {e}"));
     let c = out.console;
     assert!(c.contains("debug_virtual: 0 report(s) during boot"), "{name} at {ram}:\n{c}");
@@ -327,7 +317,7 @@ fn every_flavour_gives_the_corpus_verdicts_of_4_10(name: &str, case: &str) {
 fn corpus_verdicts_as_4_10(name: &str, cpu: &str, case: &str) {
     let (code_old, old) = dv_case("4.10-4K-48", case, true);
     let m = Machine { cpu: cpu.into(), append: format!("test=dv:{case}"), ..machine() };
-    let out = m.run(&checked_kernel(name).image).unwrap_or_else(|e| panic!("{e}"));
+    let out = m.run(&kernel_checked(name).image).unwrap_or_else(|e| panic!("{e}"));
     assert!(!out.timed_out, "{name} dv:{case} timed out:\n{}", out.tail(20));
     let new = out.console;
     assert_eq!(code_old, out.code, "dv:{case}: 4.10-4K-48 exit {code_old:?}, {name} exit {:?}:\n{new}", out.code);
@@ -432,7 +422,7 @@ fn va_52_gives_the_corpus_verdicts_of_4_10(cpu: &str, case: &str) {
 fn granule_64k_on_the_boards(name: &str, board: &str) {
     let b = vakern::boards::board(board).unwrap_or_else(|e| panic!("{e}"));
     let m = Machine { board: b, ram: "1G".into(), append: "test=translate".into(), ..machine() };
-    let out = m.run(&checked_kernel(name).image).unwrap_or_else(|e| panic!("{e}"));
+    let out = m.run(&kernel_checked(name).image).unwrap_or_else(|e| panic!("{e}"));
     out.expect_code(0).unwrap_or_else(|e| panic!("{name} on {board}: {e}"));
     has(&out.console, &["selftest translate: PASS", "debug_pgtable: 0 unsafe write(s) to live tables during boot"]);
 }
