@@ -59,6 +59,10 @@ fn a_full_table_grows_into_bigger_storage() {
     assert_eq!(t.remove(Range { base: 4, end: 4 }), Ok(()), "an empty removal needs no room");
     let mut tiny = [Range::default(); 1];
     let (t, _tiny) = t.move_to(&mut tiny).expect_err("two ranges do not fit in one");
+    // Storage of exactly the current count is enough.
+    let mut exact = [Range::default(); 2];
+    let t = t.move_to(&mut exact).expect("two ranges fit in two entries");
+    assert_eq!((t.len(), t.capacity()), (2, 2));
     let mut big = [Range::default(); 4];
     let mut t = t.move_to(&mut big).unwrap();
     assert_eq!(t.capacity(), 4);
