@@ -229,3 +229,10 @@ fn headlines() {
     // Not an abort at all (an SP alignment fault): the FSC bits mean nothing.
     assert_eq!(fault_headline(0x9a00_000f, 0xffff_8000_0000_0008).kind, FaultKind::PagingRequest);
 }
+
+/// A pass means an `Esr` debug-prints as its raw value and its class name.
+#[test]
+fn debug_form_shows_the_value_and_the_class() {
+    assert_eq!(format!("{:?}", Esr(0x9600_0045)), "Esr(0x0000000096000045: DABT (current EL))");
+    assert_eq!(format!("{:?}", Esr(0xf200_0800)), "Esr(0x00000000f2000800: BRK (AArch64))");
+}
