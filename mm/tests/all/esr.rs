@@ -236,3 +236,14 @@ fn debug_form_shows_the_value_and_the_class() {
     assert_eq!(format!("{:?}", Esr(0x9600_0045)), "Esr(0x0000000096000045: DABT (current EL))");
     assert_eq!(format!("{:?}", Esr(0xf200_0800)), "Esr(0x00000000f2000800: BRK (AArch64))");
 }
+
+/// A pass means the fields come from their own bits only: ISS2 is bits
+/// 55:32, ISS bits 24:0, IL bit 25, EC bits 31:26.
+#[test]
+fn iss2_and_iss_take_their_own_bits() {
+    let e = Esr(0xffab_cdef_9700_0041);
+    assert_eq!(e.iss2(), 0xab_cdef);
+    assert_eq!(e.iss(), 0x0100_0041);
+    assert_eq!((e.ec(), e.il()), (0x25, true));
+    assert_eq!(Esr(0x9600_0045).iss2(), 0);
+}
