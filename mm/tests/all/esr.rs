@@ -247,3 +247,22 @@ fn iss2_and_iss_take_their_own_bits() {
     assert_eq!((e.ec(), e.il()), (0x25, true));
     assert_eq!(Esr(0x9600_0045).iss2(), 0);
 }
+
+/// A pass means each fault kind is exactly its status codes: address size
+/// 0x00 to 0x03 and 0x29 (level -1), translation 0x04 to 0x07 and 0x2b,
+/// access flag 0x08 to 0x0b, permission 0x0c to 0x0f.
+#[test]
+fn fault_kinds_are_exactly_their_status_codes() {
+    for fsc in 0..64u64 {
+        let e = Esr((0x25 << 26) | (1 << 25) | fsc);
+        let kinds =
+            (e.is_address_size_fault(), e.is_translation_fault(), e.is_access_flag_fault(), e.is_permission_fault());
+        let want = (
+            fsc <= 0x03 || fsc == 0x29,
+            (0x04..=0x07).contains(&fsc) || fsc == 0x2b,
+            (0x08..=0x0b).contains(&fsc),
+            (0x0c..=0x0f).contains(&fsc),
+        );
+        assert_eq!(kinds, want, "FSC {fsc:#x}");
+    }
+}
