@@ -266,3 +266,45 @@ fn fault_kinds_are_exactly_their_status_codes() {
         assert_eq!(kinds, want, "FSC {fsc:#x}");
     }
 }
+
+/// The data abort ISS fields of `e`, in bit order from the top.
+fn abort_fields(e: Esr) -> [u64; 12] {
+    let b = u64::from;
+    [
+        b(e.isv()),
+        e.sas(),
+        b(e.sse()),
+        e.srt(),
+        b(e.sf()),
+        b(e.ar()),
+        e.set(),
+        b(e.fnv()),
+        b(e.ea()),
+        b(e.cm()),
+        b(e.s1ptw()),
+        b(e.wnr()),
+    ]
+}
+
+/// A pass means each data abort ISS field reads its own bits and nothing
+/// else: ISV 24, SAS 23:22, SSE 21, SRT 20:16, SF 15, AR 14, SET 12:11,
+/// FnV 10, EA 9, CM 8, S1PTW 7, WnR 6.
+#[test]
+fn data_abort_fields_read_their_own_bits() {
+    // (lowest bit, width) of each field, in the order of `abort_fields`.
+    let fields =
+        [(24, 1), (22, 2), (21, 1), (16, 5), (15, 1), (14, 1), (11, 2), (10, 1), (9, 1), (8, 1), (7, 1), (6, 1)];
+    let base = 0x25 << 26;
+    assert_eq!(abort_fields(Esr(base)), [0; 12]);
+    for (i, &(lo, width)) in fields.iter().enumerate() {
+        for v in 1..1u64 << width {
+            let mut want = [0; 12];
+            want[i] = v;
+            assert_eq!(abort_fields(Esr(base | (v << lo))), want, "field {i} = {v}");
+        }
+    }
+    // Every other bit set: every field still reads its own value.
+    let all = base | 0x01ff_ffc0;
+    let want = fields.map(|(_, width)| (1u64 << width) - 1);
+    assert_eq!(abort_fields(Esr(all)), want);
+}
