@@ -5,8 +5,8 @@
 //! nothing misused on the way (`debug_virtual` and `debug_pgtable` on);
 //! that every one of the 13 flavours gives every case of the debug_virtual
 //! corpus the verdict 4.10-4K-48 gives it (the same exit code, reports and
-//! regions; the cases that carry on at 1 GiB and 64 GiB, in the matrix
-//! boot, the cases that stop at 1 GiB, one boot each); that a 6.12 kernel
+//! regions, at 1 GiB and 64 GiB; the cases that carry on in the matrix
+//! boot, the cases that stop one boot each); that a 6.12 kernel
 //! runs with 6.12's layout table, its range check and its addresses
 //! (self-tests and the monitor, at 1 GiB and 64 GiB), that the one corpus
 //! case where 4.10's bit test and 6.12's range check differ shows the
@@ -612,8 +612,8 @@ fn corpus_stops_as_4_10(name: &str, cpu: &str, ram: &str, case: &str) {
     assert_eq!(want, verdict(code, section(&new, case)), "{name} on {cpu} dv:{case}:\n{new}");
 }
 
-/// Every flavour at 1 GiB: the corpus cases that stop the kernel stop it
-/// as in 4.10-4K-48.
+/// Every flavour at 1 GiB and 64 GiB: the corpus cases that stop the
+/// kernel stop it as in 4.10-4K-48.
 #[test_matrix(
     [
         "4.10-4K-39", "4.10-4K-48", "4.10-16K-47", "4.10-16K-48", "4.10-64K-42", "4.10-64K-48",
@@ -622,18 +622,21 @@ fn corpus_stops_as_4_10(name: &str, cpu: &str, ram: &str, case: &str) {
     [
         "phys-offset-early", "pa-linear-before-memstart", "lm-alias-early", "pa-symbol-linear", "pa-symbol-heap",
         "pa-symbol-end-plus-1", "lm-alias-end-plus-1"
-    ])]
-fn every_flavour_stops_where_4_10_does(name: &str, case: &str) {
-    corpus_stops_as_4_10(name, "max", "1G", case);
+    ],
+    ["1G", "64G"])]
+fn every_flavour_stops_where_4_10_does(name: &str, case: &str, ram: &str) {
+    corpus_stops_as_4_10(name, "max", ram, case);
 }
 
 /// The same with 52-bit VAs on a CPU without FEAT_LVA.
-#[test_matrix([
-    "phys-offset-early", "pa-linear-before-memstart", "lm-alias-early", "pa-symbol-linear", "pa-symbol-heap",
-    "pa-symbol-end-plus-1", "lm-alias-end-plus-1"
-])]
-fn va_52_on_48_bits_stops_where_4_10_does(case: &str) {
-    corpus_stops_as_4_10("6.12-64K-52", "cortex-a72", "1G", case);
+#[test_matrix(
+    [
+        "phys-offset-early", "pa-linear-before-memstart", "lm-alias-early", "pa-symbol-linear", "pa-symbol-heap",
+        "pa-symbol-end-plus-1", "lm-alias-end-plus-1"
+    ],
+    ["1G", "64G"])]
+fn va_52_on_48_bits_stops_where_4_10_does(case: &str, ram: &str) {
+    corpus_stops_as_4_10("6.12-64K-52", "cortex-a72", ram, case);
 }
 
 /// With 64 KiB pages a board's UART sits far into its page (the Pi's mini
