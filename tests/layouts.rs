@@ -24,7 +24,6 @@
 mod common;
 use common::*;
 use test_case::test_matrix;
-use vakern::image::Flavour;
 use vakern::mm::flavour::{parse, Layout, Version, FLAVOURS};
 use vakern::mm::fmt::Addr;
 use vakern::qemu::{Machine, Outcome};
@@ -191,15 +190,6 @@ fn the_matrix_lists_every_fixed_va_flavour() {
     assert_eq!(FIXED_VA_FLAVOURS.to_vec(), want);
 }
 
-/// A flavour's kernel with both checking features: every `__pa`/`__va` and
-/// every write to a live table checked, so each boot of the matrix also
-/// says that nothing was misused on the way.
-fn checked_kernel(name: &str) -> vakern::image::Kernel {
-    vakern::tools::ensure_all().unwrap_or_else(|e| panic!("{e}"));
-    let f = Flavour { layout: layout(name), debug_virtual: true, debug_pgtable: true };
-    vakern::image::build_once(f).unwrap_or_else(|e| panic!("{e}"))
-}
-
 /// Boot `name`'s checked kernel on `cpu` with `append`, once for all the
 /// tests that ask for the same boot; require exit code 0 and a boot with
 /// nothing misused before the tests ran.
@@ -210,7 +200,7 @@ fn boot_checked(name: &str, cpu: &str, ram: &str, append: &str) -> String {
 /// [`boot_checked`], booted by every caller.
 fn boot_checked_on(name: &str, cpu: &str, ram: &str, append: &str) -> String {
     let m = Machine { cpu: cpu.into(), ram: ram.into(), append: append.into(), ..machine() };
-    let out = m.run(&checked_kernel(name).image).unwrap_or_else(|e| panic!("{e}"));
+    let out = m.run(&kernel_checked(name).image).unwrap_or_else(|e| panic!("{e}"));
     out.expect_code(0).unwrap_or_else(|e| panic!("{name} at {ram} with {append:?}: {e}"));
     let c = out.console;
     assert!(c.contains("debug_virtual: 0 report(s) during boot"), "{name} at {ram}:\n{c}");
@@ -224,14 +214,22 @@ fn boot_checked_on(name: &str, cpu: &str, ram: &str, append: &str) -> String {
 /// and carries on, in the same boot, each test and case reading its own
 /// lines. The corpus runs after the boot's "0 report(s) during boot" line,
 /// so that line still counts the boot alone.
-fn matrix_boot() -> String {
+/// The 52-bit flavour's boot also runs `vmalloc`, whose space ends where
+/// the VA size in use puts `VMALLOC_END`.
+fn matrix_boot(name: &str) -> String {
     let cases: Vec<String> = CARRY_ON.iter().map(|c| format!("dv:{c}")).collect();
-    format!("ptdump test=linear,translate,{}", cases.join(","))
+    let vmalloc = if layout(name).has_vabits_actual() { "vmalloc," } else { "" };
+    format!("ptdump test=linear,{vmalloc}translate,{}", cases.join(","))
+}
+
+/// The matrix boot of `name` on `cpu`.
+fn matrix_on(name: &str, cpu: &str, ram: &str) -> String {
+    boot_checked(name, cpu, ram, &matrix_boot(name))
 }
 
 /// The matrix boot of `name` on `-cpu max` (every granule).
 fn matrix(name: &str, ram: &str) -> String {
-    boot_checked(name, "max", ram, &matrix_boot())
+    matrix_on(name, "max", ram)
 }
 
 /// Every flavour boots at 1 GiB and at 64 GiB: the boot log names it and
@@ -302,7 +300,7 @@ fn va_52_follows_the_cpu(cpu: &str, ram: &str) {
     let name = "6.12-64K-52";
     let l = layout(name);
     let va = if cpu == "max" { 52 } else { 48 };
-    let c = boot_checked(name, cpu, ram, &matrix_boot());
+    let c = matrix_on(name, cpu, ram);
     let memstart = l.memstart_addr(0x4000_0000, va);
     has(
         &c,
@@ -322,6 +320,8 @@ fn va_52_follows_the_cpu(cpu: &str, ram: &str) {
             &format!("       user : 0x0000_0000_0000_0000 - {}", Addr(1 << va)),
             "---[ Linear mapping ]---",
             "selftest linear: PASS",
+            // vmalloc's space ends at VMALLOC_END for the VA size in use.
+            "selftest vmalloc: PASS",
         ],
     );
     let start = format!("0x{:016x}-", l.linear_start(va));
@@ -367,7 +367,7 @@ fn va_52_monitor_follows_the_cpu(cpu: &str) {
 /// `translate` passes with 52-bit VAs on both CPUs, at 1 GiB and 64 GiB.
 #[test_matrix(["max", "cortex-a72"], ["1G", "64G"])]
 fn va_52_translates(cpu: &str, ram: &str) {
-    let c = boot_checked("6.12-64K-52", cpu, ram, &matrix_boot());
+    let c = matrix_on("6.12-64K-52", cpu, ram);
     assert!(c.contains("selftest translate: PASS"), "{cpu} at {ram}:\n{c}");
 }
 
@@ -538,7 +538,7 @@ fn ram_bytes(ram: &str) -> u64 {
 /// the reports name are the flavour's own, computed from its [`Layout`].
 fn corpus_carries_on_as_4_10(name: &str, cpu: &str, ram: &str) {
     let old = matrix("4.10-4K-48", ram);
-    let new = boot_checked(name, cpu, ram, &matrix_boot());
+    let new = matrix_on(name, cpu, ram);
     let mut differ = Vec::new();
     let l = layout(name);
     let va = l.vabits_actual(cpu == "max");
@@ -558,7 +558,7 @@ fn corpus_carries_on_as_4_10(name: &str, cpu: &str, ram: &str) {
     let memstart = l.memstart_addr(0x4000_0000, va);
     let page = l.page_size();
     let at = |case: &str| reported_address(section(&new, case));
-    let elf = vakern::elf::Elf::parse(std::fs::read(checked_kernel(name).elf).unwrap()).unwrap();
+    let elf = vakern::elf::Elf::parse(std::fs::read(kernel_checked(name).elf).unwrap()).unwrap();
     let image = elf.symbol("_text").unwrap()..elf.symbol("_end").unwrap();
     let vmalloc = l.vmalloc_start()..l.vmalloc_end(va);
     assert_eq!(at("pa-module"), l.modules_vaddr() + page, "{name}: pa-module");
@@ -593,7 +593,7 @@ fn va_52_on_48_bits_carries_on_where_4_10_does(ram: &str) {
 fn stop_boot(name: &str, cpu: &str, ram: &str, case: &str) -> (Option<i32>, String) {
     shared(&format!("dv-stop {name} {cpu} {ram} {case}"), || {
         let m = Machine { cpu: cpu.into(), ram: ram.into(), append: format!("test=dv:{case}"), ..machine() };
-        let out = m.run(&checked_kernel(name).image).unwrap_or_else(|e| panic!("{e}"));
+        let out = m.run(&kernel_checked(name).image).unwrap_or_else(|e| panic!("{e}"));
         assert!(!out.timed_out, "{name} dv:{case} timed out:\n{}", out.tail(20));
         (out.code, out.console)
     })
@@ -648,7 +648,7 @@ fn va_52_on_48_bits_stops_where_4_10_does(case: &str, ram: &str) {
 fn granule_64k_on_the_boards(name: &str, board: &str) {
     let b = vakern::boards::board(board).unwrap_or_else(|e| panic!("{e}"));
     let m = Machine { board: b, ram: "1G".into(), append: "test=translate".into(), ..machine() };
-    let out = m.run(&checked_kernel(name).image).unwrap_or_else(|e| panic!("{e}"));
+    let out = m.run(&kernel_checked(name).image).unwrap_or_else(|e| panic!("{e}"));
     out.expect_code(0).unwrap_or_else(|e| panic!("{name} on {board}: {e}"));
     has(&out.console, &["selftest translate: PASS", "debug_pgtable: 0 unsafe write(s) to live tables during boot"]);
 }
