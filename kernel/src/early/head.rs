@@ -2,8 +2,16 @@
 //!
 //! This file only assembles the stub and gives it what it needs from Rust:
 //! constants (MAIR, TCR, SCTLR values from `arch::sysreg`, the identity
-//! map's block attributes, exit codes) and the symbols of the tables and the
+//! map's leaf attributes, exit codes) and the symbols of the tables and the
 //! stack it uses, which live here in `.bss`. See `boot/head.S` for the steps.
+//!
+//! The identity map covers the image with `SWAPPER_BLOCK_SIZE` entries:
+//! 2 MiB level-2 blocks with 4K pages (the image starts on a 2 MiB boundary
+//! in RAM, so its first block is RAM), pages with 16K and 64K pages, whose
+//! level-2 blocks (32 MiB, 512 MiB) would cover whatever lies next to the
+//! image as Normal memory the CPU may read speculatively. The number of
+//! tables of each level is computed here from the largest image
+//! (`MAX_IMAGE_SIZE`, enforced by linker.ld) and its 2 MiB alignment.
 //! The stub continues into `early_map_kernel` (`map_kernel.rs`) and then,
 //! by link name, into `start_kernel` (`setup/start_kernel.rs`).
 
