@@ -44,7 +44,26 @@ pub fn record(ttbr0: u64) {
         }
         rec.total += 1;
     });
+    warn_beyond_ram(&rec);
     RECORD.call_once(|| rec);
+}
+
+/// Say so in the boot log if a run of the identity map was not all RAM the
+/// device tree describes: with 4K pages, the image's last 2 MiB block when
+/// the boot loader put the image in the last, partial 2 MiB of a RAM range
+/// (or a tree outside RAM). The CPU may have read there speculatively.
+fn warn_beyond_ram(rec: &IdmapRecord) {
+    let Some(mem) = crate::mm::memblock::memory() else { return };
+    for run in rec.runs.iter().flatten() {
+        if !mem.ram.covers(&Range { base: run.start, end: run.end }) {
+            crate::pr_warn!(
+                "Identity map: {}-{} ({} entries) reached past the RAM the device tree describes, as Normal memory",
+                vakern_mm::fmt::Addr(run.start),
+                vakern_mm::fmt::Addr(run.end),
+                vakern_mm::fmt::Size(SWAPPER_BLOCK_SIZE)
+            );
+        }
+    }
 }
 
 /// The record, once `paging_init` has emptied TTBR0.
