@@ -191,7 +191,7 @@ const _: () = assert!(SWAPPER_BLOCK_SIZE <= IMAGE_LOAD_ALIGN);
 /// of two), so the range reaches `span - align + size` bytes from that
 /// table's start.
 pub const fn tables_spanned(size: u64, align: u64, span: u64) -> usize {
-    let lead = if align < span { span - align } else { 0 };
+    let lead = span.saturating_sub(align);
     (lead + size).div_ceil(span) as usize
 }
 

@@ -67,10 +67,6 @@ pub(crate) const IDMAP_PTES: usize =
 /// See [`IDMAP_PTES`].
 #[link_section = ".bss.early_tables"]
 pub static mut IDMAP_PTE: [Table; IDMAP_PTES] = [const { Table::new() }; IDMAP_PTES];
-// The stub's straddle checks compare a table number with `IDMAP_PMDS - 1`
-// and `IDMAP_PTES - 1` as immediates.
-const _: () = assert!(IDMAP_PMDS <= 4 && IDMAP_PTES <= 4);
-const _: () = assert!(SWAPPER_LEAF_LEVEL == 2 || IDMAP_PTES >= 1);
 
 /// The identity map's index fields for the stub's `ubfx`: the lowest VA bit
 /// and the width of the index at `level` (the root's is narrower when
