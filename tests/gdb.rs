@@ -4,8 +4,8 @@
 //! and agrees with the report the kernel prints; `bt` goes from the handler
 //! and from inside the vectors into the interrupted function; the helpers are
 //! right before the MMU is on, while the identity map lives, under KASLR and
-//! on a second CPU, and in a 6.12 flavour and one with 64 KiB pages and two
-//! table levels; the README's GDB sessions run exactly as printed there
+//! on a second CPU, and in every layout flavour (the 52-bit one on CPUs
+//! with and without FEAT_LVA); the README's GDB sessions run exactly as printed there
 //! and print what the README shows; the Python helpers' unit tests pass
 //! against the layout table of every flavour; and
 //! the launcher keeps no timeout while a debugger holds QEMU, logs the console
@@ -202,29 +202,37 @@ fn gdb_stops_at_the_fault_and_agrees_with_the_kernel() {
     assert!(outs[6].contains("OK: the rule and the tables agree: PA 0x0000000040000000"), "{g}");
 }
 
-/// The helpers in a 6.12 kernel: they read 6.12's table from its build
-/// directory, so the walk, the linear rule at 6.12's PAGE_OFFSET and the
-/// image rule at its KIMAGE_VADDR agree with the kernel and the tables.
+/// The helpers in every flavour, on `-cpu max` (every granule, and 52-bit
+/// VAs in use), and the 52-bit flavour on cortex-a72 (48 bits in use): they
+/// read the flavour's table from its build directory, so the walk from the
+/// flavour's root level, the linear rule at its PAGE_OFFSET and the image
+/// rule at its KIMAGE_VADDR agree with the kernel and the tables.
+#[test_case::test_matrix([
+    "4.10-4K-39", "4.10-4K-48", "4.10-16K-47", "4.10-16K-48", "4.10-64K-42", "4.10-64K-48",
+    "6.12-4K-39", "6.12-4K-48", "6.12-16K-47", "6.12-16K-48", "6.12-64K-42", "6.12-64K-48", "6.12-64K-52"
+])]
+fn gdb_helpers_follow_every_layout(flavour: &str) {
+    helpers_follow_the_layout_on(flavour, "max");
+}
+
+/// The 52-bit flavour on a CPU without FEAT_LVA: TTBR1 points into the
+/// root and `memstart_addr` is lowered; the helpers follow both.
 #[test]
-fn gdb_helpers_follow_the_6_12_layout() {
-    helpers_follow_the_layout_of("6.12-4K-48");
+fn gdb_helpers_follow_52_bit_on_a_48_bit_cpu() {
+    helpers_follow_the_layout_on("6.12-64K-52", "cortex-a72");
 }
 
-/// Stop the kernel of `flavour` at a deliberate fault; `vk-walk` of the
-/// faulting address must print the same root entry as the kernel's own
-/// report, and `vk-v2p` of the flavour's PAGE_OFFSET and KIMAGE_VADDR must
-/// agree with a walk of the tables (RAM at 0x4000_0000, the image 2 MiB in).
-fn helpers_follow_the_layout_of(flavour: &str) {
-    helpers_follow_the_layout_on(flavour, &machine().cpu);
-}
-
-/// [`helpers_follow_the_layout_of`] on CPU model `cpu` (16 KiB pages need one
-/// that has the granule).
+/// Stop the kernel of `flavour` on CPU model `cpu` at a deliberate fault;
+/// `vk-walk` of the faulting address must print the same root entry as the
+/// kernel's own report, and `vk-v2p` of the linear map's first address and
+/// of KIMAGE_VADDR must agree with a walk of the tables (RAM at 0x4000_0000,
+/// the image 2 MiB in).
 fn helpers_follow_the_layout_on(flavour: &str, cpu: &str) {
     let l = vakern::mm::flavour::parse(flavour).unwrap();
     let m = Machine { append: "test=fault:unmapped-read".into(), cpu: cpu.into(), ..machine() };
-    let t = start_in(flavour, &format!("fault-{flavour}"), m);
-    let v2p_lin = format!("vk-v2p {:#x}", l.page_offset());
+    let t = start_in(flavour, &format!("fault-{flavour}-{cpu}"), m);
+    let vabits_actual = if cpu == "max" { l.va_bits() } else { l.va_bits_min() };
+    let v2p_lin = format!("vk-v2p {:#x}", l.linear_start(vabits_actual));
     let v2p_img = format!("vk-v2p {:#x}", l.kimage_vaddr());
     let cmds = [
         "vk-break-fault",
@@ -834,12 +842,4 @@ fn launcher_gdb_exits_with_the_kernels_code() {
         out.expect("kernel exited with code 4");
     });
     assert_eq!(code, Some(4));
-}
-
-/// The helpers in a kernel with 64 KiB pages and two table levels (the
-/// root is level 2 with 8192 entries; the linear map is made of 512 MiB
-/// level-2 blocks).
-#[test]
-fn gdb_helpers_follow_a_64k_layout() {
-    helpers_follow_the_layout_of("6.12-64K-42");
 }

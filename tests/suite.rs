@@ -30,6 +30,8 @@ mod debug_pgtable;
 mod debug_virtual;
 #[path = "faults.rs"]
 mod faults;
+#[path = "flavour_features.rs"]
+mod flavour_features;
 #[path = "gdb.rs"]
 mod gdb;
 #[path = "harness.rs"]

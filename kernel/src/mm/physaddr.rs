@@ -28,7 +28,7 @@
 //! The file is over 400 lines because every translation keeps its Linux
 //! name, alias and caller-tracking wrapper next to the rule it applies, and
 //! the unchecked `__pa` has one hand-scheduled form per Linux version (4.10's
-//! bit test, 6.12's range check for fixed and for 52-bit VAs); splitting them
+//! bit test, 6.12's range check as a count of leading ones); splitting them
 //! apart would separate each rule from the only code that states it.
 
 use crate::arch::sections::{_end, _text};
@@ -49,13 +49,13 @@ pub const MEMSTART_UNSET: u64 = u64::MAX;
 
 /// The values every translation reads, together in one page-aligned block
 /// so that the fast paths address them with a single `adrp` and no `add`:
-/// `__pa` picks its offset from [`PA_OFFSET_SLOTS`] (see [`virt_to_phys`]).
+/// `__pa` picks its offset from `pa_offset` (see [`virt_to_phys_nodebug`]).
 #[repr(C, align(4096))]
 struct Translation {
-    /// What `__pa` subtracts, the image rule's `kimage_voffset` and the
-    /// linear rule's `PAGE_OFFSET - memstart_addr`, in the order the
-    /// version's fast test indexes them ([`IMAGE_SLOT`], [`LINEAR_SLOT`]).
-    pa_offset: [AtomicU64; 2],
+    /// What `__pa` subtracts, indexed by the version's fast test: the image
+    /// rule's `kimage_voffset` or the linear rule's `PAGE_OFFSET -
+    /// memstart_addr` (see [`slot_is_linear`]).
+    pa_offset: [AtomicU64; PA_SLOTS],
     /// Linux `memstart_addr` (`PHYS_OFFSET`); odd until memory is discovered.
     memstart: AtomicU64,
     /// `kimage_voffset + memstart_addr`: what `lm_alias` subtracts before the OR.
@@ -78,17 +78,71 @@ struct Translation {
     ram_fast_size: AtomicU64,
 }
 
-/// Where `kimage_voffset` sits in `pa_offset`. 4.10's fast test yields bit
-/// `VA_BITS - 1` of the address, set for the linear map (slot 1) and clear
-/// for the image (slot 0). 6.12's range check yields "linear" as the
-/// condition of a `csel` over both slots loaded with one `ldp`; the order
-/// is the same.
+/// Entries of `pa_offset`. 4.10's fast test is bit `VA_BITS - 1` of the
+/// address: two slots, 0 for the image (bit clear) and 1 for the linear map
+/// (bit set). 6.12's is the number of leading ones of the address
+/// (`clz(!va)`, 0 to 64): 65 slots.
+const PA_SLOTS: usize = match layout::ACTIVE.version() {
+    layout::Version::V4_10 => 2,
+    layout::Version::V6_12 => 65,
+};
+
+/// Whether slot `i` of `pa_offset` holds the linear rule's offset.
+///
+/// 6.12: `PAGE_OFFSET` is `-2^VA_BITS` and `PAGE_END` is `-2^e` (`e` is
+/// `VA_BITS_MIN - 1`), both runs of ones from bit 63 down. An address lies in
+/// `[PAGE_OFFSET, PAGE_END)`, Linux's `__is_lm_address`, exactly when it has
+/// at least `64 - VA_BITS` leading ones (it is at or above `PAGE_OFFSET`) and
+/// at most `63 - e` (it is below `PAGE_END`). Every other count, including 0
+/// for any address with bit 63 clear, is the image rule, as in Linux.
+const fn slot_is_linear(i: usize) -> bool {
+    match layout::ACTIVE.version() {
+        layout::Version::V4_10 => i == 1,
+        layout::Version::V6_12 => {
+            let first = (64 - layout::VA_BITS) as usize;
+            let last = 63 - (!layout::PAGE_END).wrapping_add(1).trailing_zeros() as usize;
+            first <= i && i <= last
+        }
+    }
+}
+
+/// The slot `kimage_voffset` is read from: 0 is the image rule in both
+/// versions (4.10: bit clear; 6.12: no leading ones).
 const IMAGE_SLOT: usize = 0;
-/// Where `PAGE_OFFSET - memstart_addr` sits in `pa_offset`.
-const LINEAR_SLOT: usize = 1;
+const _: () = assert!(!slot_is_linear(IMAGE_SLOT));
+// 6.12's count of leading ones is the range check only while both ends of
+// the linear range are runs of ones from bit 63 down.
+const _: () = assert!(match layout::ACTIVE.version() {
+    layout::Version::V4_10 => true,
+    layout::Version::V6_12 => {
+        PAGE_OFFSET == u64::MAX << layout::VA_BITS && (!layout::PAGE_END).wrapping_add(1).is_power_of_two()
+    }
+});
+// 6.12's slots cover every count of leading ones, and the linear range is
+// one to five of them (one for a fixed VA size, five for 52 bits).
+const _: () = {
+    let mut linear = 0;
+    let mut i = 0;
+    while i < PA_SLOTS {
+        linear += slot_is_linear(i) as usize;
+        i += 1;
+    }
+    assert!(linear >= 1 && linear <= 5);
+};
 
 static TRANSLATION: Translation = Translation {
-    pa_offset: [AtomicU64::new(0), AtomicU64::new(PAGE_OFFSET.wrapping_sub(MEMSTART_UNSET))],
+    pa_offset: {
+        let unset = PAGE_OFFSET.wrapping_sub(MEMSTART_UNSET);
+        let mut slots = [const { AtomicU64::new(0) }; PA_SLOTS];
+        let mut i = 0;
+        while i < PA_SLOTS {
+            if slot_is_linear(i) {
+                slots[i] = AtomicU64::new(unset);
+            }
+            i += 1;
+        }
+        slots
+    },
     memstart: AtomicU64::new(MEMSTART_UNSET),
     lm_alias_offset: AtomicU64::new(MEMSTART_UNSET),
     linear_limit: AtomicU64::new(u64::MAX),
@@ -99,20 +153,25 @@ static TRANSLATION: Translation = Translation {
     ram_fast_size: AtomicU64::new(u64::MAX),
 };
 
+/// Write one rule's offset into every slot that selects it.
+fn store_pa_offset(linear: bool, v: u64) {
+    for (i, slot) in TRANSLATION.pa_offset.iter().enumerate() {
+        if slot_is_linear(i) == linear {
+            slot.store(v, Relaxed);
+        }
+    }
+}
+
 // Linux's names for the two values, as global symbols for GDB
 // (scripts/gdb/vakern.py). They are aliases into TRANSLATION: the kernel
 // itself uses the local static, so no access goes through the GOT.
 core::arch::global_asm!(
     ".globl kimage_voffset",
-    ".set kimage_voffset, {t}",
+    ".set kimage_voffset, {t} + {image}",
     ".globl memstart_addr",
-    ".set memstart_addr, {t} + 16",
-    // The offsets' order is what both fast paths rely on.
-    ".if {image_slot} != 0 || {linear_slot} != 1",
-    ".error \"pa_offset order\"",
-    ".endif",
-    image_slot = const IMAGE_SLOT,
-    linear_slot = const LINEAR_SLOT,
+    ".set memstart_addr, {t} + {memstart}",
+    image = const IMAGE_SLOT * 8,
+    memstart = const core::mem::offset_of!(Translation, memstart),
     t = sym TRANSLATION,
 );
 
@@ -121,7 +180,7 @@ static REPORTS: AtomicU64 = AtomicU64::new(0);
 
 /// Record `kimage_voffset`, once, at entry to `start_kernel`.
 pub fn set_kimage_voffset(v: u64) {
-    TRANSLATION.pa_offset[IMAGE_SLOT].store(v, Relaxed);
+    store_pa_offset(false, v);
     let m = TRANSLATION.memstart.load(Relaxed);
     TRANSLATION.lm_alias_offset.store(v.wrapping_add(m), Relaxed);
 }
@@ -134,7 +193,7 @@ pub fn set_memstart(memstart: u64, ram_start: u64, ram_end: u64, holes: bool) {
     TRANSLATION.ram_end.store(ram_end, Relaxed);
     TRANSLATION.holes.store(holes as u64, Relaxed);
     TRANSLATION.ram_fast_size.store(if holes { 0 } else { ram_end - ram_start }, Relaxed);
-    TRANSLATION.pa_offset[LINEAR_SLOT].store(PAGE_OFFSET.wrapping_sub(memstart), Relaxed);
+    store_pa_offset(true, PAGE_OFFSET.wrapping_sub(memstart));
     TRANSLATION.lm_alias_offset.store(kimage_voffset().wrapping_add(memstart), Relaxed);
     TRANSLATION.memstart.store(memstart, Relaxed);
 }
@@ -222,22 +281,25 @@ pub fn virt_to_phys(va: VirtAddr) -> PhysAddr {
     PhysAddr(virt_to_phys_nodebug(va.0))
 }
 
-/// Linux's `__virt_to_phys_nodebug`, with the built version's own test.
+/// Linux's `__virt_to_phys_nodebug`, with the built version's own test,
+/// as a load of the rule's offset from `pa_offset` and a subtraction.
 ///
 /// 4.10, four instructions: bit `VA_BITS - 1` picks the rule (set for the
-/// linear map, clear for the image; Linux's own fast test), and indexes the
+/// linear map, clear for the image; Linux's own fast test) and indexes the
 /// two offsets in the page-aligned [`TRANSLATION`] block: `adrp` (the
 /// block's page is its address), `ubfx`, `ldr`, `sub`.
 ///
-/// 6.12, six instructions: the range check `va - PAGE_OFFSET < PAGE_END -
-/// PAGE_OFFSET`. `PAGE_OFFSET` is a run of ones at the top, so for any
-/// address whose top bits are all one `va - PAGE_OFFSET` is `va ^
-/// PAGE_OFFSET`, and for any other the XOR leaves a high bit set and the
-/// address fails the check as it should: `adrp`, `ldp` of both offsets,
-/// `eor` with `PAGE_OFFSET` (a logical immediate), `tst` of the bits at and
-/// above `log2(PAGE_END - PAGE_OFFSET)` (fixed VA sizes, where the linear
-/// size is a power of two) or a compare with the size (52-bit), `csel`,
-/// `sub`.
+/// 6.12, five instructions: Linux's range check `PAGE_OFFSET <= va <
+/// PAGE_END`, exact for every address, as the count of the address's
+/// leading ones (`mvn`, `clz`), which indexes 65 offsets ([`slot_is_linear`]
+/// says which are the linear rule's): `adrp`, `mvn`, `clz`, `ldr`, `sub`.
+/// The same five serve a fixed VA size and 52 bits, where `PAGE_END -
+/// PAGE_OFFSET` is no immediate. Four are not enough for an exact check: the
+/// block's address takes one, the load and the subtraction one each, and no
+/// single instruction turns an address into a small index that is the same
+/// for the whole linear range and different for every address outside it
+/// (`cls`, the one candidate, counts the leading zeros of a user address
+/// the way it counts the ones of a kernel address).
 ///
 /// For any address that is linear or in the image this equals
 /// `vakern_mm::addr::virt_to_phys`; the host tests and the self-tests check
@@ -248,7 +310,8 @@ pub fn virt_to_phys_nodebug(va: u64) -> u64 {
     match layout::ACTIVE.version() {
         layout::Version::V4_10 => {
             // SAFETY: reads one word of TRANSLATION, which is page aligned, so
-            // the page address from `adrp` is the block's own address.
+            // the page address from `adrp` is the block's own address; the
+            // index is 0 or 1, inside `pa_offset`.
             unsafe {
                 core::arch::asm!(
                     "adrp {t}, {tbl}",
@@ -265,47 +328,22 @@ pub fn virt_to_phys_nodebug(va: u64) -> u64 {
                 );
             }
         }
-        layout::Version::V6_12 if LINEAR_RANGE.is_power_of_two() => {
-            // SAFETY: reads two words of TRANSLATION (page aligned, as above).
-            unsafe {
-                core::arch::asm!(
-                    "adrp {t}, {tbl}",
-                    "ldp {img}, {lin}, [{t}]",
-                    "eor {t}, {va}, #{po}",
-                    "tst {t}, #{above}",
-                    "csel {img}, {lin}, {img}, eq",
-                    "sub {pa}, {va}, {img}",
-                    tbl = sym TRANSLATION,
-                    po = const PAGE_OFFSET,
-                    above = const !(LINEAR_RANGE - 1),
-                    va = in(reg) va,
-                    t = out(reg) _,
-                    img = out(reg) _,
-                    lin = out(reg) _,
-                    pa = lateout(reg) pa,
-                    options(pure, readonly, nostack)
-                );
-            }
-        }
         layout::Version::V6_12 => {
-            // SAFETY: as above.
+            // SAFETY: reads one word of TRANSLATION (page aligned, as above);
+            // `clz` yields 0 to 64, and `pa_offset` has 65 slots at offset 0.
             unsafe {
                 core::arch::asm!(
                     "adrp {t}, {tbl}",
-                    "ldp {img}, {lin}, [{t}]",
-                    "eor {t}, {va}, #{po}",
-                    "cmp {t}, {size}",
-                    "csel {img}, {lin}, {img}, lo",
-                    "sub {pa}, {va}, {img}",
+                    "mvn {i}, {va}",
+                    "clz {i}, {i}",
+                    "ldr {i}, [{t}, {i}, lsl #3]",
+                    "sub {pa}, {va}, {i}",
                     tbl = sym TRANSLATION,
-                    po = const PAGE_OFFSET,
-                    size = in(reg) LINEAR_RANGE,
                     va = in(reg) va,
                     t = out(reg) _,
-                    img = out(reg) _,
-                    lin = out(reg) _,
+                    i = out(reg) _,
                     pa = lateout(reg) pa,
-                    options(pure, readonly, nostack)
+                    options(pure, readonly, nostack, preserves_flags)
                 );
             }
         }
@@ -313,11 +351,8 @@ pub fn virt_to_phys_nodebug(va: u64) -> u64 {
     pa
 }
 
-/// `PAGE_END - PAGE_OFFSET`: the size of the linear range the 6.12 test checks.
-const LINEAR_RANGE: u64 = layout::PAGE_END.wrapping_sub(PAGE_OFFSET);
-// The XOR in the 6.12 fast path equals the subtraction only if PAGE_OFFSET
-// is a run of ones from bit 63 down.
-const _: () = assert!((!PAGE_OFFSET).wrapping_add(1).is_power_of_two());
+// The fast paths index `pa_offset` from the block's first byte.
+const _: () = assert!(core::mem::offset_of!(Translation, pa_offset) == 0);
 
 /// `__pa` for a raw address (from a register, the monitor, a pointer cast).
 #[allow(non_snake_case)]

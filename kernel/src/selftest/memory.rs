@@ -260,6 +260,23 @@ pub(super) fn test_translate() -> Outcome {
         let nodebug = physaddr::virt_to_phys_nodebug(img);
         check!(nodebug == vakern_mm::addr::virt_to_phys(img, po, ko), "__pa fast path wrong at {}", Addr(img));
     }
+    // The fast path picks the version's rule for every address, kernel or
+    // not: addresses with each count of leading ones (0 to 64, the index of
+    // 6.12's table), and both ends of the linear range.
+    let rule = |x: u64| {
+        let sub = if vakern_mm::addr::lm_test(x) { PAGE_OFFSET.wrapping_sub(po) } else { ko };
+        x.wrapping_sub(sub)
+    };
+    let end_of_linear = layout::PAGE_END;
+    let edges = [PAGE_OFFSET.wrapping_sub(1), PAGE_OFFSET, end_of_linear.wrapping_sub(1), end_of_linear];
+    for ones in 0..=64u32 {
+        let top = u64::MAX.checked_shl(64 - ones).unwrap_or(0);
+        let below = (u64::MAX >> ones) >> 1;
+        for x in [top, top | (rng.next_u64() & below), top | below].into_iter().chain(edges) {
+            let fast = physaddr::virt_to_phys_nodebug(x);
+            check!(fast == rule(x), "__pa fast path at {} gives {}, the rule {}", Addr(x), Addr(fast), Addr(rule(x)));
+        }
+    }
     // __pa_symbol(_end) is allowed.
     let (_, end) = physaddr::image_bounds();
     let pa_end = physaddr::__pa_symbol(end);
