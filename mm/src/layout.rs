@@ -168,10 +168,8 @@ pub const FIX_SLOTS_BASE: u64 = ACTIVE.fix_slots_base();
 /// Largest device tree the boot protocol allows.
 pub const MAX_FDT_SIZE: u64 = 2 << 20;
 
-/// Largest image, `.bss` included, that the early tables map: the boot
-/// stub's identity map and `early_map_kernel` size their tables for it, and
-/// `linker.ld` refuses to link a larger image (kernel/build.rs passes it
-/// as `__max_image_size`).
+/// Largest image, `.bss` included, that the early tables are sized for;
+/// `linker.ld` refuses a larger one (`__max_image_size`, from kernel/build.rs).
 pub const MAX_IMAGE_SIZE: u64 = 4 << 20;
 /// Alignment of the image's physical load address (the boot protocol's
 /// 2 MiB): the one thing the early maps know about where the image sits.
