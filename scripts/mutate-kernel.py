@@ -6,7 +6,8 @@ physaddr/), kernel/src/mm/populate.rs or kernel/src/mm/memblock.rs: an
 off-by-one at a check's boundary, a dropped range or hole check, a flipped
 comparison, memstart_addr rounded to the page or rounded up. For each one the
 script changes the file, runs the host tests that exercise that check
-(tests/debug_virtual.rs, which builds and boots the kernel), puts the file
+(tests/debug_virtual.rs, which builds and boots the kernel, or, for the
+6.12 fast path, the 6.12 flavours' boots in tests/layouts.rs), puts the file
 back, and records whether a test failed (caught) or all passed (missed).
 
 A mutation names its change by exact source text. When that text is not in
@@ -25,7 +26,8 @@ Usage (from the repository root):
     python3 scripts/mutate-kernel.py --check              # patterns only, no run
 Exit code 0 when every mutation is caught, 1 when one is missed, 2 on an
 error (a pattern that does not match, a mutation that does not compile, a
-test command that cannot run, a filter that selects no test).
+test command that cannot run, a filter that selects no test). A mutation
+that a compile-time assertion of the kernel refuses is caught ("caught-build").
 """
 
 import argparse
@@ -57,7 +59,11 @@ def stop(case):
     return [case.replace("-", "_")]
 
 
-# (name, file, old text, new text, test filters in tests/debug_virtual.rs)
+# (name, file, old text, new text, test filters): a filter is a test-name
+# filter of tests/debug_virtual.rs, or FILE:FILTER for another test file.
+# 6.12's fast path: the translate self-test (every count of leading ones and
+# both ends of the linear range) in a fixed-VA 6.12 flavour and the 52-bit one.
+V612 = ["layouts:6_12_4k_48_1g_expects", "layouts:va_52_translates"]
 MUTATIONS = [
     # __pa
     ("pa-fast-off-by-one", DV,
@@ -110,6 +116,19 @@ MUTATIONS = [
     ("phys-offset-check-removed", PA,
      "    if m & 1 != 0 {\n        bug(",
      "    if false {\n        bug(", stop("phys-offset-early")),
+    # 6.12's unchecked __pa: the count of leading ones and its slots
+    ("pa-612-ones-not-counted", PA,
+     '"mvn {i}, {va}",',
+     '"mov {i}, {va}",', V612),
+    ("pa-612-linear-slots-one-more-below", PA,
+     "let first = (64 - layout::VA_BITS) as usize;",
+     "let first = (63 - layout::VA_BITS) as usize;", V612),
+    ("pa-612-linear-slots-one-more-above", PA,
+     "let last = 63 - (!layout::PAGE_END).wrapping_add(1).trailing_zeros() as usize;",
+     "let last = 64 - (!layout::PAGE_END).wrapping_add(1).trailing_zeros() as usize;", V612),
+    ("pa-612-linear-slots-shifted", PA,
+     "first <= i && i <= last",
+     "first < i && i <= last + 1", V612),
     # populate
     ("pgd-populate-unchecked", POP,
      "unsafe { __pgd_populate(pgdp, physaddr::virt_to_phys(pud)) }",
@@ -160,12 +179,23 @@ def check_patterns(mutations):
 
 
 def run_tests(filters, log):
-    cmd = ["cargo", "test", "--test", "debug_virtual", "--"] + filters
+    """Run the filters, one cargo test per test file, until one fails."""
+    files = {}
+    for flt in filters:
+        name, _, test = flt.rpartition(":")
+        files.setdefault(name or "debug_virtual", []).append(test)
     with open(log, "w") as f:
-        f.write(" ".join(cmd) + "\n")
-        f.flush()
-        p = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
+        for name, tests in files.items():
+            cmd = ["cargo", "test", "--test", name, "--"] + tests
+            f.write(" ".join(cmd) + "\n")
+            f.flush()
+            p = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
+            if p.returncode != 0:
+                break
     out = open(log).read()
+    if "evaluation panicked" in out:
+        # A compile-time assertion of the kernel refused the mutation.
+        return "caught-build"
     if "could not compile" in out or "error[E" in out:
         # The mutation does not compile (the kernel is built inside the
         # tests): the list is wrong, not the tests right.
@@ -248,9 +278,9 @@ def main():
             if os.path.isfile(os.path.join(BACKUP, f)):
                 os.remove(os.path.join(BACKUP, f))
 
-    caught = sum(1 for _, v in results if v == "caught")
+    caught = sum(1 for _, v in results if v in ("caught", "caught-build"))
     missed = [n for n, v in results if v == "missed"]
-    broken = [(n, v) for n, v in results if v not in ("caught", "missed")]
+    broken = [(n, v) for n, v in results if v not in ("caught", "caught-build", "missed")]
     print(f"{caught} caught, {len(missed)} missed of {len(results)} mutations (logs in {logs})")
     for n in missed:
         print(f"  missed: {n}")

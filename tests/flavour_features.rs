@@ -1,6 +1,6 @@
 //! KASLR, SMP, W^X, the fault reports and the monitor in every layout flavour: a pass
 //! means that each of the 13 flavours, booted on `-cpu max` (every granule,
-//! FEAT_LVA for the 52-bit one) with `debug_virtual`, places its image at a
+//! FEAT_LVA for the 52-bit one) with `debug_virtual` and `debug_pgtable`, places its image at a
 //! KASLR offset inside its window and still translates every image page,
 //! brings up a second CPU that translates as the first and sees a mapping
 //! change after broadcast TLB maintenance, had a boot identity map of only
@@ -28,10 +28,11 @@ fn layout(name: &str) -> Layout {
     parse(name).unwrap()
 }
 
-/// Boot `name`'s debug_virtual kernel on `-cpu max` with `m`'s settings.
+/// Boot `name`'s checked kernel (`debug_virtual` and `debug_pgtable`, the
+/// build the layout tests boot) on `-cpu max` with `m`'s settings.
 fn boot(name: &str, m: Machine) -> vakern::qemu::Outcome {
     let m = Machine { cpu: "max".into(), ..m };
-    m.run(&kernel_in(name, true).image).unwrap_or_else(|e| panic!("{name}: {e}"))
+    m.run(&kernel_checked(name).image).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 /// KASLR, two CPUs and the W^X check in one boot per flavour.
@@ -152,7 +153,7 @@ fn monitor_works_in_every_flavour(name: &str) {
     let lin = l.page_offset() + 0x1000;
     let input = format!("pa {lin:#x}\nva 0x4000_0000\npa _text\nwalk {lin:#x}\nptdump\nlayout\n");
     let m = Machine { cpu: "max".into(), ..machine() };
-    let out = m.run_with_input(&kernel_in(name, true).image, Some(input.as_bytes())).unwrap();
+    let out = m.run_with_input(&kernel_checked(name).image, Some(input.as_bytes())).unwrap();
     out.expect_code(0).unwrap_or_else(|e| panic!("{name}: {e}"));
     let c = &out.console;
     has(

@@ -21,7 +21,6 @@
 mod common;
 use common::*;
 use test_case::test_matrix;
-use vakern::image::Flavour;
 use vakern::mm::flavour::{parse, Layout, Version, FLAVOURS};
 use vakern::mm::fmt::Addr;
 use vakern::qemu::{Machine, Outcome};
@@ -224,15 +223,6 @@ fn the_matrix_lists_every_fixed_va_flavour() {
     assert_eq!(FIXED_VA_FLAVOURS.to_vec(), want);
 }
 
-/// A flavour's kernel with both checking features: every `__pa`/`__va` and
-/// every write to a live table checked, so each boot of the matrix also
-/// says that nothing was misused on the way.
-fn checked_kernel(name: &str) -> vakern::image::Kernel {
-    vakern::tools::ensure_all().unwrap_or_else(|e| panic!("{e}"));
-    let f = Flavour { layout: layout(name), debug_virtual: true, debug_pgtable: true };
-    vakern::image::build_once(f).unwrap_or_else(|e| panic!("{e}"))
-}
-
 /// Boot `name`'s checked kernel on `-cpu max` (every granule) with `append`,
 /// once for all the tests that ask for the same boot.
 fn boot_checked(name: &str, ram: &str, append: &str) -> String {
@@ -242,7 +232,7 @@ fn boot_checked(name: &str, ram: &str, append: &str) -> String {
 /// [`boot_checked`] on `cpu`, booted by every caller.
 fn boot_checked_on(name: &str, cpu: &str, ram: &str, append: &str) -> String {
     let m = Machine { cpu: cpu.into(), ram: ram.into(), append: append.into(), ..machine() };
-    let out = m.run(&checked_kernel(name).image).unwrap_or_else(|e| panic!("{e}"));
+    let out = m.run(&kernel_checked(name).image).unwrap_or_else(|e| panic!("{e}"));
     out.expect_code(0).unwrap_or_else(|e| panic!("{name} at {ram} with {append:?}: {e}"));
     let c = out.console;
     assert!(c.contains("debug_virtual: 0 report(s) during boot"), "{name} at {ram}:\n{c}");
@@ -352,7 +342,7 @@ fn check_idmap(name: &str, c: &str) {
     let unit = l.swapper_block_size();
     let level = if unit == l.page_size() { 3 } else { 2 };
     assert!(c.contains("selftest idmap: PASS"), "{name}:\n{c}");
-    let size = checked_kernel(name).image_size;
+    let size = kernel_checked(name).image_size;
     let pa_text = hex_after(c, "Kernel image loaded at PA ");
     let dtb = hex_after(c, "DTB at PA ");
     let dtb_size: u64 = c[c.find("DTB at PA ").unwrap()..]
@@ -403,7 +393,7 @@ fn every_flavour_gives_the_corpus_verdicts_of_4_10(name: &str, case: &str) {
 fn corpus_verdicts_as_4_10(name: &str, cpu: &str, case: &str) {
     let (code_old, old) = dv_case("4.10-4K-48", case, true);
     let m = Machine { cpu: cpu.into(), append: format!("test=dv:{case}"), ..machine() };
-    let out = m.run(&checked_kernel(name).image).unwrap_or_else(|e| panic!("{e}"));
+    let out = m.run(&kernel_checked(name).image).unwrap_or_else(|e| panic!("{e}"));
     assert!(!out.timed_out, "{name} dv:{case} timed out:\n{}", out.tail(20));
     let new = out.console;
     assert_eq!(code_old, out.code, "dv:{case}: 4.10-4K-48 exit {code_old:?}, {name} exit {:?}:\n{new}", out.code);
@@ -423,7 +413,7 @@ fn va_52_follows_the_cpu(cpu: &str, ram: &str) {
     let name = "6.12-64K-52";
     let l = layout(name);
     let va = if cpu == "max" { 52 } else { 48 };
-    let c = boot_checked_on(name, cpu, ram, "ptdump test=linear,idmap");
+    let c = boot_checked_on(name, cpu, ram, "ptdump test=linear,vmalloc,idmap");
     check_idmap(name, &c);
     let memstart = l.memstart_addr(0x4000_0000, va);
     has(
@@ -444,6 +434,8 @@ fn va_52_follows_the_cpu(cpu: &str, ram: &str) {
             &format!("       user : 0x0000_0000_0000_0000 - {}", Addr(1 << va)),
             "---[ Linear mapping ]---",
             "selftest linear: PASS",
+            // vmalloc's space ends at VMALLOC_END for the VA size in use.
+            "selftest vmalloc: PASS",
         ],
     );
     let start = format!("0x{:016x}-", l.linear_start(va));
@@ -508,7 +500,7 @@ fn va_52_gives_the_corpus_verdicts_of_4_10(cpu: &str, case: &str) {
 fn granule_64k_on_the_boards(name: &str, board: &str) {
     let b = vakern::boards::board(board).unwrap_or_else(|e| panic!("{e}"));
     let m = Machine { board: b, ram: "1G".into(), append: "test=translate".into(), ..machine() };
-    let out = m.run(&checked_kernel(name).image).unwrap_or_else(|e| panic!("{e}"));
+    let out = m.run(&kernel_checked(name).image).unwrap_or_else(|e| panic!("{e}"));
     out.expect_code(0).unwrap_or_else(|e| panic!("{name} on {board}: {e}"));
     has(&out.console, &["selftest translate: PASS", "debug_pgtable: 0 unsafe write(s) to live tables during boot"]);
 }

@@ -65,6 +65,18 @@ pub fn kernel_in(layout: &str, debug_virtual: bool) -> Kernel {
     image::build_once(Flavour { layout, debug_virtual, debug_pgtable: false }).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The kernel in `layout` with `debug_virtual` and `debug_pgtable` both on:
+/// every `__pa`/`__va` and every write to a live table checked, so each boot
+/// also says that nothing was misused on the way. The layout tests boot it
+/// in every flavour.
+pub fn kernel_checked(layout: &str) -> Kernel {
+    if let Err(e) = vakern::tools::ensure_all() {
+        panic!("{e}");
+    }
+    let layout = vakern::mm::flavour::parse(layout).unwrap_or_else(|e| panic!("{layout}: {e}"));
+    image::build_once(Flavour { layout, debug_virtual: true, debug_pgtable: true }).unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// The timeout of every test boot: a boot takes well under a second alone,
 /// and a few seconds when two `cargo test` runs share 2 cores with 4-CPU
 /// guests; the margin is there so that load never reads as a hang.

@@ -18,7 +18,7 @@ pub fn markers() -> [Marker; 9] {
         Marker { start: VMALLOC_START, name: "vmalloc() area" },
         Marker { start: text, name: "Kernel image" },
         Marker { start: align_up(end, PAGE_SIZE), name: "vmalloc() area (after the image)" },
-        Marker { start: VMALLOC_END, name: "Unused hole" },
+        Marker { start: crate::mm::vmalloc::vmalloc_end(), name: "Unused hole" },
         Marker { start: FIXADDR_START, name: "Fixmap" },
         Marker { start: PCI_IO_START, name: "PCI I/O" },
         Marker { start: VMEMMAP_START, name: "vmemmap" },

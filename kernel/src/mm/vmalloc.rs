@@ -1,8 +1,9 @@
 //! The vmalloc area: virtually contiguous mappings of physically scattered
 //! pages (`vmalloc`/`vfree`) and of device registers (`ioremap`/`iounmap`).
 //!
-//! Address space comes from `[VMALLOC_START, VMALLOC_END)` less the kernel
-//! image; every area is followed by one unmapped guard page, so running off
+//! Address space comes from `[VMALLOC_START, vmalloc_end())` less the kernel
+//! image (with 52-bit VAs on a CPU without FEAT_LVA the end moves up, as in
+//! Linux 6.12, by the vmemmap the smaller linear map does not need); every area is followed by one unmapped guard page, so running off
 //! its end faults instead of corrupting a neighbour. Pages are mapped one by
 //! one into `swapper_pg_dir` through the linear map (`mmu::LinearTables`).
 //!
@@ -21,7 +22,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
 use spin::Mutex;
 use vakern_mm::fmt::Addr;
-use vakern_mm::layout::{self, PAGE_SIZE, PMD_SIZE, VMALLOC_END, VMALLOC_START};
+use vakern_mm::layout::{self, PAGE_SIZE, PMD_SIZE, VMALLOC_START};
 use vakern_mm::pgtable::{self, MapError, MapFlags, TableAccess};
 use vakern_mm::pte::{self, Kind, Prot};
 use vakern_mm::ranges::{Range, RangeSet};
@@ -79,16 +80,31 @@ static VMALLOC: Mutex<Option<Vmalloc>> = Mutex::new(None);
 /// Largest single request (keeps one request from exhausting memory by mistake).
 pub const MAX_VMALLOC: u64 = 1 << 30;
 
+/// `VMALLOC_END` for the VA size in use: the build's `VMALLOC_END` unless
+/// the flavour has 52-bit VAs and the CPU uses 48.
+pub fn vmalloc_end() -> u64 {
+    layout::ACTIVE.vmalloc_end(crate::arch::sysreg::vabits_actual())
+}
+
+/// The free address space in `[lo, hi)` (for the self-tests).
+pub fn free_span() -> Option<(u64, u64)> {
+    let v = VMALLOC.lock();
+    let free = &v.as_ref()?.free;
+    let span = (free.iter().next()?.base, free.iter().last()?.end);
+    Some(span)
+}
+
 /// Make the area's address space available. Needs the heap.
 pub fn init() {
     let (text, end) = image_bounds();
     let mut free = RangeSet::new();
-    free.add(Range { base: VMALLOC_START, end: VMALLOC_END }).unwrap();
+    let vmalloc_end = vmalloc_end();
+    free.add(Range { base: VMALLOC_START, end: vmalloc_end }).unwrap();
     // The image's level-2 entries stay out (clipped to the area: with
     // 64 KiB pages one is 512 MiB, more than lies below the image).
     let image = Range {
         base: layout::align_down(text, PMD_SIZE).max(VMALLOC_START),
-        end: layout::align_up(end, PMD_SIZE).min(VMALLOC_END),
+        end: layout::align_up(end, PMD_SIZE).min(vmalloc_end),
     };
     free.remove(image).unwrap();
     *VMALLOC.lock() = Some(Vmalloc { free, areas: Vec::new() });

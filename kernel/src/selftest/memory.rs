@@ -177,6 +177,11 @@ pub(super) fn test_alloc() -> Outcome {
 }
 
 pub(super) fn test_vmalloc() -> Outcome {
+    // The free space runs to the layout's VMALLOC_END for the VA size in
+    // use (the boot log's table), above the image's level-2 entries.
+    let (_, top) = vmalloc::free_span().ok_or("vmalloc not initialised")?;
+    let end = layout::ACTIVE.vmalloc_end(crate::arch::sysreg::vabits_actual());
+    check!(top == end, "vmalloc space ends at {}, VMALLOC_END is {}", Addr(top), Addr(end));
     let a = vmalloc::vmalloc(5 * PAGE_SIZE).map_err(|e| format!("vmalloc: {}", e))?;
     let b = vmalloc::vmalloc(1).map_err(|e| format!("vmalloc: {}", e))?;
     check!(
