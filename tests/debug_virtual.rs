@@ -235,10 +235,11 @@ fn memstart_of(lowest: u64) -> u64 {
     }
 }
 
-/// The `dvb NAME VALUE +N` lines of a console, in order.
+/// The `dvb NAME VALUE +N` lines of a console, in order (after the
+/// timestamp: the case's first line names the format in passing).
 fn dvb_lines(c: &str) -> Vec<(String, u64, u64)> {
     c.lines()
-        .filter_map(|l| l.split_once("dvb ").map(|(_, r)| r))
+        .filter_map(|l| l.split_once("] dvb ").map(|(_, r)| r))
         .map(|r| {
             let f: Vec<&str> = r.split_whitespace().collect();
             assert_eq!(f.len(), 3, "bad probe line {r:?}");

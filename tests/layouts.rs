@@ -2,19 +2,26 @@
 //! its own layout, that every flavour with a fixed VA size (4K, 16K and 64K
 //! pages, two to four table levels) boots on `-cpu max` at 1 GiB and 64 GiB
 //! with its own layout table, linear map, ptdump and translations, with
-//! nothing misused on the way (`debug_virtual` and `debug_pgtable` on), and
-//! gives the debug_virtual corpus verdicts of 4.10; that a 6.12 kernel runs
-//! with 6.12's layout table, its range check and its addresses (self-tests,
-//! the debug_virtual corpus and the monitor, at 1 GiB and 64 GiB), that the
-//! one corpus case where 4.10's bit test and 6.12's range check differ
-//! shows the difference, that the 52-bit flavour picks `vabits_actual`
-//! from the CPU (52 on `-cpu max`, 48 on cortex-a72) and lowers
-//! `memstart_addr` to match, and that a flavour the CPU cannot run stops
-//! early with exit code 6 and a message, printed before any console exists.
+//! nothing misused on the way (`debug_virtual` and `debug_pgtable` on) and
+//! a boot identity map of only the image and the device tree (2 MiB blocks
+//! with 4K pages, pages with 16K and 64K);
+//! that every one of the 13 flavours gives every case of the debug_virtual
+//! corpus the verdict 4.10-4K-48 gives it (the same exit code, reports and
+//! regions, at 1 GiB and 64 GiB; the cases that carry on in the matrix
+//! boot, the cases that stop one boot each); that a 6.12 kernel
+//! runs with 6.12's layout table, its range check and its addresses
+//! (self-tests and the monitor, at 1 GiB and 64 GiB), that the one corpus
+//! case where 4.10's bit test and 6.12's range check differ shows the
+//! difference, that the 52-bit flavour picks `vabits_actual` from the CPU
+//! (52 on `-cpu max`, 48 on cortex-a72) and lowers `memstart_addr` to
+//! match, and that a flavour the CPU cannot run stops early with exit code
+//! 6 and a message, printed before any console exists.
 //!
 //! Expected addresses are computed from the flavour's own [`Layout`], never
-//! retyped. The file is over 400 lines because the flavour matrix, the 6.12
-//! checks and the 52-bit checks share their boot and comparison helpers.
+//! retyped. The file is over 400 lines because the flavour matrix, the
+//! corpus comparison, the 6.12 checks and the 52-bit checks share their
+//! boots (one matrix boot per flavour and RAM size serves all four) and
+//! their comparison helpers; split into files, each would boot its own.
 
 mod common;
 use common::*;
@@ -93,42 +100,6 @@ fn dv_case(name: &str, case: &str, debug_virtual: bool) -> (Option<i32>, String)
         assert!(!out.timed_out, "{name} dv:{case} timed out:\n{}", out.tail(20));
         (out.code, out.console)
     })
-}
-
-/// The corpus gives the same verdicts in 6.12 as in 4.10: a report and
-/// carry on, or a stop with DEBUG_VIRTUAL_BUG; the reported addresses are
-/// the 6.12 layout's.
-#[test_matrix([
-    "pa-image-symbol", "pa-vmalloc", "pa-module", "pa-fixmap", "pa-ioremap", "pa-user-bit47", "pa-null",
-    "pa-noncanonical", "pa-beyond-ram", "va-non-ram", "populate-image-table", "pa-symbol-linear",
-    "pa-symbol-heap", "pa-symbol-end-plus-1", "phys-offset-early", "lm-alias-early"
-])]
-fn corpus_verdicts_match_4_10(case: &str) {
-    let l = layout(V612);
-    let (code_old, old) = dv_case("4.10-4K-48", case, true);
-    let (code_new, new) = dv_case(V612, case, true);
-    assert_eq!(code_old, code_new, "dv:{case}: 4.10 exit {code_old:?}, 6.12 exit {code_new:?}:\n{new}");
-    assert!(matches!(code_new, Some(0) | Some(5)), "dv:{case}: {new}");
-    let reports = |c: &str| count(c, "WARNING: ");
-    assert_eq!(reports(&old), reports(&new), "dv:{case}: report counts differ:\n{old}\n---\n{new}");
-    let region = |c: &str| {
-        c.lines()
-            .find(|x| x.contains(" used for "))
-            .and_then(|x| x.split(" (").nth(1))
-            .map(|x| x.split(')').next().unwrap().to_string())
-    };
-    assert_eq!(region(&old), region(&new), "dv:{case}: regions differ:\n{old}\n---\n{new}");
-    let expect = match case {
-        "pa-module" => Some(format!("non-linear address: {} (modules)", Addr(l.modules_vaddr() + 0x1000))),
-        "pa-image-symbol" => Some(format!("non-linear address: {}", &Addr(l.kimage_vaddr()).to_string()[..15])),
-        "pa-beyond-ram" => {
-            Some(format!("beyond RAM: {} (linear map beyond end of RAM)", Addr(l.page_offset() + (1 << 30) + 0x1000)))
-        }
-        _ => None,
-    };
-    if let Some(e) = expect {
-        assert!(new.contains(&e), "dv:{case}: missing {e:?} in:\n{new}");
-    }
 }
 
 /// The caveat of 4.10's single-bit test: a user address with bit 47 set
@@ -221,13 +192,14 @@ fn the_matrix_lists_every_fixed_va_flavour() {
     assert_eq!(FIXED_VA_FLAVOURS.to_vec(), want);
 }
 
-/// Boot `name`'s checked kernel on `-cpu max` (every granule) with `append`,
-/// once for all the tests that ask for the same boot.
-fn boot_checked(name: &str, ram: &str, append: &str) -> String {
-    shared(&format!("checked {name} {ram} {append}"), || boot_checked_on(name, "max", ram, append))
+/// Boot `name`'s checked kernel on `cpu` with `append`, once for all the
+/// tests that ask for the same boot; require exit code 0 and a boot with
+/// nothing misused before the tests ran.
+fn boot_checked(name: &str, cpu: &str, ram: &str, append: &str) -> String {
+    shared(&format!("checked {name} {cpu} {ram} {append}"), || boot_checked_on(name, cpu, ram, append))
 }
 
-/// [`boot_checked`] on `cpu`, booted by every caller.
+/// [`boot_checked`], booted by every caller.
 fn boot_checked_on(name: &str, cpu: &str, ram: &str, append: &str) -> String {
     let m = Machine { cpu: cpu.into(), ram: ram.into(), append: append.into(), ..machine() };
     let out = m.run(&kernel_checked(name).image).unwrap_or_else(|e| panic!("{e}"));
@@ -239,9 +211,28 @@ fn boot_checked_on(name: &str, cpu: &str, ram: &str, append: &str) -> String {
     c
 }
 
-/// The command line of the flavour matrix's boot: `linear` with ptdump and
-/// `translate` run in the same boot, each test reading its own lines.
-const MATRIX_BOOT: &str = "ptdump test=linear,translate";
+/// The command line of the flavour matrix's boot: `linear` with ptdump,
+/// `translate`, `idmap`, then every case of the debug_virtual corpus that reports
+/// and carries on, in the same boot, each test and case reading its own
+/// lines. The corpus runs after the boot's "0 report(s) during boot" line,
+/// so that line still counts the boot alone.
+/// The 52-bit flavour's boot also runs `vmalloc`, whose space ends where
+/// the VA size in use puts `VMALLOC_END`.
+fn matrix_boot(name: &str) -> String {
+    let cases: Vec<String> = CARRY_ON.iter().map(|c| format!("dv:{c}")).collect();
+    let vmalloc = if layout(name).has_vabits_actual() { "vmalloc," } else { "" };
+    format!("ptdump test=linear,{vmalloc}translate,idmap,{}", cases.join(","))
+}
+
+/// The matrix boot of `name` on `cpu`.
+fn matrix_on(name: &str, cpu: &str, ram: &str) -> String {
+    boot_checked(name, cpu, ram, &matrix_boot(name))
+}
+
+/// The matrix boot of `name` on `-cpu max` (every granule).
+fn matrix(name: &str, ram: &str) -> String {
+    matrix_on(name, "max", ram)
+}
 
 /// Every flavour boots at 1 GiB and at 64 GiB: the boot log names it and
 /// prints its layout table (from the flavour's own [`Layout`]), all RAM
@@ -257,7 +248,7 @@ const MATRIX_BOOT: &str = "ptdump test=linear,translate";
     ["1G", "64G"])]
 fn every_flavour_boots_and_maps_all_ram(name: &str, ram: &str) {
     let l = layout(name);
-    let c = boot_checked(name, ram, MATRIX_BOOT);
+    let c = matrix(name, ram);
     let first: Vec<&str> = c.lines().filter(|x| x.starts_with('[')).take(2).collect();
     assert!(first[1].contains(&format!("Layout flavour {name}:")), "{name}: second line is {:?}", first[1]);
     has(
@@ -295,48 +286,98 @@ fn every_flavour_boots_and_maps_all_ram(name: &str, ram: &str) {
     ],
     ["1G", "64G"])]
 fn every_flavour_translates(name: &str, ram: &str) {
-    let c = boot_checked(name, ram, MATRIX_BOOT);
+    let c = matrix(name, ram);
     assert!(c.contains("selftest translate: PASS"), "{name} at {ram}:\n{c}");
 }
 
-/// The debug_virtual corpus gives 4.10-4K-48's verdicts in every flavour:
-/// a case that reports and carries on, one that stops, and the bit-47 user
-/// address.
+/// The boot's identity map in every flavour held the image and the device
+/// tree, each rounded out to the flavour's `SWAPPER_BLOCK_SIZE` (2 MiB
+/// level-2 blocks with 4K pages, pages with 16K and 64K, never their 32 MiB
+/// or 512 MiB level-2 blocks), and nothing else. Read from the matrix boot.
 #[test_matrix(
     [
         "4.10-4K-39", "4.10-4K-48", "4.10-16K-47", "4.10-16K-48", "4.10-64K-42", "4.10-64K-48",
         "6.12-4K-39", "6.12-4K-48", "6.12-16K-47", "6.12-16K-48", "6.12-64K-42", "6.12-64K-48"
     ],
-    ["pa-vmalloc", "pa-beyond-ram", "pa-user-bit47"])]
-fn every_flavour_gives_the_corpus_verdicts_of_4_10(name: &str, case: &str) {
-    corpus_verdicts_as_4_10(name, "max", case);
+    ["1G", "64G"])]
+fn every_flavour_identity_maps_only_the_image_and_the_tree(name: &str, ram: &str) {
+    let c = matrix(name, ram);
+    check_idmap(name, &c);
 }
 
-/// Case `case` of the corpus ends in `name` (checked kernel, on `cpu`) as
-/// in 4.10-4K-48: the same exit code and the same number of reports.
-fn corpus_verdicts_as_4_10(name: &str, cpu: &str, case: &str) {
-    let (code_old, old) = dv_case("4.10-4K-48", case, true);
-    let m = Machine { cpu: cpu.into(), append: format!("test=dv:{case}"), ..machine() };
-    let out = m.run(&kernel_checked(name).image).unwrap_or_else(|e| panic!("{e}"));
-    assert!(!out.timed_out, "{name} dv:{case} timed out:\n{}", out.tail(20));
-    let new = out.console;
-    assert_eq!(code_old, out.code, "dv:{case}: 4.10-4K-48 exit {code_old:?}, {name} exit {:?}:\n{new}", out.code);
-    assert!(matches!(out.code, Some(0) | Some(5)), "{name} dv:{case}: {new}");
-    assert_eq!(count(&old, "WARNING: "), count(&new, "WARNING: "), "{name} dv:{case}:\n{old}\n---\n{new}");
+/// The address printed right after `needle` in `c` (`0x0000_0000_4020_0000`).
+fn hex_after(c: &str, needle: &str) -> u64 {
+    let at = c.find(needle).unwrap_or_else(|| panic!("no {needle:?} in:\n{c}")) + needle.len();
+    let digits: String =
+        c[at..].trim_start_matches("0x").chars().take_while(|ch| ch.is_ascii_hexdigit() || *ch == '_').collect();
+    u64::from_str_radix(&digits.replace('_', ""), 16).unwrap_or_else(|e| panic!("{needle:?}: {digits:?}: {e}"))
+}
+
+/// `A-B` of two printed addresses.
+fn hex_range(s: &str) -> (u64, u64) {
+    let (a, b) = s.split_once('-').unwrap_or_else(|| panic!("no range in {s:?}"));
+    (hex_after(a, ""), hex_after(b, ""))
+}
+
+/// `test=idmap`'s lines in `c` against what the host computes: the image
+/// (`_end - _text` from the ELF, at the load address of the boot log) and
+/// the device tree (its address and size from the boot log), each rounded
+/// out to the flavour's `swapper_block_size`, merged where they touch; the
+/// self-test's expectation is that, its runs are all made of entries of
+/// that size, lie inside it and add up to it.
+fn check_idmap(name: &str, c: &str) {
+    let l = layout(name);
+    let unit = l.swapper_block_size();
+    let level = if unit == l.page_size() { 3 } else { 2 };
+    assert!(c.contains("selftest idmap: PASS"), "{name}:\n{c}");
+    let size = kernel_checked(name).image_size;
+    let pa_text = hex_after(c, "Kernel image loaded at PA ");
+    let dtb = hex_after(c, "DTB at PA ");
+    let dtb_size: u64 = c[c.find("DTB at PA ").unwrap()..]
+        .split_once(" (")
+        .and_then(|(_, rest)| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{name}: no device tree size in the boot log:\n{c}"));
+    let round = |base: u64, len: u64| (base / unit * unit, (base + len).div_ceil(unit) * unit);
+    let mut want = vec![round(pa_text, size), round(dtb, dtb_size)];
+    want.sort();
+    if want[1].0 <= want[0].1 {
+        want = vec![(want[0].0, want[0].1.max(want[1].1))];
+    }
+    let lines = |tag: &str| -> Vec<String> {
+        c.lines().filter_map(|x| x.split_once(tag).map(|(_, rest)| rest.to_string())).collect()
+    };
+    let expect: Vec<(u64, u64)> = lines("idmap: expect ").iter().map(|x| hex_range(x)).collect();
+    assert_eq!(expect, want, "{name}: the self-test expected other ranges:\n{c}");
+    assert!(c.contains(&format!("idmap: entries of {} at level {level}", vakern::mm::fmt::Size(unit))), "{name}:\n{c}");
+    let runs = lines("idmap: run ");
+    assert!(!runs.is_empty(), "{name}: no runs:\n{c}");
+    let mut covered = 0;
+    for run in &runs {
+        let (range, lvl) = run.split_once(" level ").unwrap_or_else(|| panic!("{name}: {run:?}"));
+        let (a, b) = hex_range(range);
+        assert_eq!(lvl.trim(), level.to_string(), "{name}: run {run:?} is not made of {unit:#x}-byte entries");
+        assert!(want.iter().any(|w| w.0 <= a && b <= w.1), "{name}: run {run:?} is outside {want:x?}");
+        covered += b - a;
+    }
+    assert_eq!(covered, want.iter().map(|w| w.1 - w.0).sum::<u64>(), "{name}: runs {runs:?} vs {want:x?}");
 }
 
 /// 52-bit VAs: one image, and `vabits_actual` follows the CPU. `-cpu max`
 /// has FEAT_LVA (52), cortex-a72 does not (48): `PAGE_OFFSET` stays put,
 /// the linear map starts at `_PAGE_OFFSET(vabits_actual)` and
 /// `memstart_addr` is lowered to match, as the boot log says; both boot,
-/// map all RAM with the fewest tables and dump their tables, at 1 GiB and
-/// 64 GiB, with nothing misused.
+/// map all RAM with the fewest tables, identity-map only the image and the
+/// device tree with pages, and dump their tables, at 1 GiB and
+/// 64 GiB, with nothing misused (the matrix boot, shared with the
+/// `translate` and corpus tests below).
 #[test_matrix(["max", "cortex-a72"], ["1G", "64G"])]
 fn va_52_follows_the_cpu(cpu: &str, ram: &str) {
     let name = "6.12-64K-52";
     let l = layout(name);
     let va = if cpu == "max" { 52 } else { 48 };
-    let c = boot_checked_on(name, cpu, ram, "ptdump test=linear,vmalloc");
+    let c = matrix_on(name, cpu, ram);
+    check_idmap(name, &c);
     let memstart = l.memstart_addr(0x4000_0000, va);
     has(
         &c,
@@ -403,14 +444,276 @@ fn va_52_monitor_follows_the_cpu(cpu: &str) {
 /// `translate` passes with 52-bit VAs on both CPUs, at 1 GiB and 64 GiB.
 #[test_matrix(["max", "cortex-a72"], ["1G", "64G"])]
 fn va_52_translates(cpu: &str, ram: &str) {
-    let c = boot_checked_on("6.12-64K-52", cpu, ram, "test=translate");
+    let c = matrix_on("6.12-64K-52", cpu, ram);
     assert!(c.contains("selftest translate: PASS"), "{cpu} at {ram}:\n{c}");
 }
 
-/// The corpus verdicts of 4.10 with 52-bit VAs, on both CPUs.
-#[test_matrix(["max", "cortex-a72"], ["pa-vmalloc", "pa-beyond-ram", "pa-user-bit47"])]
-fn va_52_gives_the_corpus_verdicts_of_4_10(cpu: &str, case: &str) {
-    corpus_verdicts_as_4_10("6.12-64K-52", cpu, case);
+/// The corpus cases that report and carry on, in the order the matrix
+/// boots run them after `linear` and `translate`.
+const CARRY_ON: [&str; 12] = [
+    "pa-image-symbol",
+    "pa-vmalloc",
+    "pa-module",
+    "pa-fixmap",
+    "pa-ioremap",
+    "pa-user-bit47",
+    "pa-null",
+    "pa-noncanonical",
+    "pa-beyond-ram",
+    "va-non-ram",
+    "populate-image-table",
+    "boundaries",
+];
+
+/// The corpus cases that stop the kernel, one boot each: the first three
+/// before memory is set up, the others once the boot is complete.
+const STOPS: [&str; 7] = [
+    "phys-offset-early",
+    "pa-linear-before-memstart",
+    "lm-alias-early",
+    "pa-symbol-linear",
+    "pa-symbol-heap",
+    "pa-symbol-end-plus-1",
+    "lm-alias-end-plus-1",
+];
+
+/// The two lists above hold every case of the kernel's corpus, each in the
+/// list of how it ends there (read from the corpus's own table).
+#[test]
+fn the_corpus_lists_name_every_case() {
+    let src = include_str!("../kernel/src/selftest/dv_corpus.rs");
+    let table = &src[src.find("pub const CASES").unwrap()..];
+    let table = &table[..table.find("\n];").unwrap()];
+    let (mut carry_on, mut stops, mut early) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, _) in table.match_indices("Ends::") {
+        let kind = table[i + 6..].split(|c: char| !c.is_ascii_alphanumeric()).next().unwrap();
+        let end = table[..i].rfind('"').unwrap();
+        let name = &table[table[..end].rfind('"').unwrap() + 1..end];
+        match kind {
+            "CarriesOn" => carry_on.push(name),
+            "Stops" => stops.push(name),
+            "StopsEarly" => early.push(name),
+            k => panic!("{name}: unknown kind {k}"),
+        }
+    }
+    let sorted = |v: &[&str]| {
+        let mut v: Vec<String> = v.iter().map(|x| x.to_string()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(&CARRY_ON), sorted(&carry_on));
+    assert_eq!(sorted(&STOPS[..3]), sorted(&early));
+    assert_eq!(sorted(&STOPS[3..]), sorted(&stops));
+}
+
+/// What one case of the corpus did, as its lines on the console say.
+#[derive(Debug, PartialEq)]
+struct Verdict {
+    /// The boot's exit code (a case that carries on: its list's, 0).
+    code: Option<i32>,
+    /// How many reports (WARNING lines) and stops (kernel BUG lines).
+    warnings: usize,
+    bugs: usize,
+    /// The count on the case's result line; None if it stopped first.
+    reports: Option<u64>,
+    /// The region each report or stop names, in order.
+    regions: Vec<String>,
+    /// `boundaries`: each probe's name and the reports it made.
+    probes: Vec<(String, u64)>,
+}
+
+/// The lines of `case` in console `c`: from its first `dv CASE:` line to
+/// its result line, or to the end of the console if it stopped.
+fn section<'a>(c: &'a str, case: &str) -> &'a str {
+    let tag = format!("dv {case}: ");
+    let at = c.find(&tag).unwrap_or_else(|| panic!("dv:{case} did not run:\n{c}"));
+    let start = c[..at].rfind('\n').map_or(0, |i| i + 1);
+    let end = match c[start..].find(&format!("{tag}result ")) {
+        Some(i) => c[start + i..].find('\n').map_or(c.len(), |j| start + i + j + 1),
+        None => c.len(),
+    };
+    &c[start..end]
+}
+
+fn verdict(code: Option<i32>, section: &str) -> Verdict {
+    let reports = section.lines().find_map(|l| {
+        l.split_once("; debug_virtual reports: ").map(|(_, n)| n.trim().parse::<u64>().expect("report count"))
+    });
+    let regions = section
+        .lines()
+        .filter(|l| l.contains(" used for ") || l.contains(" used before ") || l.contains(" read before "))
+        .map(|l| l.split(" (").nth(1).map_or("", |r| r.split(')').next().unwrap()).to_string())
+        .collect();
+    let probes = section
+        .lines()
+        .filter_map(|l| l.split_once("] dvb ").map(|(_, r)| r))
+        .map(|r| {
+            let f: Vec<&str> = r.split_whitespace().collect();
+            assert_eq!(f.len(), 3, "bad probe line {r:?}");
+            (f[0].to_string(), f[2].trim_start_matches('+').parse().expect("probe report count"))
+        })
+        .collect();
+    Verdict {
+        code,
+        warnings: count(section, "WARNING: "),
+        bugs: count(section, "kernel BUG at "),
+        reports,
+        regions,
+        probes,
+    }
+}
+
+/// The address each report or stop line of `section` names (None for a
+/// stop that names none), in the order of [`Verdict::regions`].
+fn reported_addresses(section: &str) -> Vec<Option<u64>> {
+    section
+        .lines()
+        .filter(|l| l.contains(" used for ") || l.contains(" used before ") || l.contains(" read before "))
+        .map(|l| {
+            let a = &l[l.find(": 0x")? + 2..][..21];
+            Some(u64::from_str_radix(&a[2..].replace('_', ""), 16).unwrap_or_else(|e| panic!("{a:?}: {e}")))
+        })
+        .collect()
+}
+
+/// The first address a report of `section` names.
+fn reported_address(section: &str) -> u64 {
+    reported_addresses(section)
+        .into_iter()
+        .next()
+        .flatten()
+        .unwrap_or_else(|| panic!("no reported address in:\n{section}"))
+}
+
+/// The verdict 4.10-4K-48's verdict `old` stands for in flavour `l` using
+/// `va` bits, whose case printed `section`: the same, except that a report
+/// of an address outside `l`'s VA space names it non-canonical (bit 47 of a
+/// user address, `PAGE_OFFSET - 1` below a 6.12 linear map).
+fn as_in(old: &Verdict, l: &Layout, va: u32, section: &str) -> Verdict {
+    let addresses = reported_addresses(section);
+    let regions = old
+        .regions
+        .iter()
+        .enumerate()
+        .map(|(i, r)| match addresses.get(i).copied().flatten() {
+            Some(a) if !l.is_canonical(a, va) => "non-canonical".to_string(),
+            _ => r.clone(),
+        })
+        .collect();
+    Verdict { regions, probes: old.probes.clone(), ..*old }
+}
+
+fn ram_bytes(ram: &str) -> u64 {
+    ram.strip_suffix('G').and_then(|g| g.parse::<u64>().ok()).expect("RAM in GiB") << 30
+}
+
+/// Every case that carries on gives in `name` (on `cpu`, with `ram`) the
+/// verdict it gives in 4.10-4K-48 on `-cpu max` with the same RAM: exit 0,
+/// as many reports, naming the same regions (but for addresses that are not
+/// canonical in the flavour, see [`as_in`]), and in `boundaries` the same
+/// reports probe by probe. Nothing else in the boot reports. The addresses
+/// the reports name are the flavour's own, computed from its [`Layout`].
+fn corpus_carries_on_as_4_10(name: &str, cpu: &str, ram: &str) {
+    let old = matrix("4.10-4K-48", ram);
+    let new = matrix_on(name, cpu, ram);
+    let mut differ = Vec::new();
+    let l = layout(name);
+    let va = l.vabits_actual(cpu == "max");
+    for case in CARRY_ON {
+        let o = verdict(Some(0), section(&old, case));
+        assert_eq!(o.warnings as u64, o.reports.unwrap(), "4.10-4K-48 dv:{case}: {o:?}");
+        assert!(o.warnings > 0, "4.10-4K-48 dv:{case} reported nothing:\n{}", section(&old, case));
+        let (want, n) = (as_in(&o, &l, va, section(&new, case)), verdict(Some(0), section(&new, case)));
+        if want != n {
+            differ.push(format!("dv:{case}: want {want:?}\n{name} {n:?}\n{}", section(&new, case)));
+        }
+    }
+    assert!(differ.is_empty(), "{name} on {cpu} at {ram}:\n{}", differ.join("\n"));
+    let sum: usize = CARRY_ON.iter().map(|case| count(section(&new, case), "WARNING: ")).sum();
+    assert_eq!(count(&new, "WARNING: "), sum, "{name}: a report outside the corpus's cases:\n{new}");
+
+    let memstart = l.memstart_addr(0x4000_0000, va);
+    let page = l.page_size();
+    let at = |case: &str| reported_address(section(&new, case));
+    let elf = vakern::elf::Elf::parse(std::fs::read(kernel_checked(name).elf).unwrap()).unwrap();
+    let image = elf.symbol("_text").unwrap()..elf.symbol("_end").unwrap();
+    let vmalloc = l.vmalloc_start()..l.vmalloc_end(va);
+    assert_eq!(at("pa-module"), l.modules_vaddr() + page, "{name}: pa-module");
+    assert_eq!(at("pa-beyond-ram"), l.phys_to_virt(0x4000_0000 + ram_bytes(ram), memstart) + page, "{name}");
+    assert!(image.contains(&at("pa-image-symbol")), "{name}: pa-image-symbol outside {image:x?}");
+    assert!(vmalloc.contains(&at("pa-vmalloc")), "{name}: pa-vmalloc outside {vmalloc:x?}");
+    assert!(vmalloc.contains(&at("pa-ioremap")), "{name}: pa-ioremap outside {vmalloc:x?}");
+    let fixmap = l.fixaddr_start()..l.fixaddr_top();
+    assert!(fixmap.contains(&at("pa-fixmap")), "{name}: pa-fixmap outside {fixmap:x?}");
+}
+
+/// Every flavour, at 1 GiB and 64 GiB: the corpus cases that report and
+/// carry on give 4.10-4K-48's verdicts (the matrix boot runs them all).
+#[test_matrix(
+    [
+        "4.10-4K-39", "4.10-4K-48", "4.10-16K-47", "4.10-16K-48", "4.10-64K-42", "4.10-64K-48",
+        "6.12-4K-39", "6.12-4K-48", "6.12-16K-47", "6.12-16K-48", "6.12-64K-42", "6.12-64K-48", "6.12-64K-52"
+    ],
+    ["1G", "64G"])]
+fn every_flavour_carries_on_where_4_10_does(name: &str, ram: &str) {
+    corpus_carries_on_as_4_10(name, "max", ram);
+}
+
+/// The same with 52-bit VAs on a CPU without FEAT_LVA.
+#[test_matrix(["1G", "64G"])]
+fn va_52_on_48_bits_carries_on_where_4_10_does(ram: &str) {
+    corpus_carries_on_as_4_10("6.12-64K-52", "cortex-a72", ram);
+}
+
+/// Boot case `case` alone in `name`'s checked kernel, once for every test
+/// that asks.
+fn stop_boot(name: &str, cpu: &str, ram: &str, case: &str) -> (Option<i32>, String) {
+    shared(&format!("dv-stop {name} {cpu} {ram} {case}"), || {
+        let m = Machine { cpu: cpu.into(), ram: ram.into(), append: format!("test=dv:{case}"), ..machine() };
+        let out = m.run(&kernel_checked(name).image).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!out.timed_out, "{name} dv:{case} timed out:\n{}", out.tail(20));
+        (out.code, out.console)
+    })
+}
+
+/// Case `case` stops the kernel in `name` (on `cpu`, with `ram`) as it does
+/// in 4.10-4K-48 on `-cpu max`: exit code 5, a BUG line naming the same
+/// region (as [`as_in`] reads it), no report and no result line.
+fn corpus_stops_as_4_10(name: &str, cpu: &str, ram: &str, case: &str) {
+    let (code, old) = stop_boot("4.10-4K-48", "max", ram, case);
+    let o = verdict(code, section(&old, case));
+    assert_eq!((o.code, o.bugs, o.reports), (Some(5), 1, None), "4.10-4K-48 dv:{case}:\n{old}");
+    let (code, new) = stop_boot(name, cpu, ram, case);
+    let l = layout(name);
+    let want = as_in(&o, &l, l.vabits_actual(cpu == "max"), section(&new, case));
+    assert_eq!(want, verdict(code, section(&new, case)), "{name} on {cpu} dv:{case}:\n{new}");
+}
+
+/// Every flavour at 1 GiB and 64 GiB: the corpus cases that stop the
+/// kernel stop it as in 4.10-4K-48.
+#[test_matrix(
+    [
+        "4.10-4K-39", "4.10-4K-48", "4.10-16K-47", "4.10-16K-48", "4.10-64K-42", "4.10-64K-48",
+        "6.12-4K-39", "6.12-4K-48", "6.12-16K-47", "6.12-16K-48", "6.12-64K-42", "6.12-64K-48", "6.12-64K-52"
+    ],
+    [
+        "phys-offset-early", "pa-linear-before-memstart", "lm-alias-early", "pa-symbol-linear", "pa-symbol-heap",
+        "pa-symbol-end-plus-1", "lm-alias-end-plus-1"
+    ],
+    ["1G", "64G"])]
+fn every_flavour_stops_where_4_10_does(name: &str, case: &str, ram: &str) {
+    corpus_stops_as_4_10(name, "max", ram, case);
+}
+
+/// The same with 52-bit VAs on a CPU without FEAT_LVA.
+#[test_matrix(
+    [
+        "phys-offset-early", "pa-linear-before-memstart", "lm-alias-early", "pa-symbol-linear", "pa-symbol-heap",
+        "pa-symbol-end-plus-1", "lm-alias-end-plus-1"
+    ],
+    ["1G", "64G"])]
+fn va_52_on_48_bits_stops_where_4_10_does(case: &str, ram: &str) {
+    corpus_stops_as_4_10("6.12-64K-52", "cortex-a72", ram, case);
 }
 
 /// With 64 KiB pages a board's UART sits far into its page (the Pi's mini
@@ -455,14 +758,28 @@ fn unchecked_translation_is_branch_free(name: &str, f: &str) {
     assert!(s.body <= max, "{name}: {f} is {} instructions, more than {max}:\n{s}", s.body);
 }
 
-/// The matrix above names every flavour.
+/// The matrices over all 13 flavours name every flavour, and the stop
+/// matrices every case that stops.
 #[test]
-fn the_instruction_matrix_lists_every_flavour() {
+fn the_all_flavour_matrices_list_every_flavour() {
     let src = include_str!("layouts.rs");
-    let start = src.find("fn unchecked_translation_is_branch_free(").unwrap();
-    let head = &src[src[..start].rfind("#[test_matrix(").unwrap()..start];
-    for l in FLAVOURS {
-        assert!(head.contains(&format!("\"{l}\"")), "{l} is not in the instruction matrix");
+    let head = |f: &str| {
+        let start = src.find(&format!("fn {f}(")).unwrap();
+        &src[src[..start].rfind("#[test_matrix(").unwrap()..start]
+    };
+    for f in [
+        "unchecked_translation_is_branch_free",
+        "every_flavour_carries_on_where_4_10_does",
+        "every_flavour_stops_where_4_10_does",
+    ] {
+        for l in FLAVOURS {
+            assert!(head(f).contains(&format!("\"{l}\"")), "{l} is not in the matrix of {f}");
+        }
+    }
+    for f in ["every_flavour_stops_where_4_10_does", "va_52_on_48_bits_stops_where_4_10_does"] {
+        for case in STOPS {
+            assert!(head(f).contains(&format!("\"{case}\"")), "{case} is not in the matrix of {f}");
+        }
     }
 }
 

@@ -128,7 +128,7 @@ pub const KASLR_ALIGN: u64 = 2 << 20;
 pub const KASLR_TABLE_SPAN: u64 = layout::PUD_SIZE;
 
 /// The largest image the early tables map (`linker.ld` checks it).
-pub const MAX_IMAGE: u64 = 4 << 20;
+const MAX_IMAGE: u64 = layout::MAX_IMAGE_SIZE;
 // Wherever the seed puts it, the image (moved up by at most its own size
 // past a table line) stays inside the vmalloc area, and a level-2 table
 // spans more than the largest image.

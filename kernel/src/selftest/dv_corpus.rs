@@ -1,13 +1,20 @@
 //! The `debug_virtual` corpus: one deliberate misuse of the translation API
 //! per case, run with `test=dv:CASE`.
 //!
+//! Every case first prints `dv CASE: WHAT` (what it does), then its verdict.
 //! Report cases call `__pa`/`__va` on an address the rule does not cover and
-//! print the (unchecked) result and the report count, then exit 0: with
-//! `debug_virtual` the console shows the report and the count is 1; without
-//! it there is no report and the result is the bare arithmetic, documented
-//! per case below. Stop cases (`__pa_symbol` outside the image, PHYS_OFFSET,
-//! `__pa` of a linear address or `lm_alias` too early) end with `DEBUG_VIRTUAL_BUG` under the flag; without
-//! it they print the unchecked result and exit 0.
+//! print the (unchecked) result and the number of reports the case made,
+//! `dv CASE: result VALUE ; debug_virtual reports: N`, and carry on: with
+//! `debug_virtual` the console shows the report and N is 1; without it there
+//! is no report and the result is the bare arithmetic, documented per case
+//! below. Stop cases (`__pa_symbol` outside the image, PHYS_OFFSET, `__pa`
+//! of a linear address or `lm_alias` too early) end with `DEBUG_VIRTUAL_BUG`
+//! under the flag; without it they print the unchecked result and exit 0.
+//!
+//! A case that carries on in every build ([`Ends::CarriesOn`]) may share a
+//! boot with others: `test=linear,dv:pa-vmalloc,dv:pa-module` runs them in
+//! order, each between its own two lines, so the host can tell which case
+//! made which report. A case that stops runs alone, as `test=dv:CASE`.
 //!
 //! One case, `boundaries`, is a table rather than a misuse: it sits on the
 //! edge of every check and one step inside it (the first and last byte of
@@ -32,53 +39,116 @@ use vakern_mm::layout::{MODULES_VADDR, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE};
 static SOME_STATIC: u64 = 7;
 static mut IMAGE_TABLE: Table = Table::new();
 
-/// Case name and what it does (the result without the flag in brackets).
-pub const CASES: &[(&str, &str)] = &[
-    ("pa-image-symbol", "__pa(&static) [image rule: the right PA]"),
-    ("pa-vmalloc", "__pa(vmalloc address) [image rule: a meaningless PA]"),
-    ("pa-module", "__pa(MODULES_VADDR + 4 KiB) [image rule: meaningless]"),
-    ("pa-fixmap", "__pa(fixmap slot) [image rule: meaningless]"),
-    ("pa-ioremap", "__pa(ioremapped UART) [image rule: meaningless]"),
+/// How a case ends in a kernel built with `debug_virtual` (without it,
+/// every case prints its result and carries on).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Ends {
+    /// Reports and carries on: the case may share a boot with others.
+    CarriesOn,
+    /// Stops the kernel with `DEBUG_VIRTUAL_BUG` once the boot is complete.
+    Stops,
+    /// Stops the kernel before memory is set up ([`run_early`]).
+    StopsEarly,
+}
+
+/// Case name, how it ends with the flag, and what it does (the result
+/// without the flag in brackets).
+pub const CASES: &[(&str, Ends, &str)] = &[
+    ("pa-image-symbol", Ends::CarriesOn, "__pa(&static) [image rule: the right PA]"),
+    ("pa-vmalloc", Ends::CarriesOn, "__pa(vmalloc address) [image rule: a meaningless PA]"),
+    ("pa-module", Ends::CarriesOn, "__pa(MODULES_VADDR + 4 KiB) [image rule: meaningless]"),
+    ("pa-fixmap", Ends::CarriesOn, "__pa(fixmap slot) [image rule: meaningless]"),
+    ("pa-ioremap", Ends::CarriesOn, "__pa(ioremapped UART) [image rule: meaningless]"),
     (
         "pa-user-bit47",
+        Ends::CarriesOn,
         "__pa(0x0000_8000_0000_1000) [4.10's bit test takes it for linear: the linear rule; 6.12's range \
          check does not: the image rule; both meaningless]",
     ),
-    ("pa-null", "__pa(NULL) [image rule: -kimage_voffset]"),
-    ("pa-noncanonical", "__pa(0x1234_0000_0000_0000) [image rule: meaningless]"),
-    ("pa-beyond-ram", "__pa(linear address past the end of RAM) [linear rule: a PA past RAM]"),
-    ("va-non-ram", "__va(UART PA) [a linear address that is not mapped]"),
-    ("pa-symbol-linear", "__pa_symbol(linear address) [image rule: meaningless]"),
-    ("pa-symbol-heap", "__pa_symbol(heap pointer) [image rule: meaningless]"),
-    ("pa-symbol-end-plus-1", "__pa_symbol(_end + 1) [PA of _end + 1]"),
-    ("lm-alias-end-plus-1", "lm_alias(_end + 1) [the linear alias of _end + 1]"),
-    ("phys-offset-early", "PHYS_OFFSET before memstart_addr is set [the sentinel]"),
-    ("pa-linear-before-memstart", "__pa(PAGE_OFFSET + 4 KiB) before memstart_addr is set [va - PAGE_OFFSET - 1]"),
-    ("lm-alias-early", "lm_alias before the linear map exists [an unmapped linear address]"),
-    ("populate-image-table", "pmd_populate with a kernel-image table after the linear map [image rule: right PA]"),
-    ("boundaries", "every check on its boundary and one step inside (lines `dvb NAME VALUE +REPORTS`)"),
+    ("pa-null", Ends::CarriesOn, "__pa(NULL) [image rule: -kimage_voffset]"),
+    ("pa-noncanonical", Ends::CarriesOn, "__pa(0x1234_0000_0000_0000) [image rule: meaningless]"),
+    ("pa-beyond-ram", Ends::CarriesOn, "__pa(linear address past the end of RAM) [linear rule: a PA past RAM]"),
+    ("va-non-ram", Ends::CarriesOn, "__va(UART PA) [a linear address that is not mapped]"),
+    ("pa-symbol-linear", Ends::Stops, "__pa_symbol(linear address) [image rule: meaningless]"),
+    ("pa-symbol-heap", Ends::Stops, "__pa_symbol(heap pointer) [image rule: meaningless]"),
+    ("pa-symbol-end-plus-1", Ends::Stops, "__pa_symbol(_end + 1) [PA of _end + 1]"),
+    ("lm-alias-end-plus-1", Ends::Stops, "lm_alias(_end + 1) [the linear alias of _end + 1]"),
+    ("phys-offset-early", Ends::StopsEarly, "PHYS_OFFSET before memstart_addr is set [the sentinel]"),
+    (
+        "pa-linear-before-memstart",
+        Ends::StopsEarly,
+        "__pa(PAGE_OFFSET + 4 KiB) before memstart_addr is set [va - PAGE_OFFSET - 1]",
+    ),
+    ("lm-alias-early", Ends::StopsEarly, "lm_alias before the linear map exists [an unmapped linear address]"),
+    (
+        "populate-image-table",
+        Ends::CarriesOn,
+        "pmd_populate with a kernel-image table after the linear map [image rule: right PA]",
+    ),
+    (
+        "boundaries",
+        Ends::CarriesOn,
+        "every check on its boundary and one step inside (lines `dvb NAME VALUE +REPORTS`)",
+    ),
 ];
 
-fn done(case: &str, result: u64) -> ! {
-    pr_info!("dv {}: result {} ; debug_virtual reports: {}", case, Addr(result), physaddr::reports());
+/// True if `case` carries on in every build, so it may run in a list.
+pub fn listable(case: &str) -> bool {
+    CASES.iter().any(|k| k.0 == case && k.1 == Ends::CarriesOn)
+}
+
+/// Print the case's first line and return the report count before it.
+fn announce(case: &str) -> u64 {
+    let what = CASES.iter().find(|k| k.0 == case).map_or("?", |k| k.2);
+    pr_info!("dv {}: {}", case, what);
+    physaddr::reports()
+}
+
+/// Print the case's verdict line: its result and the reports it made.
+fn verdict(case: &str, result: u64, before: u64) {
+    pr_info!("dv {}: result {} ; debug_virtual reports: {}", case, Addr(result), physaddr::reports() - before);
+}
+
+fn done(case: &str, result: u64, before: u64) -> ! {
+    verdict(case, result, before);
     semihosting::exit(exit::SUCCESS)
 }
 
 /// Cases that must run before memory is set up.
 pub fn run_early(case: &str) {
+    let is_early = CASES.iter().any(|k| k.0 == case && k.1 == Ends::StopsEarly);
+    if !is_early {
+        return;
+    }
+    let before = announce(case);
     match case {
-        "phys-offset-early" => done(case, physaddr::phys_offset()),
-        "pa-linear-before-memstart" => done(case, physaddr::__pa(vakern_mm::layout::PAGE_OFFSET + PAGE_SIZE)),
-        "lm-alias-early" => done(case, physaddr::lm_alias(image_sym!(SOME_STATIC)).0),
-        _ => {}
+        "phys-offset-early" => done(case, physaddr::phys_offset(), before),
+        "pa-linear-before-memstart" => done(case, physaddr::__pa(vakern_mm::layout::PAGE_OFFSET + PAGE_SIZE), before),
+        "lm-alias-early" => done(case, physaddr::lm_alias(image_sym!(SOME_STATIC)).0, before),
+        _ => crate::fatal!(exit::BOOT_ERROR, "dv:{}: no early case of that name", case),
     }
 }
 
-/// Run a case that needs the booted kernel.
+/// Run a case that needs the booted kernel, alone, and end the boot (a
+/// case that stops the kernel ends it itself).
 pub fn run(case: &str) -> ! {
+    run_in_list(case);
+    semihosting::exit(exit::SUCCESS)
+}
+
+/// Run a case between its two lines; returns unless the case stopped the
+/// kernel.
+pub fn run_in_list(case: &str) {
+    let before = announce(case);
+    let r = result_of(case);
+    verdict(case, r, before);
+}
+
+/// The misuse itself: the value the case prints as its result.
+fn result_of(case: &str) -> u64 {
     let (_, end) = physaddr::image_bounds();
     let (_, ram_end) = physaddr::ram_bounds();
-    let r = match case {
+    match case {
         "pa-image-symbol" => physaddr::__pa(&raw const SOME_STATIC as u64),
         "pa-vmalloc" => {
             let v = vmalloc::vmalloc(PAGE_SIZE).expect("vmalloc");
@@ -111,8 +181,10 @@ pub fn run(case: &str) -> ! {
         "pa-symbol-end-plus-1" => physaddr::__pa_symbol(end + 1),
         "lm-alias-end-plus-1" => physaddr::lm_alias(ImageAddr::from_raw(end + 1)).0,
         "boundaries" => {
+            // The result is the number of reports the probes made.
+            let before = physaddr::reports();
             boundaries();
-            physaddr::reports()
+            physaddr::reports() - before
         }
         "populate-image-table" => {
             // A scratch level-2 table (not live) whose entry 0 gets the image
@@ -130,8 +202,7 @@ pub fn run(case: &str) -> ! {
             d & vakern_mm::pte::ADDR_MASK
         }
         _ => crate::fatal!(exit::BOOT_ERROR, "dv:{}: no such corpus case", case),
-    };
-    done(case, r)
+    }
 }
 
 /// Print one probe: its value and the reports it made.

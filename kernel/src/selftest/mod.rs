@@ -12,9 +12,12 @@
 //! stop the ones after it. The exit code is that of the first failure
 //! (`TEST_FAILED`), or 0 when all passed; a test that stops the kernel
 //! (a panic, a fault) ends the list there with its own code. Only tests
-//! that return may be listed: `panic`, `hang` and the `exit:`, `dv:`,
-//! `pgt:`, `fault:` and `wx-violation` cases stop the kernel on purpose and
-//! run alone.
+//! that return may be listed: `panic`, `hang` and the `exit:`, `pgt:`,
+//! `fault:` and `wx-violation` cases stop the kernel on purpose and run
+//! alone. Of the `debug_virtual` corpus, the cases that report and carry on
+//! may be listed (`test=linear,dv:pa-vmalloc,dv:pa-module`): each runs
+//! between its own "dv CASE:" lines and leaves the exit code alone (the
+//! host judges its report); the cases that stop run alone.
 //!
 //! This file holds the registry and the runner; the tests are grouped by
 //! subject in [`image`], [`memory`], [`smp`] and [`cost`]. Next to them:
@@ -80,6 +83,11 @@ const TESTS: &[SelfTest] = &[
     ),
     ("translate", "good uses of __pa/__va/__pa_symbol/lm_alias give the right answers", memory::test_translate),
     ("kaslr", "the image sits at its KASLR offset and the seed was wiped from the device tree", image::test_kaslr),
+    (
+        "idmap",
+        "the boot's identity map held exactly the image and the device tree, in SWAPPER_BLOCK_SIZE entries, inside RAM",
+        image::test_idmap,
+    ),
     ("smp", "every CPU came up and translates every address the same way", smp::test_smp),
     ("smp-percpu", "every CPU came up with its own logical number, stack and exception stack", smp::test_smp_percpu),
     (
@@ -100,8 +108,8 @@ impl core::fmt::Display for Names {
         }
         write!(
             f,
-            ", exit:N, dv:CASE, pgt:CASE, fault:KIND; a list a,b,c of the ones that return \
-             (see kernel/src/selftest/mod.rs)"
+            ", exit:N, dv:CASE, pgt:CASE, fault:KIND; a list a,b,c of the ones that return, \
+             with the dv:CASEs that carry on (see kernel/src/selftest/mod.rs)"
         )
     }
 }
@@ -109,11 +117,20 @@ impl core::fmt::Display for Names {
 /// Registry tests that never return, so cannot share a boot with others.
 const ALONE: &[&str] = &["panic", "hang"];
 
-/// True if `test=name` names a test, or a list of registry tests that
-/// return (`a,b,c`).
+/// True if `n` may be an item of a list: a registry test that returns, or
+/// a corpus case that carries on.
+fn listable(n: &str) -> bool {
+    match n.strip_prefix("dv:") {
+        Some(case) => dv_corpus::listable(case),
+        None => !ALONE.contains(&n) && TESTS.iter().any(|t| t.0 == n),
+    }
+}
+
+/// True if `test=name` names a test, or a list of tests that return
+/// (`a,b,c`).
 pub fn exists(name: &str) -> bool {
     if name.contains(',') {
-        return name.split(',').all(|n| !ALONE.contains(&n) && TESTS.iter().any(|t| t.0 == n));
+        return name.split(',').all(listable);
     }
     TESTS.iter().any(|t| t.0 == name)
         || name.strip_prefix("exit:").is_some_and(|n| n.parse::<u32>().is_ok())
@@ -126,7 +143,7 @@ pub fn exists(name: &str) -> bool {
 /// Tests that must run before memory is set up (the `debug_virtual` corpus
 /// cases about using the translations too early).
 pub fn early_hook(test: Option<&str>) {
-    if let Some(case) = test.and_then(|t| t.strip_prefix("dv:")) {
+    if let Some(case) = test.filter(|t| !t.contains(',')).and_then(|t| t.strip_prefix("dv:")) {
         dv_corpus::run_early(case);
     }
 }
@@ -137,6 +154,10 @@ pub fn run(name: &str) -> ! {
     if name.contains(',') {
         let mut code = exit::SUCCESS;
         for n in name.split(',') {
+            if let Some(case) = n.strip_prefix("dv:").filter(|c| dv_corpus::listable(c)) {
+                dv_corpus::run_in_list(case);
+                continue;
+            }
             let Some((_, what, f)) = TESTS.iter().find(|t| t.0 == n && !ALONE.contains(&t.0)) else {
                 crate::fatal!(exit::BOOT_ERROR, "test={}: {} cannot run in a list", name, n)
             };
