@@ -109,12 +109,21 @@ primary_entry:
     cmp     x0, #{tgran_max}
     b.hi    no_granule
 
-    // Identity map [_text, _end) rounded out to level-2 blocks (PMD_SIZE:
-    // 2 MiB, 32 MiB or 512 MiB with 4K, 16K or 64K pages), from the root
-    // at level {root_level} down: with four levels idmap_pg_dir (L0) ->
-    // idmap_pud (L1) -> idmap_pmd[0..2] (L2 blocks); with three the root is
-    // the L1 table; with two (64K pages, 42-bit VAs) the root holds the
-    // blocks. The assembler keeps only the steps of the flavour's levels.
+    // Identity map [_text, _end) rounded out to {idmap_step} bytes: 2 MiB
+    // level-2 blocks with 4K pages, pages (level-3 entries) with 16K and 64K
+    // pages, whose level-2 blocks (32 MiB, 512 MiB) would reach far past
+    // the image, over whatever lies next to it (device registers, or no
+    // memory at all), as Normal cacheable memory that the CPU may read
+    // speculatively. A 2 MiB block is safe: the image starts at a 2 MiB
+    // boundary inside RAM, so its first block is RAM; see README, "The
+    // boot, stage by stage", for its last. The tables, from the root at
+    // level {root_level} down: with four levels idmap_pg_dir (L0) ->
+    // idmap_pud (L1) -> idmap_pmd[] (L2); with three the root is the L1
+    // table; with two (64K pages, 42-bit VAs) the root is the L2 table.
+    // With pages, the L2 entries point at idmap_pte[] (L3). How many of each
+    // the largest image can straddle is computed in early/head.rs; the
+    // checks below stop with idmap_fail rather than write past them. The
+    // assembler keeps only the steps of the flavour's levels.
     adrp    x21, _text                      // x21 = physical address of _text
     adrp    x0, {idmap_pg_dir}
     add     x0, x0, :lo12:{idmap_pg_dir}    // x0 = root table
@@ -126,15 +135,19 @@ primary_entry:
     .endif
     .if {root_level} <= 1
     adrp    x2, {idmap_pmd}
-    add     x2, x2, :lo12:{idmap_pmd}       // x2 = first of two L2 tables
+    add     x2, x2, :lo12:{idmap_pmd}       // x2 = first L2 table
     .endif
-    ldr     x10, ={pmd_size}                // x10 = PMD_SIZE
+    .if {idmap_pages}
+    adrp    x11, {idmap_pte}
+    add     x11, x11, :lo12:{idmap_pte}     // x11 = first L3 table
+    .endif
+    ldr     x10, ={idmap_step}              // x10 = block or page size
     sub     x5, x10, #1
-    bic     x3, x21, x5                     // x3 = first block
+    bic     x3, x21, x5                     // x3 = first block or page
     adrp    x4, _end
     add     x4, x4, :lo12:_end
     add     x4, x4, x5
-    bic     x4, x4, x5                      // x4 = end of the last block
+    bic     x4, x4, x5                      // x4 = end of the last one
     sub     x6, x4, #1                      // the identity map reaches only
     lsr     x6, x6, #{idmap_va_bits}        // PAs below 2^VA_BITS (T0SZ)
     cbnz    x6, idmap_fail
@@ -148,15 +161,19 @@ primary_entry:
     str     x6, [x0, x5, lsl #3]
     .endif
     .if {root_level} <= 1
-    ubfx    x7, x3, #{l1_shift}, #{l1_bits} // x7 = L1 index of the first block
+    lsr     x7, x3, #{l1_shift}             // x7 = L1 entry number of the start
     .endif
-    ldr     x8, ={idmap_block_attrs}        // normal memory, RWX, for the stub
+    .if {idmap_pages}
+    lsr     x12, x3, #{l2_shift}            // x12 = L2 entry number of the start
+    .endif
+    ldr     x8, ={idmap_leaf_attrs}         // normal memory, RWX, for the stub
 4:
     .if {root_level} <= 1
-    ubfx    x5, x3, #{l1_shift}, #{l1_bits} // L1 index of this block
-    sub     x6, x5, x7                      // which of the two L2 tables
-    cmp     x6, #1
-    b.hi    idmap_fail                      // image spans more than two L1 entries: impossible
+    ubfx    x5, x3, #{l1_shift}, #{l1_bits} // L1 index of this block or page
+    lsr     x6, x3, #{l1_shift}
+    sub     x6, x6, x7                      // which of the L2 tables
+    cmp     x6, #{idmap_pmds_max}
+    b.hi    idmap_fail                      // more L1 entries than tables: impossible
     lsl     x6, x6, #{page_shift}
     add     x6, x2, x6                      // x6 = that L2 table
     orr     x9, x6, #3
@@ -165,8 +182,20 @@ primary_entry:
     mov     x6, x0                          // the root is the L2 table
     .endif
     ubfx    x5, x3, #{l2_shift}, #{l2_bits} // L2 index
+    .if {idmap_pages}
+    lsr     x9, x3, #{l2_shift}
+    sub     x9, x9, x12                     // which of the L3 tables
+    cmp     x9, #{idmap_ptes_max}
+    b.hi    idmap_fail                      // more L2 entries than tables: impossible
+    lsl     x9, x9, #{page_shift}
+    add     x9, x11, x9                     // x9 = that L3 table
+    orr     x13, x9, #3
+    str     x13, [x6, x5, lsl #3]           // L2 entry -> L3 table (rewritten alike)
+    mov     x6, x9
+    ubfx    x5, x3, #{l3_shift}, #{l3_bits} // L3 index
+    .endif
     orr     x9, x3, x8
-    str     x9, [x6, x5, lsl #3]            // level-2 block, identity
+    str     x9, [x6, x5, lsl #3]            // level-2 block or page, identity
     add     x3, x3, x10
     cmp     x3, x4
     b.lo    4b

@@ -12,6 +12,8 @@ fn main() {
     println!("cargo::rustc-link-arg=--defsym=__kimage_vaddr={:#x}", vakern_mm::layout::KIMAGE_VADDR);
     // Sections are aligned to the page size, so each gets its own permissions.
     println!("cargo::rustc-link-arg=--defsym=__page_size={:#x}", vakern_mm::layout::PAGE_SIZE);
+    // The largest image the early tables are sized for (linker.ld asserts it).
+    println!("cargo::rustc-link-arg=--defsym=__max_image_size={:#x}", vakern_mm::layout::MAX_IMAGE_SIZE);
     // The granule as a cfg: a table's alignment is an attribute, which a
     // constant cannot choose (kernel/src/arch/table.rs).
     println!("cargo::rustc-check-cfg=cfg(vakern_granule, values(\"4K\", \"16K\", \"64K\"))");

@@ -30,6 +30,37 @@ fn bss_past_the_end_of_ram_is_exit_6_with_a_message() {
     has(&out.console, &["vakern: early boot failed: exception before the kernel's vectors"]);
 }
 
+/// With 4K pages the boot's identity map ends on the 2 MiB boundary after
+/// `_end`. A tree whose RAM ends between the two (the image inside RAM, its
+/// last block not; the second RAM range holds the tree the boot loader
+/// shim puts at `SHIM_DTB_PA`) is the one case where that block reaches
+/// past RAM: the boot log says so, `test=idmap` fails naming the run, exit
+/// code 1.
+#[test]
+fn identity_map_block_past_the_end_of_ram_is_reported() {
+    let k = kernel_pgt(false);
+    let pa = machine().kernel_pa;
+    let (ram_end, block_end) =
+        ((pa + k.image_size).div_ceil(0x1_0000) * 0x1_0000, (pa + k.image_size).div_ceil(2 << 20) * (2 << 20));
+    assert!(ram_end < block_end, "the test needs the image to end at least 64 KiB before a 2 MiB boundary");
+    let memory = format!(
+        "\tmemory@40000000 {{\n\t\tdevice_type = \"memory\";\n\t\treg = <0x00 0x40000000 0x00 {:#x}>;\n\t}};\n\
+         \tmemory@{tree:x} {{\n\t\tdevice_type = \"memory\";\n\t\treg = <0x00 {tree:#x} 0x00 0x0c000000>;\n\t}};\n",
+        ram_end - 0x4000_0000,
+        tree = vakern::qemu::SHIM_DTB_PA
+    );
+    let dtb = custom_dtb("idmap-past-ram", "1G", &memory, "");
+    let c = selftest(raw(machine(), dtb), "idmap", 1, false);
+    let run = format!("{}-{}", vakern::mm::fmt::Addr(pa & !((2 << 20) - 1)), vakern::mm::fmt::Addr(block_end));
+    has(
+        &c,
+        &[
+            &format!("Identity map: {run} (2 MiB entries) reached past the RAM the device tree describes"),
+            &format!("selftest idmap: FAIL: run {run} is not all RAM the device tree describes"),
+        ],
+    );
+}
+
 fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes(b[at..at + 4].try_into().unwrap())
 }

@@ -3,7 +3,8 @@
 //! FEAT_LVA for the 52-bit one) with `debug_virtual` and `debug_pgtable`, places its image at a
 //! KASLR offset inside its window and still translates every image page,
 //! brings up a second CPU that translates as the first and sees a mapping
-//! change after broadcast TLB maintenance, passes the W^X check and catches
+//! change after broadcast TLB maintenance, had a boot identity map of only
+//! the image and the device tree (`idmap`), passes the W^X check and catches
 //! a deliberate W+X page, and reports four kinds of fault in its own layout:
 //! a read of an unmapped vmalloc address (the flavour's own address, its page
 //! size and VA size in the walk's header), a write to read-only data and a
@@ -41,7 +42,7 @@ fn boot(name: &str, m: Machine) -> vakern::qemu::Outcome {
 ])]
 fn kaslr_smp_and_wx_in_every_flavour(name: &str) {
     let l = layout(name);
-    let m = Machine { smp: 2, kaslr: Kaslr::Seed(SEED), append: "test=kaslr,smp,smp-tlb".into(), ..machine() };
+    let m = Machine { smp: 2, kaslr: Kaslr::Seed(SEED), append: "test=kaslr,smp,smp-tlb,idmap".into(), ..machine() };
     let out = boot(name, m);
     out.expect_code(0).unwrap_or_else(|e| panic!("{name}: {e}"));
     let c = &out.console;
@@ -51,6 +52,7 @@ fn kaslr_smp_and_wx_in_every_flavour(name: &str) {
             "selftest kaslr: PASS",
             "selftest smp: PASS",
             "selftest smp-tlb: PASS",
+            "selftest idmap: PASS",
             "Checked W+X mappings: passed, no W+X pages found",
             "debug_virtual: 0 report(s) during boot",
         ],

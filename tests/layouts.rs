@@ -2,7 +2,9 @@
 //! its own layout, that every flavour with a fixed VA size (4K, 16K and 64K
 //! pages, two to four table levels) boots on `-cpu max` at 1 GiB and 64 GiB
 //! with its own layout table, linear map, ptdump and translations, with
-//! nothing misused on the way (`debug_virtual` and `debug_pgtable` on);
+//! nothing misused on the way (`debug_virtual` and `debug_pgtable` on) and
+//! a boot identity map of only the image and the device tree (2 MiB blocks
+//! with 4K pages, pages with 16K and 64K);
 //! that every one of the 13 flavours gives every case of the debug_virtual
 //! corpus the verdict 4.10-4K-48 gives it (the same exit code, reports and
 //! regions, at 1 GiB and 64 GiB; the cases that carry on in the matrix
@@ -210,7 +212,7 @@ fn boot_checked_on(name: &str, cpu: &str, ram: &str, append: &str) -> String {
 }
 
 /// The command line of the flavour matrix's boot: `linear` with ptdump,
-/// `translate`, then every case of the debug_virtual corpus that reports
+/// `translate`, `idmap`, then every case of the debug_virtual corpus that reports
 /// and carries on, in the same boot, each test and case reading its own
 /// lines. The corpus runs after the boot's "0 report(s) during boot" line,
 /// so that line still counts the boot alone.
@@ -219,7 +221,7 @@ fn boot_checked_on(name: &str, cpu: &str, ram: &str, append: &str) -> String {
 fn matrix_boot(name: &str) -> String {
     let cases: Vec<String> = CARRY_ON.iter().map(|c| format!("dv:{c}")).collect();
     let vmalloc = if layout(name).has_vabits_actual() { "vmalloc," } else { "" };
-    format!("ptdump test=linear,{vmalloc}translate,{}", cases.join(","))
+    format!("ptdump test=linear,{vmalloc}translate,idmap,{}", cases.join(","))
 }
 
 /// The matrix boot of `name` on `cpu`.
@@ -288,11 +290,85 @@ fn every_flavour_translates(name: &str, ram: &str) {
     assert!(c.contains("selftest translate: PASS"), "{name} at {ram}:\n{c}");
 }
 
+/// The boot's identity map in every flavour held the image and the device
+/// tree, each rounded out to the flavour's `SWAPPER_BLOCK_SIZE` (2 MiB
+/// level-2 blocks with 4K pages, pages with 16K and 64K, never their 32 MiB
+/// or 512 MiB level-2 blocks), and nothing else. Read from the matrix boot.
+#[test_matrix(
+    [
+        "4.10-4K-39", "4.10-4K-48", "4.10-16K-47", "4.10-16K-48", "4.10-64K-42", "4.10-64K-48",
+        "6.12-4K-39", "6.12-4K-48", "6.12-16K-47", "6.12-16K-48", "6.12-64K-42", "6.12-64K-48"
+    ],
+    ["1G", "64G"])]
+fn every_flavour_identity_maps_only_the_image_and_the_tree(name: &str, ram: &str) {
+    let c = matrix(name, ram);
+    check_idmap(name, &c);
+}
+
+/// The address printed right after `needle` in `c` (`0x0000_0000_4020_0000`).
+fn hex_after(c: &str, needle: &str) -> u64 {
+    let at = c.find(needle).unwrap_or_else(|| panic!("no {needle:?} in:\n{c}")) + needle.len();
+    let digits: String =
+        c[at..].trim_start_matches("0x").chars().take_while(|ch| ch.is_ascii_hexdigit() || *ch == '_').collect();
+    u64::from_str_radix(&digits.replace('_', ""), 16).unwrap_or_else(|e| panic!("{needle:?}: {digits:?}: {e}"))
+}
+
+/// `A-B` of two printed addresses.
+fn hex_range(s: &str) -> (u64, u64) {
+    let (a, b) = s.split_once('-').unwrap_or_else(|| panic!("no range in {s:?}"));
+    (hex_after(a, ""), hex_after(b, ""))
+}
+
+/// `test=idmap`'s lines in `c` against what the host computes: the image
+/// (`_end - _text` from the ELF, at the load address of the boot log) and
+/// the device tree (its address and size from the boot log), each rounded
+/// out to the flavour's `swapper_block_size`, merged where they touch; the
+/// self-test's expectation is that, its runs are all made of entries of
+/// that size, lie inside it and add up to it.
+fn check_idmap(name: &str, c: &str) {
+    let l = layout(name);
+    let unit = l.swapper_block_size();
+    let level = if unit == l.page_size() { 3 } else { 2 };
+    assert!(c.contains("selftest idmap: PASS"), "{name}:\n{c}");
+    let size = kernel_checked(name).image_size;
+    let pa_text = hex_after(c, "Kernel image loaded at PA ");
+    let dtb = hex_after(c, "DTB at PA ");
+    let dtb_size: u64 = c[c.find("DTB at PA ").unwrap()..]
+        .split_once(" (")
+        .and_then(|(_, rest)| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{name}: no device tree size in the boot log:\n{c}"));
+    let round = |base: u64, len: u64| (base / unit * unit, (base + len).div_ceil(unit) * unit);
+    let mut want = vec![round(pa_text, size), round(dtb, dtb_size)];
+    want.sort();
+    if want[1].0 <= want[0].1 {
+        want = vec![(want[0].0, want[0].1.max(want[1].1))];
+    }
+    let lines = |tag: &str| -> Vec<String> {
+        c.lines().filter_map(|x| x.split_once(tag).map(|(_, rest)| rest.to_string())).collect()
+    };
+    let expect: Vec<(u64, u64)> = lines("idmap: expect ").iter().map(|x| hex_range(x)).collect();
+    assert_eq!(expect, want, "{name}: the self-test expected other ranges:\n{c}");
+    assert!(c.contains(&format!("idmap: entries of {} at level {level}", vakern::mm::fmt::Size(unit))), "{name}:\n{c}");
+    let runs = lines("idmap: run ");
+    assert!(!runs.is_empty(), "{name}: no runs:\n{c}");
+    let mut covered = 0;
+    for run in &runs {
+        let (range, lvl) = run.split_once(" level ").unwrap_or_else(|| panic!("{name}: {run:?}"));
+        let (a, b) = hex_range(range);
+        assert_eq!(lvl.trim(), level.to_string(), "{name}: run {run:?} is not made of {unit:#x}-byte entries");
+        assert!(want.iter().any(|w| w.0 <= a && b <= w.1), "{name}: run {run:?} is outside {want:x?}");
+        covered += b - a;
+    }
+    assert_eq!(covered, want.iter().map(|w| w.1 - w.0).sum::<u64>(), "{name}: runs {runs:?} vs {want:x?}");
+}
+
 /// 52-bit VAs: one image, and `vabits_actual` follows the CPU. `-cpu max`
 /// has FEAT_LVA (52), cortex-a72 does not (48): `PAGE_OFFSET` stays put,
 /// the linear map starts at `_PAGE_OFFSET(vabits_actual)` and
 /// `memstart_addr` is lowered to match, as the boot log says; both boot,
-/// map all RAM with the fewest tables and dump their tables, at 1 GiB and
+/// map all RAM with the fewest tables, identity-map only the image and the
+/// device tree with pages, and dump their tables, at 1 GiB and
 /// 64 GiB, with nothing misused (the matrix boot, shared with the
 /// `translate` and corpus tests below).
 #[test_matrix(["max", "cortex-a72"], ["1G", "64G"])]
@@ -301,6 +377,7 @@ fn va_52_follows_the_cpu(cpu: &str, ram: &str) {
     let l = layout(name);
     let va = if cpu == "max" { 52 } else { 48 };
     let c = matrix_on(name, cpu, ram);
+    check_idmap(name, &c);
     let memstart = l.memstart_addr(0x4000_0000, va);
     has(
         &c,

@@ -256,6 +256,7 @@ fn edges_of_the_address_space_and_of_ram() {
             "identity map as it was when paging_init emptied TTBR0",
             "0x0000000040200000-0x0000000040400000           2M PMD     RW x  SHD AF        BLK UXN MEM/NORMAL",
             "first address -> PA 0x0000_0000_4020_0000 (identity: VA = PA)",
+            "    all RAM the device tree describes",
         ],
     );
 }

@@ -126,7 +126,7 @@ pub const KASLR_ALIGN: u64 = 2 << 20;
 pub const KASLR_TABLE_SPAN: u64 = if layout::ROOT_LEVEL < 2 { layout::PUD_SIZE } else { 1 << layout::VA_BITS };
 
 /// The largest image the early tables map (`linker.ld` checks it).
-const MAX_IMAGE: u64 = 4 << 20;
+const MAX_IMAGE: u64 = layout::MAX_IMAGE_SIZE;
 // Wherever the seed puts it, the image (moved up by at most its own size
 // past a table line) stays inside the vmalloc area, and a level-2 table
 // spans more than the largest image.

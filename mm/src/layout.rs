@@ -168,6 +168,31 @@ pub const FIX_SLOTS_BASE: u64 = ACTIVE.fix_slots_base();
 /// Largest device tree the boot protocol allows.
 pub const MAX_FDT_SIZE: u64 = 2 << 20;
 
+/// Largest image, `.bss` included, that the early tables are sized for;
+/// `linker.ld` refuses a larger one (`__max_image_size`, from kernel/build.rs).
+pub const MAX_IMAGE_SIZE: u64 = 4 << 20;
+/// Alignment of the image's physical load address (the boot protocol's
+/// 2 MiB): the one thing the early maps know about where the image sits.
+pub const IMAGE_LOAD_ALIGN: u64 = 2 << 20;
+/// What the early maps of the image use (Linux's `SWAPPER_BLOCK_SIZE`):
+/// 2 MiB level-2 blocks with 4 KiB pages, pages with 16 and 64 KiB ones,
+/// whose level-2 blocks (32 MiB, 512 MiB) would reach far past the image.
+pub const SWAPPER_BLOCK_SIZE: u64 = ACTIVE.swapper_block_size();
+/// The table level of the early maps' leaf entries: 2 (blocks) or 3 (pages).
+pub const SWAPPER_LEAF_LEVEL: u32 = if SWAPPER_BLOCK_SIZE == PAGE_SIZE { 3 } else { 2 };
+const _: () = assert!(SWAPPER_BLOCK_SIZE == level_size(SWAPPER_LEAF_LEVEL));
+const _: () = assert!(SWAPPER_BLOCK_SIZE <= IMAGE_LOAD_ALIGN);
+
+/// The most tables of `span` bytes each (`span`-aligned) that `size` bytes
+/// starting at any multiple of `align` can touch: the worst start lies
+/// `span - align` into a table (when `align` is the smaller; both are powers
+/// of two), so the range reaches `span - align + size` bytes from that
+/// table's start.
+pub const fn tables_spanned(size: u64, align: u64, span: u64) -> usize {
+    let lead = span.saturating_sub(align);
+    (lead + size).div_ceil(span) as usize
+}
+
 /// Minimum alignment of `memstart_addr` (Linux ARM64_MEMSTART_ALIGN).
 pub const MEMSTART_ALIGN: u64 = ACTIVE.memstart_align();
 

@@ -2,8 +2,16 @@
 //!
 //! This file only assembles the stub and gives it what it needs from Rust:
 //! constants (MAIR, TCR, SCTLR values from `arch::sysreg`, the identity
-//! map's block attributes, exit codes) and the symbols of the tables and the
+//! map's leaf attributes, exit codes) and the symbols of the tables and the
 //! stack it uses, which live here in `.bss`. See `boot/head.S` for the steps.
+//!
+//! The identity map covers the image with `SWAPPER_BLOCK_SIZE` entries:
+//! 2 MiB level-2 blocks with 4K pages (the image starts on a 2 MiB boundary
+//! in RAM, so its first block is RAM), pages with 16K and 64K pages, whose
+//! level-2 blocks (32 MiB, 512 MiB) would cover whatever lies next to the
+//! image as Normal memory the CPU may read speculatively. The number of
+//! tables of each level is computed here from the largest image
+//! (`MAX_IMAGE_SIZE`, enforced by linker.ld) and its 2 MiB alignment.
 //! The stub continues into `early_map_kernel` (`map_kernel.rs`) and then,
 //! by link name, into `start_kernel` (`setup/start_kernel.rs`).
 
@@ -11,7 +19,10 @@ use crate::arch::semihosting::ADP_STOPPED_APPLICATION_EXIT;
 use crate::arch::sysreg;
 use crate::arch::table::Table;
 use vakern_mm::cpufeat;
-use vakern_mm::layout::{Granule, ACTIVE, PAGE_SHIFT, PMD_SIZE, ROOT_LEVEL, VA_BITS_MIN};
+use vakern_mm::layout::{
+    tables_spanned, Granule, ACTIVE, IMAGE_LOAD_ALIGN, MAX_IMAGE_SIZE, PAGE_SHIFT, PMD_SIZE, PUD_SIZE, ROOT_LEVEL,
+    SWAPPER_BLOCK_SIZE, SWAPPER_LEAF_LEVEL, VA_BITS_MIN,
+};
 use vakern_mm::pte::{self, MemType, Prot};
 
 /// Size of the boot stack, used until the kernel stacks exist.
@@ -38,13 +49,24 @@ pub(crate) const IDMAP_PUDS: usize = (ROOT_LEVEL == 0) as usize;
 /// See [`IDMAP_PUDS`].
 #[link_section = ".bss.early_tables"]
 pub static mut IDMAP_PUD: [Table; IDMAP_PUDS] = [const { Table::new() }; IDMAP_PUDS];
-/// Level-2 tables of the identity map: two, as the image may straddle the
-/// line between two level-1 entries (1 GiB with 4K pages); none with two
-/// levels, where the root is the level-2 table.
-pub(crate) const IDMAP_PMDS: usize = 2 * (ROOT_LEVEL < 2) as usize;
+/// Level-2 tables of the identity map: as many as the largest image
+/// ([`MAX_IMAGE_SIZE`], at a 2 MiB-aligned address) can straddle level-1
+/// entries (1 GiB with 4K pages): two; none with two levels, where the root
+/// is the level-2 table.
+pub(crate) const IDMAP_PMDS: usize =
+    if ROOT_LEVEL < 2 { tables_spanned(MAX_IMAGE_SIZE, IMAGE_LOAD_ALIGN, PUD_SIZE) } else { 0 };
 /// See [`IDMAP_PMDS`].
 #[link_section = ".bss.early_tables"]
 pub static mut IDMAP_PMD: [Table; IDMAP_PMDS] = [const { Table::new() }; IDMAP_PMDS];
+/// Level-3 tables of the identity map, with 16K and 64K pages, where it maps
+/// the image page by page: as many as the largest image can straddle
+/// level-2 entries (32 MiB or 512 MiB each): two. None with 4K pages, where
+/// the level-2 entries are the 2 MiB blocks themselves.
+pub(crate) const IDMAP_PTES: usize =
+    if SWAPPER_LEAF_LEVEL == 3 { tables_spanned(MAX_IMAGE_SIZE, IMAGE_LOAD_ALIGN, PMD_SIZE) } else { 0 };
+/// See [`IDMAP_PTES`].
+#[link_section = ".bss.early_tables"]
+pub static mut IDMAP_PTE: [Table; IDMAP_PTES] = [const { Table::new() }; IDMAP_PTES];
 
 /// The identity map's index fields for the stub's `ubfx`: the lowest VA bit
 /// and the width of the index at `level` (the root's is narrower when
@@ -56,10 +78,11 @@ const fn index_field(level: u32) -> (u32, u32) {
     (ACTIVE.level_shift(level), ACTIVE.entries(level).trailing_zeros())
 }
 
-/// Identity-map blocks: normal memory, writable and executable. They exist
-/// only while the stub and the early code run; W^X applies from the high
-/// mapping on.
-const IDMAP_BLOCK_ATTRS: u64 = pte::leaf_desc(0, 2, Prot { write: true, exec: true, mem: MemType::Normal });
+/// Identity-map leaf entries (2 MiB blocks or pages, [`SWAPPER_LEAF_LEVEL`]):
+/// normal memory, writable and executable. They exist only while the stub
+/// and the early code run; W^X applies from the high mapping on.
+const IDMAP_LEAF_ATTRS: u64 =
+    pte::leaf_desc(0, SWAPPER_LEAF_LEVEL, Prot { write: true, exec: true, mem: MemType::Normal });
 
 /// Image header flags: bit 0 = 0 little-endian, bits 1-2 the page size
 /// (1 = 4 KiB, 2 = 16 KiB, 3 = 64 KiB), bit 3 = 1 "may be placed anywhere
@@ -143,7 +166,10 @@ core::arch::global_asm!(
     tgran_max = const TGRAN_MAX,
     no_granule_msg = sym NO_GRANULE_MSG,
     root_level = const ROOT_LEVEL,
-    pmd_size = const PMD_SIZE,
+    idmap_step = const SWAPPER_BLOCK_SIZE,
+    idmap_pages = const (SWAPPER_LEAF_LEVEL == 3) as u64,
+    idmap_pmds_max = const IDMAP_PMDS.saturating_sub(1),
+    idmap_ptes_max = const IDMAP_PTES.saturating_sub(1),
     page_shift = const PAGE_SHIFT,
     idmap_va_bits = const VA_BITS_MIN,
     has_vabits_actual = const ACTIVE.has_vabits_actual() as u64,
@@ -157,6 +183,8 @@ core::arch::global_asm!(
     l1_bits = const index_field(1).1,
     l2_shift = const index_field(2).0,
     l2_bits = const index_field(2).1,
+    l3_shift = const index_field(3).0,
+    l3_bits = const index_field(3).1,
     sctlr_mmu_off = const sysreg::SCTLR_MMU_OFF,
     sctlr_mmu_on = const sysreg::SCTLR_MMU_ON,
     mair = const sysreg::MAIR,
@@ -171,12 +199,13 @@ core::arch::global_asm!(
     cnthctl_el1 = const sysreg::CNTHCTL_EL1_ACCESS,
     cptr_el2 = const sysreg::CPTR_EL2_VALUE,
     spsr_el1h = const sysreg::SPSR_EL1H_MASKED,
-    idmap_block_attrs = const IDMAP_BLOCK_ATTRS,
+    idmap_leaf_attrs = const IDMAP_LEAF_ATTRS,
     boot_stack = sym BOOT_STACK,
     boot_stack_size = const BOOT_STACK_SIZE,
     idmap_pg_dir = sym IDMAP_PG_DIR,
     idmap_pud = sym IDMAP_PUD,
     idmap_pmd = sym IDMAP_PMD,
+    idmap_pte = sym IDMAP_PTE,
     init_pg_dir = sym crate::early::map_kernel::INIT_PG_DIR,
     exit_early = const vakern_mm::exit::EARLY_BOOT_FAILED,
     adp_exit = const ADP_STOPPED_APPLICATION_EXIT,

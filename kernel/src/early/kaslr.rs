@@ -3,19 +3,21 @@
 //!
 //! The seed is `/chosen/kaslr-seed` (wiped after use) or `kaslr_seed=N` in
 //! `/chosen/bootargs`; `nokaslr` turns it off. The device tree is reached by
-//! adding it to the identity map, and read by `vakern_mm::kaslr::scan`,
+//! adding it to the identity map with the image's granularity (2 MiB blocks
+//! with 4K pages, pages with 16K and 64K): its header first, then as far
+//! as its `totalsize` reaches, no further. It is read by `vakern_mm::kaslr::scan`,
 //! which checks the whole tree with the same walker as the full parse
 //! before it uses anything in it. What was decided is left in [`KASLR_INFO`]
 //! for `mm::kaslr` to report after relocation. Runs at the physical address,
 //! from `.idmap.text` (see `early/mod.rs` for the rules).
 
 use crate::arch::table::Table;
-use vakern_mm::kaslr;
 use vakern_mm::layout::{
-    align_down, align_up, table_index, FIXADDR_START, KIMAGE_VADDR, MAX_FDT_SIZE, PAGE_SIZE, PMD_SIZE, ROOT_LEVEL,
-    VA_BITS_MIN,
+    align_down, align_up, table_index, tables_spanned, FIXADDR_START, KIMAGE_VADDR, MAX_FDT_SIZE, PAGE_SIZE, PMD_SIZE,
+    PUD_SIZE, ROOT_LEVEL, SWAPPER_BLOCK_SIZE, SWAPPER_LEAF_LEVEL, VA_BITS_MIN,
 };
 use vakern_mm::pte::{self, Prot};
+use vakern_mm::{dtb, kaslr};
 
 /// KASLR: the image moves in 2 MiB steps inside
 /// `[KIMAGE_VADDR, KIMAGE_VADDR + KASLR_WINDOW)`, Linux 4.10's part of the
@@ -33,78 +35,80 @@ const _: () = assert!(KIMAGE_VADDR + KASLR_WINDOW + PMD_SIZE * 2 <= align_down(F
 pub static mut KASLR_INFO: [u64; 3] = [0; 3];
 
 /// Identity-map tables for reaching the device tree from here, for the
-/// levels between the root and the level-2 blocks: a level-1 table (with
-/// four levels, if the tree lies under another root entry than the image)
-/// and two level-2 tables (none with two levels: the root holds the blocks).
+/// levels the image's identity map may not share with it: a level-1 table
+/// (with four levels, if the tree lies under another root entry than the
+/// image), level-2 tables (none with two levels: the root is one) and,
+/// with 16K and 64K pages, where the tree is mapped page by page,
+/// level-3 tables; each as many as a tree of [`MAX_FDT_SIZE`] at any page
+/// can straddle.
 const FDT_PUDS: usize = (ROOT_LEVEL == 0) as usize;
 /// See [`FDT_PUDS`].
-const FDT_PMDS: usize = 2 * (ROOT_LEVEL < 2) as usize;
+const FDT_PMDS: usize = if ROOT_LEVEL < 2 { tables_spanned(MAX_FDT_SIZE + PAGE_SIZE, PAGE_SIZE, PUD_SIZE) } else { 0 };
+/// See [`FDT_PUDS`].
+const FDT_PTES: usize =
+    if SWAPPER_LEAF_LEVEL == 3 { tables_spanned(MAX_FDT_SIZE + PAGE_SIZE, PAGE_SIZE, PMD_SIZE) } else { 0 };
 /// See [`FDT_PUDS`].
 pub static mut IDMAP_FDT_PUD: [Table; FDT_PUDS] = [const { Table::new() }; FDT_PUDS];
 /// See [`FDT_PUDS`].
 pub static mut IDMAP_FDT_PMD: [Table; FDT_PMDS] = [const { Table::new() }; FDT_PMDS];
+/// See [`FDT_PUDS`].
+pub static mut IDMAP_FDT_PTE: [Table; FDT_PTES] = [const { Table::new() }; FDT_PTES];
 
-/// End of what [`idmap_fdt`] maps for a tree at `dtb`: the level-2 blocks
-/// that hold `[dtb, dtb + MAX_FDT_SIZE)`, and at least two from the one
-/// holding `dtb` when blocks are small (2 MiB, with 4 KiB pages).
-#[link_section = ".idmap.text"]
-#[inline(always)]
-const fn fdt_map_end(dtb: u64) -> u64 {
-    let base = dtb & !(PMD_SIZE - 1);
-    let need = align_up(dtb + MAX_FDT_SIZE, PMD_SIZE);
-    let two_small = base + 2 * if PMD_SIZE < MAX_FDT_SIZE { PMD_SIZE } else { MAX_FDT_SIZE };
-    if need > two_small {
-        need
-    } else {
-        two_small
+/// The device tree's tables handed out so far, per level below the root.
+struct Pools {
+    used: [usize; 3],
+}
+
+impl Pools {
+    /// A fresh table for `level` (1, 2 or 3), or `None` when the level's
+    /// pool is spent (cannot happen for a tree of at most `MAX_FDT_SIZE`).
+    #[link_section = ".idmap.text"]
+    #[inline(always)]
+    fn take(&mut self, level: u32) -> Option<u64> {
+        let (base, cap, used) = match level {
+            1 => (pc_rel!(IDMAP_FDT_PUD), FDT_PUDS, &mut self.used[0]),
+            2 => (pc_rel!(IDMAP_FDT_PMD), FDT_PMDS, &mut self.used[1]),
+            _ => (pc_rel!(IDMAP_FDT_PTE), FDT_PTES, &mut self.used[2]),
+        };
+        if *used >= cap {
+            return None;
+        }
+        *used += 1;
+        Some(base + (*used as u64 - 1) * PAGE_SIZE)
     }
 }
 
-/// Map the level-2 blocks around `dtb` in the identity map (normal memory;
-/// 2 MiB, 32 MiB or 512 MiB each), reusing tables the image's identity map
-/// already has and taking new ones from [`IDMAP_FDT_PUD`] and
-/// [`IDMAP_FDT_PMD`].
+/// Map `[start, end)` of the device tree in the identity map, rounded out
+/// to what the image's identity map uses ([`SWAPPER_BLOCK_SIZE`]: 2 MiB
+/// level-2 blocks with 4K pages, pages with 16K and 64K ones), as normal
+/// read-write memory. Tables the image's identity map already has are
+/// shared; new ones come from `pools`. An entry that is already valid (a
+/// block or page of the image) is left as it is.
 ///
 /// # Safety
 /// Runs with the identity map live, before anything else changes it.
 #[link_section = ".idmap.text"]
 #[inline(always)]
-unsafe fn idmap_fdt(dtb: u64) -> bool {
+unsafe fn idmap_fdt(start: u64, end: u64, pools: &mut Pools) -> bool {
     let root = pc_rel!(crate::early::head::IDMAP_PG_DIR) as *mut u64;
-    let extra_pud = pc_rel!(IDMAP_FDT_PUD);
-    let extra_pmd = pc_rel!(IDMAP_FDT_PMD);
-    let attrs = pte::leaf_desc(0, 2, Prot::KERNEL_RW);
-    let (mut used_puds, mut used_pmds) = (0usize, 0usize);
+    let attrs = pte::leaf_desc(0, SWAPPER_LEAF_LEVEL, Prot::KERNEL_RW);
     // Rule: a new table's zeroes (the .bss clear) reach the walker before
     // the link to it.
     // SAFETY: a barrier only.
     unsafe { core::arch::asm!("dsb ishst", options(nostack, preserves_flags)) };
-    let end = fdt_map_end(dtb);
-    let mut block = dtb & !(PMD_SIZE - 1);
-    while block < end {
+    let mut at = align_down(start, SWAPPER_BLOCK_SIZE);
+    while at < end {
         // SAFETY: the identity map's tables, reached through the identity map;
         // the indexes are in range and the pools are checked before use.
         unsafe {
             let mut table = root;
             let mut level = ROOT_LEVEL;
             let mut mapped = false;
-            while level < 2 {
-                let e = table.add(table_index(block, level));
+            while level < SWAPPER_LEAF_LEVEL {
+                let e = table.add(table_index(at, level));
                 let d = e.read_volatile();
                 if d & 1 == 0 {
-                    let new = if level == 0 {
-                        if used_puds == FDT_PUDS {
-                            return false;
-                        }
-                        used_puds += 1;
-                        extra_pud + (used_puds as u64 - 1) * PAGE_SIZE
-                    } else {
-                        if used_pmds == FDT_PMDS {
-                            return false;
-                        }
-                        used_pmds += 1;
-                        extra_pmd + (used_pmds as u64 - 1) * PAGE_SIZE
-                    };
+                    let Some(new) = pools.take(level + 1) else { return false };
                     e.write_volatile(pte::table_desc(new));
                 } else if d & 2 == 0 {
                     mapped = true; // already a block
@@ -113,16 +117,47 @@ unsafe fn idmap_fdt(dtb: u64) -> bool {
                 table = (e.read_volatile() & pte::ADDR_MASK) as *mut u64;
                 level += 1;
             }
-            let l2 = table.add(table_index(block, 2));
-            if !mapped && l2.read_volatile() & 1 == 0 {
-                l2.write_volatile((block & pte::ADDR_MASK) | attrs);
+            let leaf = table.add(table_index(at, SWAPPER_LEAF_LEVEL));
+            if !mapped && leaf.read_volatile() & 1 == 0 {
+                leaf.write_volatile((at & pte::ADDR_MASK) | attrs);
             }
         }
-        block += PMD_SIZE;
+        at += SWAPPER_BLOCK_SIZE;
     }
     // SAFETY: barriers only.
     unsafe { core::arch::asm!("dsb ishst", "isb", options(nostack, preserves_flags)) };
     true
+}
+
+/// Map the device tree at `dtb` in the identity map and return its size:
+/// first the blocks or pages holding its header, then, once `totalsize`
+/// has been read and checked (at most [`MAX_FDT_SIZE`]), those holding the
+/// rest. `None` if there is no usable tree there or it cannot be mapped.
+///
+/// # Safety
+/// As [`idmap_fdt`].
+#[link_section = ".idmap.text"]
+#[inline(always)]
+unsafe fn map_fdt(dtb: u64) -> Option<usize> {
+    // The identity map reaches only PAs below 2^VA_BITS_MIN (T0SZ).
+    let limit = 1u64 << VA_BITS_MIN;
+    if dtb == 0 || dtb & 7 != 0 || dtb >= limit || align_up(dtb + MAX_FDT_SIZE, SWAPPER_BLOCK_SIZE) > limit {
+        return None;
+    }
+    let mut pools = Pools { used: [0; 3] };
+    // Magic and totalsize: the first 8 bytes, inside one page (8-byte aligned).
+    // SAFETY: forwarded.
+    if !unsafe { idmap_fdt(dtb, dtb + 8, &mut pools) } {
+        return None;
+    }
+    // SAFETY: [dtb, dtb + 8) was just mapped as normal memory.
+    let head = unsafe { core::slice::from_raw_parts(dtb as *const u8, 8) };
+    let total = dtb::header_total_size(head).ok()?;
+    // SAFETY: forwarded; totalsize is at most MAX_FDT_SIZE, checked above.
+    if !unsafe { idmap_fdt(dtb, dtb + total as u64, &mut pools) } {
+        return None;
+    }
+    Some(total)
 }
 
 /// The KASLR offset for this boot, for an image of `size` bytes loaded
@@ -146,22 +181,12 @@ pub unsafe fn kaslr_offset(dtb: u64, size: u64, modulo: u64) -> u64 {
         offset
     };
     // SAFETY: forwarded.
-    // The identity map reaches only PAs below 2^VA_BITS_MIN (T0SZ).
-    if dtb == 0
-        || dtb & 7 != 0
-        || dtb >= 1 << VA_BITS_MIN
-        || fdt_map_end(dtb) > 1 << VA_BITS_MIN
-        || !unsafe { idmap_fdt(dtb) }
-    {
+    let Some(total) = (unsafe { map_fdt(dtb) }) else {
         return set(0, kaslr::SOURCE_NO_TREE, 0);
-    }
-    // What is mapped from `dtb` on: up to the end of the blocks, at most
-    // twice the largest tree.
-    let mapped = fdt_map_end(dtb) - dtb;
-    let window = if mapped < 2 * MAX_FDT_SIZE { mapped } else { 2 * MAX_FDT_SIZE };
-    // SAFETY: idmap_fdt mapped [dtb, dtb + window) as normal memory; nothing
+    };
+    // SAFETY: map_fdt mapped [dtb, dtb + total) as normal memory; nothing
     // else writes it while the scan reads it.
-    let bytes = unsafe { core::slice::from_raw_parts(dtb as *const u8, window as usize) };
+    let bytes = unsafe { core::slice::from_raw_parts(dtb as *const u8, total) };
     let choice = kaslr::scan(bytes);
     if let Some(off) = choice.seed_offset {
         // Wipe the seed so nothing later can read it, whatever the command

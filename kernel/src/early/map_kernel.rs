@@ -6,7 +6,8 @@
 //! the image goes, applies the relocations
 //! ([`relocate`](crate::early::relocate)), then maps the image with pages
 //! (of the flavour's size) and per-section permissions in `INIT_PG_DIR` and
-//! below, from the root level down. Those
+//! below, from the root level down: exactly `[_text, _end)`, no block, so
+//! nothing next to the image is mapped whatever the granule. Those
 //! tables serve until `paging_init` (`mm/linear_map.rs`) switches to
 //! `swapper_pg_dir`. The rules for code here are in `early/mod.rs`.
 
@@ -14,12 +15,16 @@ use crate::arch::sections::{__end_rodata, _end, _etext};
 use crate::arch::table::Table;
 use crate::early::{kaslr, relocate};
 use vakern_mm::kaslr::KASLR_ALIGN;
-use vakern_mm::layout::{table_index, KIMAGE_VADDR, PAGE_SIZE, PMD_SIZE, ROOT_LEVEL};
+use vakern_mm::layout::{
+    table_index, tables_spanned, IMAGE_LOAD_ALIGN, KIMAGE_VADDR, MAX_IMAGE_SIZE, PAGE_SIZE, PMD_SIZE, ROOT_LEVEL,
+};
 use vakern_mm::pgtable::ENTRIES;
 use vakern_mm::pte::{self, Prot};
 
-/// Number of level-3 tables for the image: it may be at most 4 MiB (linker.ld checks).
-pub const INIT_PTE_TABLES: usize = 2;
+/// Number of level-3 tables for the image: as many as the largest image
+/// ([`MAX_IMAGE_SIZE`], which linker.ld enforces) at a 2 MiB-aligned
+/// address can touch: two, with every granule.
+pub const INIT_PTE_TABLES: usize = tables_spanned(MAX_IMAGE_SIZE, IMAGE_LOAD_ALIGN, PMD_SIZE);
 
 /// Root table of the early kernel mapping (TTBR1 from the boot stub on).
 /// It is live (empty) from the moment the MMU goes on, before .bss is

@@ -8,9 +8,11 @@
 //! `swapper_pg_dir`. The top 2 MiB holds page-sized slots ([`FixSlot`]): the
 //! early console and the four windows through which `paging_init` reaches
 //! new table pages. Below them, a 4 MiB window maps the device tree
-//! read-only (Linux's FIX_FDT): with two 2 MiB blocks with 4 KiB pages, with
+//! read-only (Linux's FIX_FDT): with 2 MiB blocks with 4 KiB pages, with
 //! pages from the slots' level-3 table with 16 and 64 KiB pages, whose
-//! level-2 blocks are far larger than the window.
+//! level-2 blocks are far larger than the window; in either case only the
+//! blocks or pages that hold the tree (its header, then up to its
+//! `totalsize`), never the whole window.
 
 use crate::arch::table::Table;
 use crate::early::map_kernel::INIT_PG_DIR;
@@ -207,25 +209,36 @@ pub fn fixmap_remap_fdt(pa: u64) -> Result<&'static [u8], DtbError> {
     if pa >= 1 << 48 {
         return Err(DtbError::BadLayout("device tree address beyond the physical address space"));
     }
-    // Blocks or pages, whichever the window is built from.
+    // Blocks or pages, whichever the window is built from; only those that
+    // hold the tree are mapped, the rest of the window is left invalid, so
+    // nothing past the tree (device registers, or no memory at all) is
+    // mapped as normal memory.
     let step = if ACTIVE.fdt_block_mapped() { PMD_SIZE } else { PAGE_SIZE };
     let level = if ACTIVE.fdt_block_mapped() { 2 } else { 3 };
     let base = layout::align_down(pa, step);
-    // SAFETY: BM_PMD (or BM_PTE) is the live table of the fixmap that
-    // holds the FDT window; the window's entries belong to this function.
-    unsafe {
-        let table = bm_table(level);
-        for i in 0..FIX_FDT_SIZE / step {
-            let va = FIX_FDT_BASE + i * step;
-            let p = table.add(table_index(va, level));
-            bbm_write(p, va, level, pte::leaf_desc(base + i * step, level, Prot::KERNEL_RO));
+    let map_to = |end: u64| {
+        // SAFETY: BM_PMD (or BM_PTE) is the live table of the fixmap that
+        // holds the FDT window; the window's entries belong to this function.
+        unsafe {
+            let table = bm_table(level);
+            for i in 0..FIX_FDT_SIZE / step {
+                let va = FIX_FDT_BASE + i * step;
+                let p = table.add(table_index(va, level));
+                let new =
+                    if base + i * step < end { pte::leaf_desc(base + i * step, level, Prot::KERNEL_RO) } else { 0 };
+                bbm_write(p, va, level, new);
+            }
         }
-    }
+    };
     let va = FIX_FDT_BASE + (pa - base);
-    // SAFETY: the window maps 4 MiB from `base`; a header (40 bytes) and then
-    // at most 2 MiB (the checked totalsize) fit after `pa`.
-    let header = unsafe { core::slice::from_raw_parts(va as *const u8, 40) };
-    let total = dtb::header_total_size(header)?;
-    // SAFETY: as above.
+    // First the magic and totalsize (8 bytes, inside one page: `pa` is 8-byte
+    // aligned), then as far as the checked totalsize reaches.
+    map_to(pa + 8);
+    // SAFETY: just mapped.
+    let total = dtb::header_total_size(unsafe { core::slice::from_raw_parts(va as *const u8, 8) })?;
+    map_to(pa + total as u64);
+    // SAFETY: the window maps [pa, pa + total): at most 2 MiB (the checked
+    // totalsize) from any offset into the first block or page, which fits
+    // the window's 4 MiB.
     Ok(unsafe { core::slice::from_raw_parts(va as *const u8, total) })
 }

@@ -1,16 +1,21 @@
 //! Self-tests of the image's placement: `layout` (the image runs at
 //! KIMAGE_VADDR + KASLR offset + load offset, per-section permissions, no
-//! identity map left), `reloc` (stored pointers were relocated) and `kaslr`
-//! (the image sits at its offset, the seed is gone from the device tree).
+//! identity map left), `reloc` (stored pointers were relocated), `kaslr`
+//! (the image sits at its offset, the seed is gone from the device tree)
+//! and `idmap` (the boot's identity map held the image and the device tree
+//! rounded to `SWAPPER_BLOCK_SIZE`, inside RAM, and nothing else).
 
 use crate::arch::at::{at_s1e1r, at_s1e1w};
 use crate::arch::sections::{__end_rodata, _etext};
-use crate::mm::{kaslr, physaddr};
+use crate::mm::table_access::PhysTables;
+use crate::mm::{idmap, kaslr, memblock, physaddr};
 use crate::pr_info;
 use crate::selftest::{check, Outcome};
-use vakern_mm::fmt::Addr;
+use vakern_mm::fmt::{Addr, Size};
 use vakern_mm::kaslr::KASLR_ALIGN;
-use vakern_mm::layout::{self, PAGE_SIZE};
+use vakern_mm::layout::{self, PAGE_SIZE, SWAPPER_BLOCK_SIZE, SWAPPER_LEAF_LEVEL};
+use vakern_mm::pgtable;
+use vakern_mm::ranges::Range;
 
 pub(super) fn test_layout() -> Outcome {
     let (text, end) = physaddr::image_bounds();
@@ -96,5 +101,57 @@ pub(super) fn test_kaslr() -> Outcome {
         va += PAGE_SIZE;
     }
     pr_info!("kaslr: offset {:#x}, source {}", offset, source);
+    Ok(())
+}
+
+/// The identity map the boot stub and the early KASLR code built, as
+/// `paging_init` recorded it: every run is identity, made of
+/// `SWAPPER_BLOCK_SIZE` entries (2 MiB blocks with 4K pages, pages with 16K
+/// and 64K), lies inside the image or the device tree rounded out to that
+/// size and inside the RAM the device tree describes, and together the runs
+/// cover all of both. With 16K or 64K pages a level-2 block (32 MiB,
+/// 512 MiB) anywhere fails it.
+pub(super) fn test_idmap() -> Outcome {
+    let rec = idmap::recorded().ok_or("no record of the identity map: paging_init has not run")?;
+    check!(rec.total <= rec.runs.len(), "{} runs, more than the {} recorded", rec.total, rec.runs.len());
+    let mem = memblock::memory().ok_or("no memory description")?;
+    let (text, end) = physaddr::image_bounds();
+    let pa_text = physaddr::kimg_to_phys(text);
+    let (want, n) = idmap::expected(pa_text, end - text);
+    pr_info!("idmap: entries of {} at level {}", Size(SWAPPER_BLOCK_SIZE), SWAPPER_LEAF_LEVEL);
+    for w in want.iter().flatten() {
+        pr_info!("idmap: expect {}-{}", Addr(w.base), Addr(w.end));
+    }
+    let root = rec.ttbr0 & vakern_mm::pte::ADDR_MASK;
+    let mut covered = 0;
+    for run in rec.runs.iter().flatten() {
+        let r = Range { base: run.start, end: run.end };
+        pr_info!("idmap: run {}-{} level {}", Addr(r.base), Addr(r.end), run.level);
+        check!(
+            run.level == SWAPPER_LEAF_LEVEL,
+            "run {}-{} is made of level-{} entries, not the level-{} entries of {}",
+            Addr(r.base),
+            Addr(r.end),
+            run.level,
+            SWAPPER_LEAF_LEVEL,
+            Size(SWAPPER_BLOCK_SIZE)
+        );
+        check!(
+            want.iter().flatten().any(|w| w.base <= r.base && r.end <= w.end),
+            "run {}-{} reaches outside the image and the device tree (rounded to {})",
+            Addr(r.base),
+            Addr(r.end),
+            Size(SWAPPER_BLOCK_SIZE)
+        );
+        check!(mem.ram.covers(&r), "run {}-{} is not all RAM the device tree describes", Addr(r.base), Addr(r.end));
+        for va in [r.base, r.end - PAGE_SIZE] {
+            let pa = pgtable::walk(&mut PhysTables, root, va).phys();
+            check!(pa == Some(va), "{} translates to {:?}, not to itself", Addr(va), pa.map(Addr));
+        }
+        covered += r.size();
+    }
+    let need: u64 = want.iter().flatten().map(Range::size).sum();
+    check!(covered == need, "the runs cover {} but the image and the device tree need {}", Size(covered), Size(need));
+    pr_info!("idmap: {} in {} run(s), {} range(s) expected", Size(covered), rec.total, n);
     Ok(())
 }

@@ -83,6 +83,11 @@ const TESTS: &[SelfTest] = &[
     ),
     ("translate", "good uses of __pa/__va/__pa_symbol/lm_alias give the right answers", memory::test_translate),
     ("kaslr", "the image sits at its KASLR offset and the seed was wiped from the device tree", image::test_kaslr),
+    (
+        "idmap",
+        "the boot's identity map held exactly the image and the device tree, in SWAPPER_BLOCK_SIZE entries, inside RAM",
+        image::test_idmap,
+    ),
     ("smp", "every CPU came up and translates every address the same way", smp::test_smp),
     ("smp-percpu", "every CPU came up with its own logical number, stack and exception stack", smp::test_smp_percpu),
     (

@@ -87,6 +87,7 @@ pub unsafe extern "C" fn start_kernel(
     pr_info!("debug_virtual: {}", if cfg!(feature = "debug_virtual") { "on" } else { "off" });
 
     pr_info!("DTB at PA {} ({} bytes), mapped at {}", Addr(dtb_pa), dtb.total_size(), Addr(blob.as_ptr() as u64));
+    crate::mm::idmap::note_fdt(dtb_pa, dtb.total_size() as u64);
     let mut info = dtb::parse_memory(&dtb).unwrap_or_else(|e| fatal!(exit::BOOT_ERROR, "device tree: {}", e));
     crate::mm::kaslr::SEED_IN_DTB_AFTER.call_once(|| info.kaslr_seed);
     smp::record_cpus(&info);

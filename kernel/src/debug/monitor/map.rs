@@ -29,7 +29,8 @@ pub const IDMAP_HELP: &str = "\
 The identity map (VA = PA) that the boot stub built in TTBR0 to turn the MMU
 on, as recorded by paging_init just before it emptied TTBR0: the TTBR0 value
 and each run of like mappings, in the page-table dump's format, with the PA
-its first address translated to.";
+its first address translated to, and whether it is all RAM. Entries are
+SWAPPER_BLOCK_SIZE: 2 MiB blocks with 4K pages, pages with 16K and 64K.";
 
 /// One line of the map: `[start, end)` as u128 so that the top is 2^64.
 struct Row {
@@ -211,6 +212,16 @@ pub fn cmd_idmap() {
             ),
             None => println!("    (the tables no longer translate this run)"),
         }
+        let r = vakern_mm::ranges::Range { base: run.start, end: run.end };
+        let ram = memblock::memory().is_some_and(|m| m.ram.covers(&r));
+        println!(
+            "    {}",
+            if ram {
+                "all RAM the device tree describes"
+            } else {
+                "NOT all RAM: reaches past the RAM the device tree describes"
+            }
+        );
     }
     if rec.total > rec.runs.len() {
         println!("({} more not recorded)", rec.total - rec.runs.len());
