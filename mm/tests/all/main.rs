@@ -17,6 +17,7 @@ mod boundaries;
 mod console;
 mod dtb;
 mod dtb_fuzz;
+mod dtb_nodes;
 mod enable_method;
 mod esr;
 mod exit;
