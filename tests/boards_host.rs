@@ -209,6 +209,10 @@ fn kernel_package_from_apt_cache() {
     let cmds = linux_dtbs::manual_commands(Some("linux-image-6.1.0-57-arm64"));
     assert!(cmds.contains("dpkg --add-architecture arm64 && apt-get update"), "{cmds}");
     assert!(cmds.contains("apt-get download linux-image-6.1.0-57-arm64-unsigned:arm64"), "{cmds}");
+    // Everything happens under the cache directory, nowhere else.
+    let cache = linux_dtbs::cache_dir().display().to_string();
+    assert!(cmds.contains(&format!("cd {cache}/download")), "{cmds}");
+    assert!(!cmds.contains("/tmp"), "{cmds}");
     for t in linux_dtbs::TREES {
         assert!(cmds.contains(&linux_dtbs::member_path("linux-image-6.1.0-57-arm64", t)), "{cmds}");
     }

@@ -82,10 +82,9 @@ pub fn manual_commands(image_package: Option<&str>) -> String {
         "As root:\n\
          \x20   dpkg --add-architecture arm64 && apt-get update\n\
          \x20   apt-cache depends {METAPACKAGE}    # names {pkg}\n\
-         \x20   cd /tmp && apt-get download {unsigned}\n\
-         \x20   mkdir -p {cache} && dpkg-deb --fsys-tarfile /tmp/{pkg}-unsigned_*_arm64.deb \\\n\
-         \x20       | tar -x -C /tmp {members}\n\
-         \x20   cp -r /tmp/usr/lib/{pkg}/broadcom /tmp/usr/lib/{pkg}/xilinx {cache}/",
+         \x20   mkdir -p {cache}/download && cd {cache}/download && apt-get download {unsigned}\n\
+         \x20   dpkg-deb --fsys-tarfile {pkg}-unsigned_*_arm64.deb | tar -x {members}\n\
+         \x20   cp -r usr/lib/{pkg}/broadcom usr/lib/{pkg}/xilinx {cache}/ && rm -r {cache}/download",
         unsigned = unsigned_package(pkg),
         cache = cache_dir().display(),
         members = members.join(" "),
