@@ -172,3 +172,18 @@ fn monitor_works_in_every_flavour(name: &str) {
     );
     assert!(!c.contains("MISMATCH"), "{name}: {c}");
 }
+
+/// Every matrix above names every flavour, so that a flavour added later
+/// cannot be left out of these checks unnoticed.
+#[test]
+fn every_matrix_lists_every_flavour() {
+    let src = include_str!("flavour_features.rs");
+    let starts: Vec<usize> = src.match_indices("\n#[test_matrix(").map(|(i, _)| i).collect();
+    assert_eq!(starts.len(), 4, "matrices in this file");
+    for start in starts {
+        let head = &src[start..start + src[start..].find("\nfn ").unwrap()];
+        for l in vakern::mm::flavour::FLAVOURS {
+            assert!(head.contains(&format!("\"{l}\"")), "{l} is missing from:\n{head}");
+        }
+    }
+}

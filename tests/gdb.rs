@@ -215,6 +215,17 @@ fn gdb_helpers_follow_every_layout(flavour: &str) {
     helpers_follow_the_layout_on(flavour, "max");
 }
 
+/// The matrix above names every flavour.
+#[test]
+fn the_gdb_matrix_lists_every_flavour() {
+    let src = include_str!("gdb.rs");
+    let end = src.find("fn gdb_helpers_follow_every_layout(").unwrap();
+    let head = &src[src[..end].rfind("#[test_case::test_matrix(").unwrap()..end];
+    for l in vakern::mm::flavour::FLAVOURS {
+        assert!(head.contains(&format!("\"{l}\"")), "{l} is not in the GDB matrix");
+    }
+}
+
 /// The 52-bit flavour on a CPU without FEAT_LVA: TTBR1 points into the
 /// root and `memstart_addr` is lowered; the helpers follow both.
 #[test]
